@@ -1,0 +1,89 @@
+"""Dependencies shared by the routers: the service, settings, the write guard, windows."""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Query, Request
+
+from usagelens.config import Settings
+from usagelens.domain.model import Window
+from usagelens.services import UsageLens
+
+
+def get_service(request: Request) -> UsageLens:
+    """Return the application's service object."""
+    service: UsageLens = request.app.state.service
+    return service
+
+
+def get_settings(request: Request) -> Settings:
+    """Return the application's settings."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+ServiceDep = Annotated[UsageLens, Depends(get_service)]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def require_writer(request: Request, settings: SettingsDep) -> None:
+    """Let a write through only with the configured token (or from loopback if none is set)."""
+    token = settings.token
+    if token is None:
+        if not _is_loopback(request.client.host if request.client else None):
+            raise HTTPException(401, "writes are loopback-only while no API token is configured")
+        return
+    supplied = request.headers.get("x-auth-token")
+    authorization = request.headers.get("authorization", "")
+    if supplied is None and authorization[:7].lower() == "bearer ":
+        supplied = authorization[7:].strip()
+    if supplied is None:
+        raise HTTPException(
+            401,
+            "this write needs the API token (X-Auth-Token header or Authorization: Bearer)",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    if not hmac.compare_digest(supplied.encode(), token.encode()):
+        raise HTTPException(401, "the API token is wrong", headers={"WWW-Authenticate": "Bearer"})
+
+
+WriteAuth = Depends(require_writer)
+
+
+def window(
+    since: Annotated[
+        datetime | None, Query(description="only observations collected at or after (UTC)")
+    ] = None,
+    until: Annotated[
+        datetime | None, Query(description="only observations collected before (UTC)")
+    ] = None,
+) -> Window:
+    """Build the time window of a read from its query parameters."""
+    since, until = _utc(since), _utc(until)
+    if since and until and since >= until:
+        raise HTTPException(422, "since must be earlier than until")
+    return Window(since, until)
+
+
+WindowDep = Annotated[Window, Depends(window)]
+
+
+def _utc(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host in {"localhost", "testclient"}:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

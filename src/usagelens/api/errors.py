@@ -1,0 +1,119 @@
+"""Every error the API answers is RFC 9457 problem details (``application/problem+json``).
+
+Domain errors are mapped to HTTP here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from usagelens.domain.errors import (
+    InvalidInput,
+    NotConfigured,
+    PayloadTooLarge,
+    PolicyError,
+    PriceListError,
+    PushEventError,
+    SourceError,
+    StorageError,
+    SummaryFormatError,
+    UsageLensError,
+)
+
+PROBLEM_JSON = "application/problem+json"
+log = logging.getLogger("usagelens.api")
+
+# Most specific first: (error class, HTTP status, problem slug).
+_MAPPING: tuple[tuple[type[UsageLensError], int, str], ...] = (
+    (SummaryFormatError, 422, "invalid-summary"),
+    (PriceListError, 422, "invalid-price-list"),
+    (PolicyError, 422, "invalid-policy"),
+    (PushEventError, 422, "invalid-push-event"),
+    (PayloadTooLarge, 413, "payload-too-large"),
+    (InvalidInput, 400, "invalid-input"),
+    (NotConfigured, 409, "not-configured"),
+    (SourceError, 502, "source-failed"),
+    (StorageError, 503, "storage-unavailable"),
+)
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    slug: str | None = None,
+    instance: str | None = None,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> JSONResponse:
+    """Build a problem details response."""
+    body: dict[str, Any] = {
+        "type": f"urn:usagelens:problem:{slug}" if slug else "about:blank",
+        "title": HTTPStatus(status).phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if instance:
+        body["instance"] = instance
+    body.update({k: v for k, v in extensions.items() if v is not None})
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+def problem_for(exc: UsageLensError, instance: str | None = None) -> JSONResponse:
+    """Map a domain error to its problem response."""
+    status, slug = 500, "internal-error"
+    for kind, code, name in _MAPPING:
+        if isinstance(exc, kind):
+            status, slug = code, name
+            break
+    extensions: dict[str, Any] = {}
+    if isinstance(exc, SummaryFormatError):
+        extensions = {
+            "team_index": exc.team_index,
+            "team": exc.team,
+            "record_index": exc.record_index,
+            "field": exc.field,
+        }
+    return problem(status, str(exc), slug=slug, instance=instance, **extensions)
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer every error, expected or not, as problem details."""
+
+    @app.exception_handler(UsageLensError)
+    async def _domain(request: Request, exc: UsageLensError) -> JSONResponse:
+        return problem_for(exc, request.url.path)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+        return problem(
+            exc.status_code, detail, instance=request.url.path, headers=dict(exc.headers or {})
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        detail = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in errors)
+        return problem(
+            422,
+            detail or "invalid request",
+            slug="invalid-request",
+            instance=request.url.path,
+            errors=errors,
+        )
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s %s", request.method, request.url.path)
+        return problem(500, "internal error; see the server log", instance=request.url.path)

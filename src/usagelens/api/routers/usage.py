@@ -1,0 +1,68 @@
+"""Ingest usage summaries."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from starlette.concurrency import run_in_threadpool
+
+from usagelens.api.deps import ServiceDep, WriteAuth
+from usagelens.api.schemas import IngestOut
+
+router = APIRouter(prefix="/api/v1", tags=["usage"])
+
+_SUMMARY_EXAMPLE = (
+    "envisioneer rich mindshare|(SZY1417,CPU,2026-11-19 13:59:47,7);"
+    "(SZY1417,RAM,2026-11-19 13:59:47,41)$seize holistic users|(0080,NetFlow,2026-11-19 13:59:47,3)"
+)
+_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "A usage summary in the monitoring module's text format, or its JSON form.",
+        "content": {
+            "text/plain": {"schema": {"type": "string"}, "example": _SUMMARY_EXAMPLE},
+            "application/json": {
+                "schema": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["team", "resource", "dimension", "collected_at", "usage"],
+                        "properties": {
+                            "team": {"type": "string"},
+                            "resource": {"type": "string"},
+                            "dimension": {"enum": ["CPU", "RAM", "NetFlow"]},
+                            "collected_at": {"type": "string", "example": "2026-11-19 13:59:47"},
+                            "usage": {"type": "number", "minimum": 0, "maximum": 100},
+                        },
+                    },
+                }
+            },
+        },
+    }
+}
+
+
+@router.post(
+    "/usage",
+    response_model=IngestOut,
+    dependencies=[WriteAuth],
+    openapi_extra=_BODY,
+    summary="Ingest a usage summary",
+    responses={422: {"description": "malformed summary; nothing stored"}, 413: {}, 401: {}},
+)
+async def ingest_usage(
+    request: Request,
+    service: ServiceDep,
+    source: Annotated[str, Query(max_length=200, description="names the batch")] = "api",
+) -> IngestOut:
+    """Store a whole summary in one transaction, or nothing of it if any part is malformed.
+
+    ``application/json`` bodies are the JSON form; anything else is read as the text
+    format unless it starts with ``[``.
+    """
+    payload = await request.body()
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    json_form = True if content_type == "application/json" else None
+    result = await run_in_threadpool(service.ingest, payload, source=source, json_form=json_form)
+    return IngestOut.model_validate(result, from_attributes=True)

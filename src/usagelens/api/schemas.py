@@ -1,0 +1,140 @@
+"""Wire schemas: what the API accepts and answers (``*In`` / ``*Out``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+DimensionName = Literal["CPU", "RAM", "NetFlow"]
+
+
+class IngestOut(BaseModel):
+    """What storing one usage summary did."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "batch_id": 1,
+                    "observations": 24000,
+                    "inserted": 24000,
+                    "updated": 0,
+                    "duplicates": 0,
+                    "teams": 4,
+                    "resources": 40,
+                }
+            ]
+        }
+    )
+
+    batch_id: int = Field(description="id of the audit row kept for this payload")
+    observations: int = Field(description="observations in the payload")
+    inserted: int = Field(description="observations with a new key")
+    updated: int = Field(description="observations that replaced another value for their key")
+    duplicates: int = Field(description="observations already stored with the same value")
+    teams: int = Field(description="distinct teams in the payload")
+    resources: int = Field(description="distinct (team, resource) pairs in the payload")
+
+
+class PricesOut(BaseModel):
+    """The stored price list, in the module's shape."""
+
+    currency: str
+    values: dict[str, dict[DimensionName, float]] = Field(
+        description="price of each dimension of each resource id",
+        examples=[{"SZY1417": {"CPU": 120, "RAM": 80, "NetFlow": 30}}],
+    )
+
+
+class ResourceRowOut(BaseModel):
+    """One analytics row: a team's resource dimension, its statistics and verdict."""
+
+    team: str
+    resource: str
+    dimension: DimensionName
+    count: int = Field(description="observations in the window")
+    mean: float
+    median: float
+    usage_type: Literal["falling", "spiky", "stable"]
+    intensity: Literal["low", "medium", "high", "extreme"]
+    decision: Literal["delete", "keep", "extend"]
+    reason: str = Field(examples=["median 12 ≤ 30: low intensity → delete"])
+    cost: float | None = Field(description="this team's share of the price; null if unpriced")
+
+
+class ResourcesOut(BaseModel):
+    """A page of analytics rows."""
+
+    items: list[ResourceRowOut]
+    total: int = Field(description="rows matching the filters, before limit and offset")
+    limit: int
+    offset: int
+
+
+class ByDimensionOut(BaseModel):
+    """An amount of money per dimension."""
+
+    CPU: float = 0.0
+    RAM: float = 0.0
+    NetFlow: float = 0.0
+
+
+class TeamDeletedOut(ByDimensionOut):
+    """A team's money on what is to be deleted, per dimension and in total."""
+
+    total: float = 0.0
+
+
+class ResourceCostOut(BaseModel):
+    """What one team's resource costs, in all and per priced dimension."""
+
+    team: str
+    resource: str
+    total: float
+    by_dimension: dict[DimensionName, float]
+
+
+class CostsTotalOut(BaseModel):
+    """Total cost overall, per team and per team resource."""
+
+    currency: str
+    total: float
+    teams: dict[str, float]
+    resources: list[ResourceCostOut]
+    unpriced: list[str] = Field(description="resource ids with usage but no price")
+
+
+class CostsDeletedOut(BaseModel):
+    """Money spent on what is to be deleted."""
+
+    currency: str
+    total: float
+    by_dimension: ByDimensionOut
+    teams: dict[str, TeamDeletedOut]
+    resources: list[ResourceCostOut]
+
+
+class PullOut(BaseModel):
+    """The outcome of one pull of a refresh."""
+
+    source: str
+    kind: Literal["usage", "prices"]
+    branch: int | None
+    ok: bool
+    detail: str
+    batch: IngestOut | None = None
+
+
+class RefreshOut(BaseModel):
+    """Every pull of a refresh with its outcome."""
+
+    ok: int = Field(description="pulls that landed")
+    failed: int = Field(description="pulls that failed")
+    pulls: list[PullOut]
+
+
+class StatusOut(BaseModel):
+    """A liveness or readiness answer."""
+
+    status: str

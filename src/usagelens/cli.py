@@ -1,0 +1,361 @@
+"""The ``usagelens`` command line: thin calls into the services."""
+
+from __future__ import annotations
+
+import asyncio
+import ipaddress
+import json
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import httpx
+import typer
+import uvicorn
+from rich.console import Console
+from rich.table import Table
+
+from usagelens.config import Settings, load_settings
+from usagelens.documents import dump_yaml
+from usagelens.domain import report as render
+from usagelens.domain.errors import UsageLensError
+from usagelens.domain.model import Window
+from usagelens.domain.summary import parse_timestamp
+from usagelens.services import PullOutcome, UsageLens
+from usagelens.sources import HttpMonitoringSource
+from usagelens.storage import SqlRepository, create_engine_for, migrate
+
+app = typer.Typer(
+    help="usagelens: what each team's infrastructure uses, what it costs, what to cut.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+
+Format = Literal["text", "markdown", "csv", "json", "html"]
+UrlOption = Annotated[
+    str | None,
+    typer.Option("--url", help="talk to a running server instead of the local database"),
+]
+
+
+def main() -> None:
+    """Run the command line."""
+    app()
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    return typer.Exit(code)
+
+
+def _open_service(settings: Settings) -> UsageLens:
+    engine = create_engine_for(settings.database_url)
+    migrate(engine)
+    return UsageLens(
+        SqlRepository(engine), policy=settings.load_policy(), currency=settings.currency
+    )
+
+
+def _client(url: str, settings: Settings) -> httpx.Client:
+    headers = {"X-Auth-Token": settings.token} if settings.token else {}
+    return httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=60)
+
+
+def _checked(response: httpx.Response) -> httpx.Response:
+    if response.is_success:
+        return response
+    try:
+        detail = response.json().get("detail", response.text)
+    except ValueError:
+        detail = response.text
+    raise _fail(
+        f"{response.request.method} {response.request.url} → {response.status_code}: {detail}"
+    )
+
+
+def _window(since: str | None, until: str | None) -> Window:
+    try:
+        return Window(
+            parse_timestamp(since) if since else None, parse_timestamp(until) if until else None
+        )
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="worker processes on one port")] = 1,
+) -> None:
+    """Serve the HTTP API (migrating the database first)."""
+    settings = load_settings()
+    if settings.token is None and not _is_loopback(host):
+        raise _fail(
+            f"refusing to listen on {host} without USAGELENS_API_TOKEN: "
+            "set a token, or listen on loopback (127.0.0.1)"
+        )
+    migrate(create_engine_for(settings.database_url))
+    uvicorn.run(
+        "usagelens.api:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+        proxy_headers=False,
+    )
+
+
+@app.command()
+def simulate(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 21122,
+    branches: Annotated[int, typer.Option(min=1, help="company branches 1..N exist")] = 10,
+) -> None:
+    """Serve a course-compatible monitoring source with deterministic data."""
+    from usagelens.simulator import create_simulator_app
+
+    err.print(f"simulator: http://{host}:{port}/monitoring/infrastructure/using/summary/1")
+    uvicorn.run(create_simulator_app(branches), host=host, port=port, log_level="warning")
+
+
+@app.command()
+def ingest(
+    files: Annotated[list[Path], typer.Argument(help="summaries (text format, or .json)")],
+    url: UrlOption = None,
+    source: Annotated[str | None, typer.Option(help="names the batch")] = None,
+) -> None:
+    """Ingest usage summaries into the local database, or into a server with --url."""
+    settings = load_settings()
+    service = None if url else _open_service(settings)
+    for path in files:
+        try:
+            payload = path.read_bytes()
+        except OSError as exc:
+            raise _fail(f"cannot read {path}: {exc.strerror}") from None
+        json_form = path.suffix.lower() == ".json"
+        label = source or f"file {path.name}"
+        if url:
+            with _client(url, settings) as client:
+                content_type = "application/json" if json_form else "text/plain; charset=utf-8"
+                answer = _checked(
+                    client.post(
+                        "/api/v1/usage",
+                        content=payload,
+                        params={"source": label},
+                        headers={"Content-Type": content_type},
+                    )
+                ).json()
+        else:
+            assert service is not None
+            try:
+                result = service.ingest(payload, source=label, json_form=json_form)
+            except UsageLensError as exc:
+                raise _fail(f"{path}: {exc}") from None
+            answer = {name: getattr(result, name) for name in result.__slots__}
+        typer.echo(
+            f"{path}: {answer['observations']} observations — {answer['inserted']} inserted, "
+            f"{answer['updated']} updated, {answer['duplicates']} duplicates "
+            f"(batch {answer['batch_id']})"
+        )
+
+
+@app.command()
+def prices(
+    file: Annotated[Path | None, typer.Argument(help="price list to set (YAML or JSON)")] = None,
+    url: UrlOption = None,
+) -> None:
+    """Replace the price list with FILE, or print the current one without FILE."""
+    settings = load_settings()
+    payload = None
+    if file is not None:
+        try:
+            payload = file.read_bytes()
+        except OSError as exc:
+            raise _fail(f"cannot read {file}: {exc.strerror}") from None
+    if url:
+        with _client(url, settings) as client:
+            if payload is None:
+                document = _checked(client.get("/api/v1/prices")).json()
+            else:
+                document = _checked(client.put("/api/v1/prices", content=payload)).json()
+        document.pop("currency", None)
+    else:
+        service = _open_service(settings)
+        try:
+            price_list = service.prices() if payload is None else service.replace_prices(payload)
+        except UsageLensError as exc:
+            raise _fail(str(exc)) from None
+        document = price_list.to_document()
+    if payload is not None:
+        err.print(f"price list replaced: {len(document['values'])} resources")
+    typer.echo(dump_yaml(document), nl=False)
+
+
+@app.command()
+def report(
+    format: Annotated[
+        str, typer.Option("--format", "-f", help="text, markdown, csv, json, html")
+    ] = "text",
+    since: Annotated[str | None, typer.Option(help="from this time (UTC)")] = None,
+    until: Annotated[str | None, typer.Option(help="before this time (UTC)")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write to a file")] = None,
+    url: UrlOption = None,
+) -> None:
+    """Print the full report."""
+    if format not in {"text", "markdown", "csv", "json", "html"}:
+        raise _fail(f"unknown format {format!r} (text, markdown, csv, json, html)", 2)
+    settings = load_settings()
+    if url:
+        params = {"format": format, "since": since, "until": until}
+        with _client(url, settings) as client:
+            text = _checked(
+                client.get("/api/v1/report", params={k: v for k, v in params.items() if v})
+            ).text
+    else:
+        the_report = _open_service(settings).report(_window(since, until))
+        text = _render(the_report, format)
+    if output:
+        output.write_text(text, encoding="utf-8")
+        err.print(f"report written to {output}")
+    else:
+        typer.echo(text, nl=False)
+
+
+def _render(the_report: render.Report, format: str) -> str:
+    if format == "json":
+        return json.dumps(render.render_json(the_report), ensure_ascii=False, indent=2) + "\n"
+    renderers = {
+        "text": render.render_text,
+        "markdown": render.render_markdown,
+        "csv": render.render_csv,
+        "html": render.render_html,
+    }
+    return renderers[format](the_report)
+
+
+@app.command("migrate")
+def migrate_command() -> None:
+    """Create or upgrade the database schema."""
+    settings = load_settings()
+    migrate(create_engine_for(settings.database_url))
+    err.print(f"database at the newest schema: {settings.database_url}")
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="API port")] = 8000,
+    simulator_port: Annotated[int, typer.Option(help="simulator port (0: any free)")] = 0,
+    database: Annotated[str, typer.Option(help="database URL")] = "sqlite:///./usagelens-demo.db",
+    serve: Annotated[bool, typer.Option("--serve/--no-serve", help="keep serving")] = True,
+) -> None:
+    """Run the whole pipeline on embedded defaults: simulator → refresh → report → serve."""
+    from usagelens.api import create_app
+    from usagelens.simulator import create_simulator_app
+
+    if serve and not _port_free("127.0.0.1", port):
+        raise _fail(f"port {port} is taken; pick another with --port")
+    sim_port = simulator_port or _free_port()
+    sim_url = f"http://127.0.0.1:{sim_port}"
+    sim = _serve_in_thread(create_simulator_app(), "127.0.0.1", sim_port)
+    err.print(f"[bold]1.[/] simulator serving at {sim_url}")
+
+    settings = load_settings(database_url=database, sources=[sim_url], branches=[1])
+    service = _open_service(settings)
+    err.print(f"[bold]2.[/] database ready: {database}")
+
+    outcomes = asyncio.run(_refresh(service, settings))
+    err.print("[bold]3.[/] refreshed from the simulator:")
+    for outcome in outcomes:
+        mark = "[green]ok[/]" if outcome.ok else "[red]failed[/]"
+        where = f"branch {outcome.branch}" if outcome.branch is not None else "prices"
+        err.print(f"   {mark} {where}: {outcome.detail}", highlight=False)
+
+    the_report = service.report()
+    typer.echo(render.render_text(the_report))
+    _money_table(the_report)
+    if not serve:
+        sim.should_exit = True
+        return
+    api_url = f"http://127.0.0.1:{port}"
+    err.print(
+        f"\n[bold]4.[/] serving the API at {api_url}  (Ctrl-C to stop)\n"
+        f"   report:   {api_url}/api/v1/report?format=html\n"
+        f"   rows:     {api_url}/api/v1/resources?decision=delete\n"
+        f"   money:    {api_url}/api/v1/costs/deleted\n"
+        f"   OpenAPI:  {api_url}/docs\n"
+        f"   refresh:  curl -X POST {api_url}/api/v1/webhooks/refresh",
+        highlight=False,
+    )
+    try:
+        uvicorn.run(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    finally:
+        sim.should_exit = True
+
+
+async def _refresh(service: UsageLens, settings: Settings) -> list[PullOutcome]:
+    async with httpx.AsyncClient(timeout=settings.source_timeout) as client:
+        sources = [HttpMonitoringSource(url, client) for url in settings.sources]
+        return await service.refresh(sources, settings.branches)
+
+
+def _money_table(the_report: render.Report) -> None:
+    table = Table(title=f"Money ({the_report.currency})", title_justify="left")
+    table.add_column("Team")
+    for column in ("Total", "Delete CPU", "Delete RAM", "Delete NetFlow", "Delete total"):
+        table.add_column(column, justify="right")
+    for team in the_report.teams:
+        deleted = the_report.deleted.teams[team]
+        table.add_row(
+            team,
+            render.money(the_report.costs.teams[team]),
+            *(render.money(deleted[k]) for k in ("CPU", "RAM", "NetFlow", "total")),
+        )
+    overall = the_report.deleted.by_dimension
+    table.add_row(
+        "[bold]all teams[/]",
+        render.money(the_report.costs.total),
+        *(render.money(overall[k]) for k in ("CPU", "RAM", "NetFlow")),
+        render.money(the_report.deleted.total),
+    )
+    Console().print(table)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _port_free(host: str, port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return False
+        return True
+
+
+def _serve_in_thread(asgi: Any, host: str, port: int) -> uvicorn.Server:
+    server = uvicorn.Server(uvicorn.Config(asgi, host=host, port=port, log_level="warning"))
+    threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True).start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise _fail(f"the server on {host}:{port} did not start")
+        time.sleep(0.02)
+    return server

@@ -1,0 +1,70 @@
+"""Settings from the environment (``USAGELENS_*``), built by a function, never at import."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from usagelens.documents import load_document
+from usagelens.domain.policy import Policy, policy_from_document
+
+
+class Settings(BaseSettings):
+    """Every knob of a usagelens deployment; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(env_prefix="USAGELENS_", extra="ignore", frozen=True)
+
+    database_url: str = Field(
+        "sqlite:///./usagelens.db", description="sqlite:///path.db or postgresql://user@host/db"
+    )
+    api_token: SecretStr | None = Field(None, description="token required on writes")
+    sources: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="base URLs of monitoring sources"
+    )
+    branches: Annotated[list[int], NoDecode] = Field(
+        default_factory=lambda: [1], description="company branches pulled from each source"
+    )
+    currency: str = Field("RUB", description="currency code shown with money")
+    policy_file: Path | None = Field(None, description="YAML file overriding the policy")
+    max_body_bytes: int = Field(32 * 1024 * 1024, gt=0, description="largest request body")
+    source_timeout: float = Field(10.0, gt=0, description="seconds per pull from a source")
+
+    @field_validator("sources", mode="before")
+    @classmethod
+    def _split_sources(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("branches", mode="before")
+    @classmethod
+    def _split_branches(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("api_token", mode="before")
+    @classmethod
+    def _empty_token_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def token(self) -> str | None:
+        """Return the write token in clear, or None when writes are loopback-only."""
+        return self.api_token.get_secret_value() if self.api_token else None
+
+    def load_policy(self) -> Policy:
+        """Read the policy file if one is configured, else return the default policy."""
+        if self.policy_file is None:
+            return Policy()
+        return policy_from_document(
+            load_document(self.policy_file.read_bytes(), what=f"policy {self.policy_file}")
+        )
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment, with explicit overrides on top."""
+    return Settings(**overrides)  # type: ignore[arg-type]

@@ -1,0 +1,269 @@
+"""The full report (SPEC 3): per team a table and totals, then overall totals.
+
+Rendered as plain text (aligned for a terminal), Markdown, CSV, JSON-ready dicts and a
+self-contained HTML page (inline CSS, no external assets).
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from usagelens.domain.analytics import AnalyticsRow
+from usagelens.domain.model import DIMENSIONS, Decision, Window
+from usagelens.domain.money import CostSummary, DeletedCosts, deleted_costs, total_costs
+from usagelens.domain.summary import format_timestamp
+
+COLUMNS = ("Resource", "Dimension", "Mean", "Median", "Usage type", "Intensity", "Decision", "Cost")
+CSV_COLUMNS = (
+    "team", "resource", "dimension", "count", "mean", "median",
+    "usage_type", "intensity", "decision", "reason", "cost",
+)  # fmt: skip
+_NUMERIC = frozenset({"Mean", "Median", "Cost"})
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Everything the full report shows, computed once and rendered many ways."""
+
+    rows: Sequence[AnalyticsRow]
+    costs: CostSummary
+    deleted: DeletedCosts
+    currency: str
+    generated_at: datetime
+    window: Window
+
+    @property
+    def teams(self) -> list[str]:
+        """Return the teams in report order."""
+        return sorted({row.team for row in self.rows})
+
+    def team_rows(self, team: str) -> list[AnalyticsRow]:
+        """Return one team's rows in report order."""
+        return [row for row in self.rows if row.team == team]
+
+    @property
+    def decisions(self) -> dict[str, int]:
+        """Count rows by decision (every decision present, zero if none)."""
+        counts = Counter(row.decision for row in self.rows)
+        return {d.value: counts[d] for d in Decision}
+
+
+def build_report(
+    rows: Sequence[AnalyticsRow], currency: str, generated_at: datetime, window: Window
+) -> Report:
+    """Assemble a report from analytics rows."""
+    return Report(rows, total_costs(rows), deleted_costs(rows), currency, generated_at, window)
+
+
+def row_to_dict(row: AnalyticsRow) -> dict[str, object]:
+    """Return an analytics row as plain JSON-ready data."""
+    return {
+        "team": row.team,
+        "resource": row.resource,
+        "dimension": row.dimension.value,
+        "count": row.count,
+        "mean": row.mean,
+        "median": row.median,
+        "usage_type": row.usage_type.value,
+        "intensity": row.intensity.value,
+        "decision": row.decision.value,
+        "reason": row.reason,
+        "cost": row.cost,
+    }
+
+
+def render_json(report: Report) -> dict[str, object]:
+    """Return the report as JSON-ready data."""
+    return {
+        "currency": report.currency,
+        "generated_at": report.generated_at.isoformat(),
+        "window": _window_dict(report.window),
+        "teams": [
+            {
+                "team": team,
+                "rows": [row_to_dict(r) for r in report.team_rows(team)],
+                "total": report.costs.teams[team],
+                "deleted": report.deleted.teams[team],
+            }
+            for team in report.teams
+        ],
+        "total": report.costs.total,
+        "deleted": {"total": report.deleted.total, "by_dimension": report.deleted.by_dimension},
+        "decisions": report.decisions,
+        "unpriced": report.costs.unpriced,
+    }
+
+
+def render_text(report: Report) -> str:
+    """Render the report as aligned plain-text tables, one per team, then totals."""
+    out = [_title(report), ""]
+    for team in report.teams:
+        out.append(f"Team: {team}")
+        out.extend(_aligned(COLUMNS, _cells(report.team_rows(team))))
+        out.append(f"Team total: {_totals_line(report, team)}")
+        out.append("")
+    out.extend(_overall_lines(report))
+    return "\n".join(out) + "\n"
+
+
+def render_markdown(report: Report) -> str:
+    """Render the report as Markdown: a heading and a pipe table per team."""
+    out = [f"# {_title(report)}", ""]
+    for team in report.teams:
+        out += [f"## {_md(team)}", ""]
+        out.append("| " + " | ".join(COLUMNS) + " |")
+        out.append("|" + "|".join("---:" if c in _NUMERIC else "---" for c in COLUMNS) + "|")
+        out += [
+            "| " + " | ".join(_md(c) for c in cells) + " |"
+            for cells in _cells(report.team_rows(team))
+        ]
+        out += ["", f"**Team total:** {_totals_line(report, team)}", ""]
+    out += ["## Overall", ""] + [f"- {line}" for line in _overall_lines(report)[1:]]
+    return "\n".join(out) + "\n"
+
+
+def render_csv(report: Report) -> str:
+    """Render the analytics rows as CSV with a header line."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for row in report.rows:
+        data = row_to_dict(row)
+        writer.writerow(["" if data[c] is None else data[c] for c in CSV_COLUMNS])
+    return buffer.getvalue()
+
+
+def render_html(report: Report) -> str:
+    """Render the report as one self-contained HTML page."""
+    esc = html.escape
+    parts = [
+        "<!doctype html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{esc(_title(report))}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>{esc(_title(report))}</h1>",
+    ]
+    for team in report.teams:
+        head = "".join(
+            f'<th class="{"num" if c in _NUMERIC else ""}">{esc(c)}</th>' for c in COLUMNS
+        )
+        body = "".join(
+            "<tr>"
+            + "".join(
+                f'<td class="{_css_class(col, cell)}">{esc(cell)}</td>'
+                for col, cell in zip(COLUMNS, cells, strict=True)
+            )
+            + "</tr>"
+            for cells in _cells(report.team_rows(team))
+        )
+        parts += [
+            f"<h2>{esc(team)}</h2>",
+            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>",
+            f'<p class="totals">Team total: {esc(_totals_line(report, team))}</p>',
+        ]
+    overall = "".join(f"<li>{esc(line)}</li>" for line in _overall_lines(report)[1:])
+    parts += ["<h2>Overall</h2>", f"<ul>{overall}</ul>", "</body></html>"]
+    return "\n".join(parts) + "\n"
+
+
+def money(amount: float) -> str:
+    """Format an amount of money with two decimals."""
+    return f"{amount:,.2f}".replace(",", " ")
+
+
+def _title(report: Report) -> str:
+    window = report.window
+    if window.since is None and window.until is None:
+        span = "all observations"
+    else:
+        since = format_timestamp(window.since) if window.since else "the start"
+        until = format_timestamp(window.until) if window.until else "now"
+        span = f"from {since} until {until}"
+    generated = format_timestamp(report.generated_at.replace(microsecond=0))
+    return f"usagelens report — {span}, generated {generated} UTC, money in {report.currency}"
+
+
+def _cells(rows: Sequence[AnalyticsRow]) -> list[list[str]]:
+    return [
+        [
+            row.resource,
+            row.dimension.value,
+            f"{row.mean:.2f}",
+            f"{row.median:.2f}",
+            row.usage_type.value,
+            row.intensity.value,
+            row.decision.value,
+            "unpriced" if row.cost is None else money(row.cost),
+        ]
+        for row in rows
+    ]
+
+
+def _aligned(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+
+    def line(cells: Sequence[str]) -> str:
+        return "  ".join(
+            cell.rjust(w) if h in _NUMERIC else cell.ljust(w)
+            for h, cell, w in zip(headers, cells, widths, strict=True)
+        ).rstrip()
+
+    return [line(headers), "  ".join("-" * w for w in widths), *map(line, rows)]
+
+
+def _totals_line(report: Report, team: str) -> str:
+    deleted = report.deleted.teams[team]
+    return (
+        f"{money(report.costs.teams[team])} {report.currency}; "
+        f"to delete {money(deleted['total'])} ({_by_dimension(deleted)})"
+    )
+
+
+def _overall_lines(report: Report) -> list[str]:
+    decisions = ", ".join(f"{n} {d}" for d, n in report.decisions.items())
+    unpriced = ", ".join(report.costs.unpriced) or "none"
+    return [
+        "Overall",
+        f"Total cost: {money(report.costs.total)} {report.currency}",
+        f"Money on what is to be deleted: {money(report.deleted.total)} {report.currency}"
+        f" ({_by_dimension(report.deleted.by_dimension)})",
+        f"Rows: {len(report.rows)} ({decisions})",
+        f"Unpriced resources: {unpriced}",
+    ]
+
+
+def _by_dimension(amounts: dict[str, float]) -> str:
+    return ", ".join(f"{d.value} {money(amounts[d.value])}" for d in DIMENSIONS)
+
+
+def _window_dict(window: Window) -> dict[str, str | None]:
+    return {
+        "since": window.since.isoformat() if window.since else None,
+        "until": window.until.isoformat() if window.until else None,
+    }
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def _css_class(column: str, cell: str) -> str:
+    if column == "Decision":
+        return f"decision {cell}"
+    return "num" if column in _NUMERIC else ""
+
+
+_CSS = (
+    "body{font-family:system-ui,sans-serif;margin:2rem;color:#222}"
+    "table{border-collapse:collapse;margin:.5rem 0}"
+    "th,td{padding:.25rem .6rem;border-bottom:1px solid #ddd;text-align:left}"
+    "th.num,td.num{text-align:right;font-variant-numeric:tabular-nums}"
+    "td.delete{color:#b00020;font-weight:600}td.extend{color:#1565c0;font-weight:600}"
+    ".totals{font-weight:600}"
+)

@@ -1,0 +1,166 @@
+"""Use cases: ingest, prices, analytics, costs, report and refresh, over domain and ports."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from usagelens.documents import load_price_list
+from usagelens.domain.analytics import AnalyticsRow, analyse
+from usagelens.domain.errors import SummaryFormatError, UsageLensError
+from usagelens.domain.model import ALL_TIME, IngestResult, Observation, Window
+from usagelens.domain.money import CostSummary, DeletedCosts, deleted_costs, total_costs
+from usagelens.domain.policy import Policy
+from usagelens.domain.prices import PriceList, merge_price_lists
+from usagelens.domain.report import Report, build_report
+from usagelens.domain.summary import parse_records, parse_summary_bytes
+from usagelens.ports import Clock, Repository, UsageSource
+
+
+def utc_now() -> datetime:
+    """Return the current moment in UTC (the default clock)."""
+    return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class PullOutcome:
+    """What one pull of a refresh did: usage of one branch, or a source's prices."""
+
+    source: str
+    kind: str
+    """``usage`` or ``prices``."""
+    branch: int | None
+    ok: bool
+    detail: str
+    result: IngestResult | None = None
+
+
+class UsageLens:
+    """The application: every use case the API and the CLI offer."""
+
+    def __init__(
+        self,
+        repository: Repository,
+        *,
+        policy: Policy | None = None,
+        currency: str = "RUB",
+        clock: Clock = utc_now,
+    ) -> None:
+        self.repository = repository
+        self.policy = policy or Policy()
+        self.currency = currency
+        self.clock = clock
+
+    def ingest_summary(self, payload: bytes, *, source: str) -> IngestResult:
+        """Parse a summary in the module's text format and store it, all or nothing."""
+        return self._store(parse_summary_bytes(payload), payload, source)
+
+    def ingest_json(self, payload: bytes, *, source: str) -> IngestResult:
+        """Parse the JSON form of a summary (a list of observations) and store it."""
+        try:
+            document = json.loads(payload)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise SummaryFormatError(f"payload is not valid JSON ({exc})") from None
+        return self._store(parse_records(document), payload, source)
+
+    def ingest(self, payload: bytes, *, source: str, json_form: bool | None = None) -> IngestResult:
+        """Store a summary in either form; ``json_form=None`` tells them apart by content."""
+        if json_form is None:
+            json_form = payload.lstrip()[:1] == b"["
+        if json_form:
+            return self.ingest_json(payload, source=source)
+        return self.ingest_summary(payload, source=source)
+
+    def _store(self, batch: Sequence[Observation], payload: bytes, source: str) -> IngestResult:
+        return self.repository.store_observations(
+            batch,
+            source=source,
+            sha256=hashlib.sha256(payload).hexdigest(),
+            received_at=self.clock(),
+        )
+
+    def replace_prices(self, payload: bytes | str) -> PriceList:
+        """Parse a price list (YAML or JSON) and make it the whole stored list."""
+        price_list = load_price_list(payload)
+        self.repository.replace_prices(price_list)
+        return price_list
+
+    def prices(self) -> PriceList:
+        """Return the stored price list."""
+        return self.repository.prices()
+
+    def rows(self, window: Window = ALL_TIME) -> list[AnalyticsRow]:
+        """Return every analytics row of the window, classified and priced."""
+        return analyse(self.repository.series(window), self.policy, self.repository.prices())
+
+    def costs_total(self, window: Window = ALL_TIME) -> CostSummary:
+        """Return total cost per resource, per team and overall."""
+        return total_costs(self.rows(window))
+
+    def costs_deleted(self, window: Window = ALL_TIME) -> DeletedCosts:
+        """Return the money spent on what is to be deleted."""
+        return deleted_costs(self.rows(window))
+
+    def report(self, window: Window = ALL_TIME) -> Report:
+        """Return the full report of the window."""
+        return build_report(self.rows(window), self.currency, self.clock(), window)
+
+    def ready(self) -> None:
+        """Raise StorageError unless the database answers."""
+        self.repository.ping()
+
+    async def refresh(
+        self, sources: Sequence[UsageSource], branches: Sequence[int]
+    ) -> list[PullOutcome]:
+        """Pull every branch and the prices of every source concurrently, and store them.
+
+        Each branch's summary is its own batch: one that fails is reported and the rest
+        still land. Price lists are merged in source order (the later source wins) and
+        replace the stored list if at least one source answered.
+        """
+        usage_pulls = asyncio.gather(*(self._pull_usage(s, b) for s in sources for b in branches))
+        price_pulls = asyncio.gather(*(self._pull_prices(s) for s in sources))
+        usage_outcomes, price_results = await asyncio.gather(usage_pulls, price_pulls)
+        outcomes = list(usage_outcomes)
+        lists = list(zip(sources, price_results, strict=True))
+        fetched = [r for _, r in lists if isinstance(r, PriceList)]
+        if fetched:
+            merged = merge_price_lists(fetched)
+            await asyncio.to_thread(self.repository.replace_prices, merged)
+        for source, result in lists:
+            if isinstance(result, PriceList):
+                detail = f"{len(result.values)} resources priced"
+                outcomes.append(PullOutcome(source.name, "prices", None, True, detail))
+            else:
+                outcomes.append(PullOutcome(source.name, "prices", None, False, result))
+        return outcomes
+
+    async def _pull_usage(self, source: UsageSource, branch: int) -> PullOutcome:
+        try:
+            payload = await source.fetch_summary(branch)
+            result = await asyncio.to_thread(
+                self.ingest_summary, payload, source=f"{source.name} branch {branch}"
+            )
+        except UsageLensError as exc:
+            return PullOutcome(source.name, "usage", branch, False, _describe(exc))
+        detail = (
+            f"{result.observations} observations: {result.inserted} inserted, "
+            f"{result.updated} updated, {result.duplicates} duplicates"
+        )
+        return PullOutcome(source.name, "usage", branch, True, detail, result)
+
+    async def _pull_prices(self, source: UsageSource) -> PriceList | str:
+        try:
+            payload = await source.fetch_prices()
+            return load_price_list(payload)
+        except UsageLensError as exc:
+            return _describe(exc)
+
+
+def _describe(exc: UsageLensError) -> str:
+    url = getattr(exc, "url", None)
+    return f"{url}: {exc}" if url else str(exc)

@@ -1,0 +1,33 @@
+"""The simulator's HTTP face: the two endpoints of a course-compatible source (SPEC 1.3)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from fastapi import FastAPI, HTTPException
+from fastapi.responses import PlainTextResponse
+
+from usagelens.domain.summary import render_summary
+from usagelens.simulator.data import company, price_list_yaml
+
+
+def create_simulator_app(
+    branches: int = 10, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+) -> FastAPI:
+    """Build a source serving company branches 1..``branches``; others answer 404."""
+    app = FastAPI(title="usagelens monitoring simulator", docs_url=None, redoc_url=None)
+
+    @app.get("/monitoring/infrastructure/using/summary/{company_branch}")
+    def summary(company_branch: int) -> PlainTextResponse:
+        if not 1 <= company_branch <= branches:
+            raise HTTPException(404, f"no company branch {company_branch} (1 to {branches})")
+        data = company(company_branch).observations(clock())
+        return PlainTextResponse(render_summary(data))
+
+    @app.get("/monitoring/infrastructure/using/prices")
+    def prices() -> PlainTextResponse:
+        text = price_list_yaml([company(b) for b in range(1, branches + 1)])
+        return PlainTextResponse(text, media_type="application/yaml")
+
+    return app

@@ -1,0 +1,63 @@
+"""Engines for the configured URL, and migrations to the newest schema."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+
+WRITE = {"usagelens_write": True}
+"""Execution options for a transaction that will write (SQLite takes its lock up front)."""
+
+_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def create_engine_for(url: str) -> Engine:
+    """Create an engine for ``sqlite:///…`` or ``postgresql://…`` (psycopg 3)."""
+    parsed = make_url(url)
+    if parsed.drivername in {"postgresql", "postgres"}:
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(parsed.render_as_string(hide_password=False))
+    return create_engine(parsed, pool_pre_ping=True)
+
+
+def _sqlite_engine(url: str) -> Engine:
+    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy, not the driver, issue BEGIN (so a writer can BEGIN IMMEDIATE).
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute("PRAGMA busy_timeout=30000")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        # A writer locks at BEGIN so that concurrent writers wait instead of deadlocking.
+        immediate = connection.get_execution_options().get("usagelens_write")
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+    return engine
+
+
+def migrate(engine: Engine) -> None:
+    """Bring the database schema to the newest migration (idempotent)."""
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    with engine.connect() as connection:
+        connection.execution_options(**WRITE)
+        with connection.begin():
+            if connection.dialect.name == "postgresql":
+                # Several processes may start at once; one migrates, the others wait.
+                connection.execute(text("SELECT pg_advisory_xact_lock(7245016)"))
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
