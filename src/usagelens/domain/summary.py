@@ -71,8 +71,11 @@ def parse_summary(text: str) -> list[Observation]:
         name, sep, records = chunk.partition("|")
         team = name.strip()
         if not sep:
-            where = _Where(team_index, _excerpt(team) if team else None)
-            raise where.error("missing '|' between the team name and its records")
+            if not team:
+                raise _Where(team_index).error("empty team entry (a stray '$'?)")
+            raise _Where(team_index).error(
+                f"missing '|' between the team name and its records in {_excerpt(team)!r}"
+            )
         _check_id(team, "team", _Where(team_index))
         records = records.strip()
         if not records:

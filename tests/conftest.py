@@ -1,0 +1,147 @@
+"""Shared fixtures: sample data, databases (SQLite files and PostgreSQL), real servers."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+DATA = Path(__file__).parent / "data"
+IN_CI = os.environ.get("CI", "").lower() == "true"
+PG_ADMIN_URL = os.environ.get("USAGELENS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+
+
+def missing_server(reason: str) -> None:
+    """Skip with a visible reason on a user's machine; fail under CI=true."""
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: a missing server is a failure)")
+    pytest.skip(reason)
+
+
+@pytest.fixture(scope="session")
+def sample_summary() -> bytes:
+    return (DATA / "summary_1.txt").read_bytes()
+
+
+@pytest.fixture(scope="session")
+def sample_prices() -> bytes:
+    return (DATA / "prices_1.yaml").read_bytes()
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'usagelens.db'}"
+
+
+def _pg_connect(dbname: str | None = None):  # type: ignore[no-untyped-def]
+    import psycopg
+
+    url = PG_ADMIN_URL if dbname is None else PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + dbname
+    return psycopg.connect(url, autocommit=True, connect_timeout=3)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    import psycopg
+
+    try:
+        admin = _pg_connect()
+    except psycopg.OperationalError as exc:
+        missing_server(f"PostgreSQL not reachable at {PG_ADMIN_URL}: {exc}")
+    name = f"usagelens_test_{secrets.token_hex(6)}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+    finally:
+        with _pg_connect() as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest) -> str:
+    """Each test using this runs on a real SQLite file and on a real PostgreSQL database."""
+    if request.param == "sqlite":
+        return str(request.getfixturevalue("sqlite_url"))
+    return str(request.getfixturevalue("postgres_url"))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Server:
+    """A usagelens process (``serve`` or ``simulate``) on a loopback port."""
+
+    def __init__(self, args: list[str], env: dict[str, str], port: int, log: Path) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self.log = log
+        self._log_file = log.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "usagelens", *args, "--port", str(port)],
+            env={**os.environ, **env},
+            stdout=self._log_file,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, path: str, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited: {self.log.read_text()}")
+            try:
+                if httpx.get(self.url + path, timeout=1).status_code < 500:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not start in {timeout}s: {self.log.read_text()}")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self._log_file.close()
+
+
+@pytest.fixture
+def start_server(tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
+    """Start ``usagelens serve`` with extra env; stopped at the end of the test."""
+    servers: list[Server] = []
+
+    def start(env: dict[str, str] | None = None, workers: int = 1) -> Server:
+        env = {"USAGELENS_DATABASE_URL": f"sqlite:///{tmp_path / 'api.db'}", **(env or {})}
+        args = ["serve", "--workers", str(workers)]
+        server = Server(args, env, free_port(), tmp_path / f"serve-{len(servers)}.log")
+        servers.append(server)
+        server.wait_ready("/healthz")
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture
+def simulator(tmp_path: Path) -> Iterator[Server]:
+    """A real simulator process serving branches 1..3."""
+    server = Server(["simulate", "--branches", "3"], {}, free_port(), tmp_path / "sim.log")
+    try:
+        server.wait_ready("/monitoring/infrastructure/using/prices")
+        yield server
+    finally:
+        server.stop()

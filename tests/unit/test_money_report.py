@@ -1,0 +1,136 @@
+"""SPEC 3: shared costs, unpriced resources, totals, and the five report formats."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from tests import independent
+from usagelens.documents import load_price_list
+from usagelens.domain.analytics import analyse
+from usagelens.domain.model import ALL_TIME, Dimension
+from usagelens.domain.money import deleted_costs, total_costs
+from usagelens.domain.policy import Policy
+from usagelens.domain.prices import PriceList
+from usagelens.domain.report import (
+    build_report,
+    render_csv,
+    render_html,
+    render_json,
+    render_markdown,
+    render_text,
+)
+from usagelens.domain.summary import parse_summary_bytes
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+def _series(observations):  # type: ignore[no-untyped-def]
+    grouped: dict = {}
+    for obs in observations:
+        grouped.setdefault((obs.team, obs.resource, obs.dimension), []).append(obs.usage)
+    return list(grouped.items())
+
+
+@pytest.fixture(scope="module")
+def sample_rows(sample_summary: bytes, sample_prices: bytes):  # type: ignore[no-untyped-def]
+    return analyse(_series(parse_summary_bytes(sample_summary)), Policy(), load_price_list(sample_prices))
+
+
+def test_sample_gives_the_known_numbers(sample_rows) -> None:  # type: ignore[no-untyped-def]
+    assert len(sample_rows) == 120
+    decisions = [r.decision.value for r in sample_rows]
+    assert (decisions.count("keep"), decisions.count("delete"), decisions.count("extend")) == (85, 34, 1)
+    assert total_costs(sample_rows).total == 33951
+    assert deleted_costs(sample_rows).by_dimension == {"CPU": 5344, "RAM": 2492, "NetFlow": 1443}
+    assert total_costs(sample_rows).unpriced == []
+
+
+def test_sample_agrees_with_an_independent_implementation(
+    sample_rows, sample_summary: bytes, sample_prices: bytes  # type: ignore[no-untyped-def]
+) -> None:
+    from usagelens.documents import load_document
+
+    prices = load_document(sample_prices)["values"]  # type: ignore[index]
+    expected = independent.rows(independent.parse(sample_summary.decode()), prices)
+    key = lambda r: (r["team"], r["resource"], r["dimension"])  # noqa: E731
+    ours = {key(r): r for r in (vars_of(row) for row in sample_rows)}
+    assert len(ours) == len(expected)
+    for row in expected:
+        mine = ours[key(row)]
+        for field in ("count", "usage_type", "intensity", "decision"):
+            assert mine[field] == row[field], (key(row), field)
+        for field in ("mean", "median", "cost"):
+            assert mine[field] == pytest.approx(row[field], abs=1e-9), (key(row), field)
+
+
+def vars_of(row) -> dict:  # type: ignore[no-untyped-def]
+    return {
+        "team": row.team, "resource": row.resource, "dimension": row.dimension.value,
+        "count": row.count, "mean": row.mean, "median": row.median,
+        "usage_type": row.usage_type.value, "intensity": row.intensity.value,
+        "decision": row.decision.value, "cost": row.cost,
+    }  # fmt: skip
+
+
+def test_shared_resource_price_is_split_evenly_and_unpriced_is_listed() -> None:
+    series = [
+        (("a", "R1", Dimension.CPU), [10.0]),
+        (("b", "R1", Dimension.CPU), [10.0]),
+        (("c", "R1", Dimension.CPU), [80.0]),
+        (("a", "R1", Dimension.RAM), [10.0]),
+        (("a", "NOPRICE", Dimension.CPU), [10.0]),
+    ]
+    prices = PriceList({"R1": {Dimension.CPU: 100.0, Dimension.RAM: 9.0}})
+    rows = analyse(series, Policy(), prices)
+    cost = {(r.team, r.resource, r.dimension): r.cost for r in rows}
+    assert cost[("a", "R1", Dimension.CPU)] == pytest.approx(100 / 3)
+    assert cost[("a", "R1", Dimension.RAM)] == 9.0
+    assert cost[("a", "NOPRICE", Dimension.CPU)] is None
+    totals = total_costs(rows)
+    assert totals.total == pytest.approx(109)
+    assert totals.teams == pytest.approx({"a": 100 / 3 + 9, "b": 100 / 3, "c": 100 / 3})
+    assert totals.unpriced == ["NOPRICE"]
+    deleted = deleted_costs(rows)
+    assert deleted.teams["a"] == pytest.approx({"CPU": 100 / 3, "RAM": 9.0, "NetFlow": 0.0, "total": 100 / 3 + 9})
+    assert deleted.teams["c"]["total"] == 0
+    assert deleted.total == pytest.approx(2 * 100 / 3 + 9)
+
+
+def test_every_format_renders_the_sample(sample_rows) -> None:  # type: ignore[no-untyped-def]
+    report = build_report(sample_rows, "RUB", NOW, ALL_TIME)
+    text = render_text(report)
+    assert "Team: envisioneer rich mindshare" in text
+    assert "Total cost: 33 951.00 RUB" in text
+    assert "(CPU 5 344.00, RAM 2 492.00, NetFlow 1 443.00)" in text
+    assert "Rows: 120 (34 delete, 85 keep, 1 extend)" in text
+    header = next(line for line in text.splitlines() if line.startswith("Resource"))
+    assert header.split() == ["Resource", "Dimension", "Mean", "Median", "Usage", "type", "Intensity", "Decision", "Cost"]
+
+    markdown = render_markdown(report)
+    assert "## seize holistic users" in markdown and "|---|---|---:|---:|" in markdown
+
+    parsed = list(csv.DictReader(io.StringIO(render_csv(report))))
+    assert len(parsed) == 120
+    assert sum(float(r["cost"]) for r in parsed) == pytest.approx(33951)
+
+    document = json.loads(json.dumps(render_json(report)))
+    assert document["total"] == 33951
+    assert document["deleted"]["by_dimension"] == {"CPU": 5344, "RAM": 2492, "NetFlow": 1443}
+    assert sum(len(t["rows"]) for t in document["teams"]) == 120
+
+    page = render_html(report)
+    assert page.startswith("<!doctype html>") and "<style>" in page
+    assert "http://" not in page and "https://" not in page and "<script" not in page
+    assert "98F•063" in page
+
+
+def test_html_escapes_names() -> None:
+    rows = analyse([(("<b>team</b>", "R&1", Dimension.CPU), [5.0])], Policy(), PriceList({}))
+    page = render_html(build_report(rows, "EUR", NOW, ALL_TIME))
+    assert "<b>team</b>" not in page and "&lt;b&gt;team&lt;/b&gt;" in page
+    assert "unpriced" in render_text(build_report(rows, "EUR", NOW, ALL_TIME))

@@ -1,0 +1,29 @@
+"""The package's public surface is what we mean to export, and the domain stays pure."""
+
+from __future__ import annotations
+
+import ast
+import sys
+from pathlib import Path
+
+import usagelens
+
+DOMAIN = Path(usagelens.__file__).parent / "domain"
+
+
+def test_exported_names() -> None:
+    assert sorted(usagelens.__all__) == ["UsageLens", "UsageLensError", "__version__"]
+
+
+def test_domain_imports_only_the_standard_library() -> None:
+    for path in DOMAIN.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [a.name for a in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                names = [node.module]
+            for name in names:
+                top = name.split(".")[0]
+                allowed = top in sys.stdlib_module_names or name.startswith("usagelens.domain")
+                assert allowed or top == "__future__", f"{path.name} imports {name}"
