@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import shutil
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -59,9 +62,15 @@ def _open_service(settings: Settings) -> UsageLens:
     )
 
 
-def _client(url: str, settings: Settings) -> httpx.Client:
+@contextmanager
+def _client(url: str, settings: Settings) -> Iterator[httpx.Client]:
+    """Talk to a running server with the configured token; network errors end the command."""
     headers = {"X-Auth-Token": settings.token} if settings.token else {}
-    return httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=60)
+    try:
+        with httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=60) as client:
+            yield client
+    except httpx.HTTPError as exc:
+        raise _fail(f"cannot reach {url}: {exc}") from None
 
 
 def _checked(response: httpx.Response) -> httpx.Response:
@@ -314,7 +323,7 @@ async def _refresh(service: UsageLens, settings: Settings) -> list[PullOutcome]:
 
 def _money_table(the_report: render.Report) -> None:
     table = Table(title=f"Money ({the_report.currency})", title_justify="left")
-    table.add_column("Team")
+    table.add_column("Team", no_wrap=True)
     for column in ("Total", "Delete CPU", "Delete RAM", "Delete NetFlow", "Delete total"):
         table.add_column(column, justify="right")
     for team in the_report.teams:
@@ -331,7 +340,7 @@ def _money_table(the_report: render.Report) -> None:
         *(render.money(overall[k]) for k in ("CPU", "RAM", "NetFlow")),
         render.money(the_report.deleted.total),
     )
-    Console().print(table)
+    Console(width=max(shutil.get_terminal_size().columns, 120)).print(table)
 
 
 def _free_port() -> int:

@@ -7,6 +7,7 @@ string ``"0080"`` / ``"6690"``, never a number (and never an octal one).
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import yaml
@@ -79,6 +80,21 @@ def _one_line(exc: yaml.YAMLError) -> str:
     return " ".join(str(exc).split())
 
 
+class _QuotingDumper(yaml.SafeDumper):
+    """A safe dumper that quotes number-like strings, so that any YAML reader keeps them."""
+
+
+def _represent_str(dumper: yaml.SafeDumper, value: str) -> yaml.ScalarNode:
+    style = '"' if _NUMBER_LIKE.fullmatch(value) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_NUMBER_LIKE = re.compile(
+    r"[-+]?(?:[0-9][0-9_]*(?:[.:][0-9_]*)*(?:[eE][-+]?[0-9]+)?|0[xXoObB][0-9a-fA-F_]+)"
+)
+_QuotingDumper.add_representer(str, _represent_str)
+
+
 def dump_yaml(document: object) -> str:
-    """Render a document as YAML, quoting keys where YAML would misread them."""
-    return yaml.safe_dump(document, allow_unicode=True, sort_keys=False)
+    """Render a document as YAML, quoting keys that a YAML reader could take for numbers."""
+    return yaml.dump(document, Dumper=_QuotingDumper, allow_unicode=True, sort_keys=False)

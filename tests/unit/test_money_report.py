@@ -38,20 +38,28 @@ def _series(observations):  # type: ignore[no-untyped-def]
 
 @pytest.fixture(scope="module")
 def sample_rows(sample_summary: bytes, sample_prices: bytes):  # type: ignore[no-untyped-def]
-    return analyse(_series(parse_summary_bytes(sample_summary)), Policy(), load_price_list(sample_prices))
+    return analyse(
+        _series(parse_summary_bytes(sample_summary)), Policy(), load_price_list(sample_prices)
+    )
 
 
 def test_sample_gives_the_known_numbers(sample_rows) -> None:  # type: ignore[no-untyped-def]
     assert len(sample_rows) == 120
     decisions = [r.decision.value for r in sample_rows]
-    assert (decisions.count("keep"), decisions.count("delete"), decisions.count("extend")) == (85, 34, 1)
+    assert (decisions.count("keep"), decisions.count("delete"), decisions.count("extend")) == (
+        85,
+        34,
+        1,
+    )
     assert total_costs(sample_rows).total == 33951
     assert deleted_costs(sample_rows).by_dimension == {"CPU": 5344, "RAM": 2492, "NetFlow": 1443}
     assert total_costs(sample_rows).unpriced == []
 
 
 def test_sample_agrees_with_an_independent_implementation(
-    sample_rows, sample_summary: bytes, sample_prices: bytes  # type: ignore[no-untyped-def]
+    sample_rows,
+    sample_summary: bytes,
+    sample_prices: bytes,  # type: ignore[no-untyped-def]
 ) -> None:
     from usagelens.documents import load_document
 
@@ -96,7 +104,9 @@ def test_shared_resource_price_is_split_evenly_and_unpriced_is_listed() -> None:
     assert totals.teams == pytest.approx({"a": 100 / 3 + 9, "b": 100 / 3, "c": 100 / 3})
     assert totals.unpriced == ["NOPRICE"]
     deleted = deleted_costs(rows)
-    assert deleted.teams["a"] == pytest.approx({"CPU": 100 / 3, "RAM": 9.0, "NetFlow": 0.0, "total": 100 / 3 + 9})
+    assert deleted.teams["a"] == pytest.approx(
+        {"CPU": 100 / 3, "RAM": 9.0, "NetFlow": 0.0, "total": 100 / 3 + 9}
+    )
     assert deleted.teams["c"]["total"] == 0
     assert deleted.total == pytest.approx(2 * 100 / 3 + 9)
 
@@ -109,7 +119,17 @@ def test_every_format_renders_the_sample(sample_rows) -> None:  # type: ignore[n
     assert "(CPU 5 344.00, RAM 2 492.00, NetFlow 1 443.00)" in text
     assert "Rows: 120 (34 delete, 85 keep, 1 extend)" in text
     header = next(line for line in text.splitlines() if line.startswith("Resource"))
-    assert header.split() == ["Resource", "Dimension", "Mean", "Median", "Usage", "type", "Intensity", "Decision", "Cost"]
+    assert header.split() == [
+        "Resource",
+        "Dimension",
+        "Mean",
+        "Median",
+        "Usage",
+        "type",
+        "Intensity",
+        "Decision",
+        "Cost",
+    ]
 
     markdown = render_markdown(report)
     assert "## seize holistic users" in markdown and "|---|---|---:|---:|" in markdown

@@ -32,7 +32,9 @@ def test_intensity_bounds_are_inclusive(median: float, intensity: str) -> None:
     ("mean", "median", "usage_type"),
     [(74.9, 100, "falling"), (75, 100, "stable"), (125, 100, "stable"), (125.1, 100, "spiky"), (0, 0, "stable"), (1, 0, "spiky")],
 )  # fmt: skip
-def test_usage_type_is_strict_against_the_ratios(mean: float, median: float, usage_type: str) -> None:
+def test_usage_type_is_strict_against_the_ratios(
+    mean: float, median: float, usage_type: str
+) -> None:
     assert DEFAULT.usage_type(mean, median) is UsageType(usage_type)
 
 

@@ -18,7 +18,9 @@ def test_sample_price_list(sample_prices: bytes) -> None:
     assert prices.price("98F•063", Dimension.NETFLOW) is not None
 
 
-@pytest.mark.parametrize("key", ["0080", "6690", "0070", "0x1F", "1_000", "12:30", "1e3", "true", "null", "0o17"])
+@pytest.mark.parametrize(
+    "key", ["0080", "6690", "0070", "0x1F", "1_000", "12:30", "1e3", "true", "null", "0o17"]
+)
 def test_bare_yaml_keys_that_look_like_numbers_stay_strings(key: str) -> None:
     prices = load_price_list(f"values:\n  {key}: {{CPU: 1, RAM: 2, NetFlow: 3}}\n")
     assert list(prices.values) == [key]

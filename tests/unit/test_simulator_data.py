@@ -39,7 +39,11 @@ def test_branch_shape_and_every_decision(branch: int) -> None:
     assert Counter(r.decision.value for r in rows).keys() == {"delete", "keep", "extend"}
     assert Counter(r.usage_type.value for r in rows).keys() == {"falling", "spiky", "stable"}
     assert all(r.cost is not None for r in rows)
-    shared = [r for r in rows if sum(1 for x in rows if (x.resource, x.dimension) == (r.resource, r.dimension)) > 1]
+    shared = [
+        r
+        for r in rows
+        if sum(1 for x in rows if (x.resource, x.dimension) == (r.resource, r.dimension)) > 1
+    ]
     assert shared, "one resource is shared between two teams"
 
 

@@ -89,7 +89,9 @@ def test_malformed_summaries_name_what_is_wrong(payload: str, message: str) -> N
 
 def test_error_names_team_index_name_record_and_field() -> None:
     good = "(R1,CPU,2026-11-19 13:59:47,5)"
-    payload = f"a|{good}$seize holistic users|" + ";".join([good] * 16 + ["(R1,CPU,2026-11-19 13:59:47,x)"])
+    payload = f"a|{good}$seize holistic users|" + ";".join(
+        [good] * 16 + ["(R1,CPU,2026-11-19 13:59:47,x)"]
+    )
     with pytest.raises(SummaryFormatError) as caught:
         parse_summary(payload)
     error = caught.value
@@ -147,9 +149,10 @@ _observations = st.builds(
     resource=_ids,
     dimension=st.sampled_from(list(Dimension)),
     collected_at=st.datetimes(
-        min_value=datetime(1970, 1, 2), max_value=datetime(2200, 1, 1),
+        min_value=datetime(1970, 1, 2),
+        max_value=datetime(2200, 1, 1),
         timezones=st.just(UTC),
-    ),  # fmt: skip
+    ),
     usage=st.one_of(
         st.integers(0, 100).map(float),
         st.floats(0, 100, allow_nan=False, allow_infinity=False).map(lambda u: u + 0.0),
@@ -170,5 +173,9 @@ def test_offsets_are_converted_to_utc_and_naive_means_utc() -> None:
     obs = parse_summary(
         "t|(r,CPU,2026-11-19T13:59:47-05:00,1);(r,CPU,2026-11-19 13:59:47,1);(r,CPU,2026-11-19T13:59:47Z,1)"
     )
-    assert obs[0].collected_at == datetime(2026, 11, 19, 13, 59, 47, tzinfo=timezone(timedelta(hours=-5)))
-    assert obs[1].collected_at == obs[2].collected_at == datetime(2026, 11, 19, 13, 59, 47, tzinfo=UTC)
+    assert obs[0].collected_at == datetime(
+        2026, 11, 19, 13, 59, 47, tzinfo=timezone(timedelta(hours=-5))
+    )
+    assert (
+        obs[1].collected_at == obs[2].collected_at == datetime(2026, 11, 19, 13, 59, 47, tzinfo=UTC)
+    )

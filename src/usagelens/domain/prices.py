@@ -26,7 +26,7 @@ class PriceList:
         """Return the list as the module's document: ``{"values": {id: {dim: price}}}``."""
         return {
             "values": {
-                resource: {d.value: dims[d] for d in Dimension if d in dims}
+                resource: {d.value: _plain(dims[d]) for d in Dimension if d in dims}
                 for resource, dims in sorted(self.values.items())
             }
         }
@@ -74,6 +74,11 @@ def merge_price_lists(lists: Iterable[PriceList]) -> PriceList:
     for price_list in lists:
         merged.update(price_list.values)
     return PriceList(merged)
+
+
+def _plain(amount: float) -> float:
+    """Write whole amounts as integers, the way the module does."""
+    return int(amount) if amount.is_integer() else amount
 
 
 def _parse_amount(amount: object, resource: str, dimension: Dimension) -> float:

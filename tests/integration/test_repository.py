@@ -1,0 +1,103 @@
+"""The repository on a real SQLite file and a real PostgreSQL database."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from sqlalchemy import func, select
+
+from usagelens.domain.errors import SummaryFormatError
+from usagelens.domain.model import Dimension, Window
+from usagelens.services import UsageLens
+from usagelens.storage import SqlRepository, create_engine_for, migrate
+from usagelens.storage.tables import ingest_batches, observations
+
+NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def service(database_url: str) -> UsageLens:
+    engine = create_engine_for(database_url)
+    migrate(engine)
+    migrate(engine)  # idempotent
+    yield UsageLens(SqlRepository(engine), clock=lambda: NOW)
+    engine.dispose()
+
+
+def _count(service: UsageLens, table=observations) -> int:  # type: ignore[no-untyped-def]
+    with service.repository.engine.connect() as conn:  # type: ignore[attr-defined]
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def test_sample_lands_once_and_resending_counts_duplicates(
+    service: UsageLens, sample_summary: bytes, sample_prices: bytes
+) -> None:
+    first = service.ingest_summary(sample_summary, source="test")
+    assert (first.observations, first.inserted, first.updated, first.duplicates) == (
+        24000,
+        24000,
+        0,
+        0,
+    )
+    assert (first.teams, first.resources) == (4, 40)
+    again = service.ingest_summary(sample_summary, source="test")
+    assert (again.inserted, again.updated, again.duplicates) == (0, 0, 24000)
+    assert _count(service) == 24000
+    service.replace_prices(sample_prices)
+    costs = service.costs_total()
+    assert costs.total == 33951
+    assert service.costs_deleted().by_dimension == {"CPU": 5344, "RAM": 2492, "NetFlow": 1443}
+    batches = service.repository.batches()
+    assert [b["duplicates"] for b in batches] == [24000, 0]
+    import hashlib
+
+    assert batches[0]["sha256"] == hashlib.sha256(sample_summary).hexdigest()
+
+
+def test_changed_value_replaces_and_counts_as_updated(service: UsageLens) -> None:
+    service.ingest_summary(
+        b"t|(R,CPU,2026-11-19 10:00:00,10);(R,CPU,2026-11-19 11:00:00,20)", source="a"
+    )
+    result = service.ingest_summary(
+        b"t|(R,CPU,2026-11-19 10:00:00,10);(R,CPU,2026-11-19T14:00:00+03:00,30);(R,RAM,2026-11-19 11:00:00,5)",
+        source="b",
+    )
+    assert (result.inserted, result.updated, result.duplicates) == (1, 1, 1)
+    series = dict(service.repository.series())
+    assert series[("t", "R", Dimension.CPU)] == [10.0, 30.0]
+
+
+def test_repeats_inside_one_payload(service: UsageLens) -> None:
+    result = service.ingest_summary(
+        b"t|(R,CPU,2026-11-19 10:00:00,10);(R,CPU,2026-11-19 10:00:00,10);(R,CPU,2026-11-19 10:00:00,12)",
+        source="a",
+    )
+    assert (result.observations, result.inserted, result.updated, result.duplicates) == (3, 1, 1, 1)
+    assert dict(service.repository.series())[("t", "R", Dimension.CPU)] == [12.0]
+
+
+def test_a_rejected_payload_stores_nothing(service: UsageLens, sample_summary: bytes) -> None:
+    broken = sample_summary.rstrip() + b";(X,CPU,2026-11-19 10:00:00,abc)"
+    with pytest.raises(SummaryFormatError, match="record 6001: usage 'abc'"):
+        service.ingest_summary(broken, source="bad")
+    assert _count(service) == 0
+    assert _count(service, ingest_batches) == 0
+
+
+def test_window_narrows_the_series(service: UsageLens) -> None:
+    service.ingest_summary(
+        b"t|(R,CPU,2026-11-19 10:00:00,10);(R,CPU,2026-11-19 11:00:00,20);(R,CPU,2026-11-19 12:00:00,90)",
+        source="a",
+    )
+    window = Window(datetime(2026, 11, 19, 11, tzinfo=UTC), datetime(2026, 11, 19, 12, tzinfo=UTC))
+    rows = service.rows(window)
+    assert [(r.count, r.mean) for r in rows] == [(1, 20.0)]
+    assert service.rows(Window(since=datetime(2026, 11, 20, tzinfo=UTC))) == []
+
+
+def test_prices_are_replaced_whole(service: UsageLens, sample_prices: bytes) -> None:
+    service.replace_prices(sample_prices)
+    assert len(service.prices().values) == 40
+    service.replace_prices(b"values:\n  0080: {CPU: 1}\n")
+    assert service.prices().to_document() == {"values": {"0080": {"CPU": 1.0}}}
