@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import os
 import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -28,7 +30,8 @@ from usagelens.domain.model import Window
 from usagelens.domain.summary import parse_timestamp
 from usagelens.services import PullOutcome, UsageLens
 from usagelens.sources import HttpMonitoringSource
-from usagelens.storage import SqlRepository, create_engine_for, migrate
+from usagelens.storage import create_engine_for, migrate
+from usagelens.wiring import service_for
 
 app = typer.Typer(
     help="usagelens: what each team's infrastructure uses, what it costs, what to cut.",
@@ -57,9 +60,7 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 def _open_service(settings: Settings) -> UsageLens:
     engine = create_engine_for(settings.database_url)
     migrate(engine)
-    return UsageLens(
-        SqlRepository(engine), policy=settings.load_policy(), currency=settings.currency
-    )
+    return service_for(settings, engine)
 
 
 @contextmanager
@@ -116,7 +117,13 @@ def serve(
             f"refusing to listen on {host} without USAGELENS_API_TOKEN: "
             "set a token, or listen on loopback (127.0.0.1)"
         )
-    migrate(create_engine_for(settings.database_url))
+    engine = create_engine_for(settings.database_url)
+    migrate(engine)
+    service_for(settings, engine).rebuild_snapshot()  # the policy may have changed
+    engine.dispose()
+    if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Workers share their own request metrics through files (prometheus_client).
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="usagelens-metrics-")
     uvicorn.run(
         "usagelens.api:app_from_env",
         factory=True,

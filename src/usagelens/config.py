@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Annotated
 
@@ -10,6 +11,7 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from usagelens.documents import load_document
 from usagelens.domain.policy import Policy, policy_from_document
+from usagelens.domain.push import DEFAULT_LATENCY_BOUNDS
 
 
 class Settings(BaseSettings):
@@ -31,6 +33,29 @@ class Settings(BaseSettings):
     policy_file: Path | None = Field(None, description="YAML file overriding the policy")
     max_body_bytes: int = Field(32 * 1024 * 1024, gt=0, description="largest request body")
     source_timeout: float = Field(10.0, gt=0, description="seconds per pull from a source")
+    push_buckets: Annotated[list[float], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_LATENCY_BOUNDS),
+        description="bucket bounds (seconds) of http_service_latency_seconds",
+    )
+    push_max_endpoints: int = Field(
+        100, ge=1, description='distinct pushed endpoints before new ones count as "other"'
+    )
+
+    @field_validator("push_buckets", mode="before")
+    @classmethod
+    def _split_buckets(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("push_buckets")
+    @classmethod
+    def _check_buckets(cls, value: list[float]) -> list[float]:
+        if not value or any(not math.isfinite(b) or b < 0 for b in value):
+            raise ValueError("push buckets must be finite, non-negative numbers")
+        if len(set(value)) != len(value):
+            raise ValueError("push buckets must be distinct")
+        return sorted(value)
 
     @field_validator("sources", mode="before")
     @classmethod

@@ -3,14 +3,41 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
 from usagelens.domain.model import IngestResult, Observation, SeriesKey, Window
 from usagelens.domain.prices import PriceList
+from usagelens.domain.push import PushEvent
+
+__all__ = ["Clock", "PushState", "Repository", "SnapshotBuilder", "StoredSnapshot", "UsageSource"]
 
 Clock = Callable[[], datetime]
 """Return the current moment, aware and in UTC."""
+
+SnapshotBuilder = Callable[[list[tuple[SeriesKey, list[float]]], PriceList], str]
+"""Turn every stored series and the price list into a serialised metrics snapshot."""
+
+
+@dataclass(frozen=True, slots=True)
+class StoredSnapshot:
+    """The metrics snapshot as stored: its version, when it was built, and its payload."""
+
+    version: int
+    computed_at: datetime
+    payload: str
+
+
+@dataclass(frozen=True, slots=True)
+class PushState:
+    """Everything pushed so far: requests by status, latency per endpoint."""
+
+    statuses: dict[int, int]
+    endpoints: dict[str, tuple[float, int]]
+    """Per endpoint: (sum of seconds, count)."""
+    latency: dict[str, dict[str, int]]
+    """Per endpoint: per bucket bound label, events in that bucket (not cumulative)."""
 
 
 class Repository(Protocol):
@@ -23,11 +50,28 @@ class Repository(Protocol):
         source: str,
         sha256: str,
         received_at: datetime,
+        rebuild: SnapshotBuilder | None = None,
     ) -> IngestResult: ...
 
     def series(self, window: Window = ...) -> list[tuple[SeriesKey, list[float]]]: ...
 
-    def replace_prices(self, price_list: PriceList) -> None: ...
+    def replace_prices(
+        self, price_list: PriceList, rebuild: SnapshotBuilder | None = None
+    ) -> None: ...
+
+    def rebuild_snapshot(self, rebuild: SnapshotBuilder) -> None: ...
+
+    def snapshot(self) -> StoredSnapshot | None: ...
+
+    def record_push(
+        self, events: Sequence[PushEvent], bounds: Sequence[float], max_endpoints: int
+    ) -> int: ...
+
+    def push_state(self) -> PushState: ...
+
+    def increment(self, name: str, by: int = 1) -> None: ...
+
+    def counters(self) -> dict[str, int]: ...
 
     def prices(self) -> PriceList: ...
 

@@ -11,19 +11,38 @@ from datetime import UTC, datetime
 
 from usagelens.documents import load_price_list
 from usagelens.domain.analytics import AnalyticsRow, analyse
-from usagelens.domain.errors import SummaryFormatError, UsageLensError
-from usagelens.domain.model import ALL_TIME, IngestResult, Observation, Window
+from usagelens.domain.errors import InvalidInput, PushEventError, SummaryFormatError, UsageLensError
+from usagelens.domain.model import ALL_TIME, IngestResult, Observation, SeriesKey, Window
 from usagelens.domain.money import CostSummary, DeletedCosts, deleted_costs, total_costs
 from usagelens.domain.policy import Policy
 from usagelens.domain.prices import PriceList, merge_price_lists
+from usagelens.domain.push import DEFAULT_LATENCY_BOUNDS, parse_push_events
 from usagelens.domain.report import Report, build_report
+from usagelens.domain.snapshot import (
+    EMPTY_SNAPSHOT,
+    Snapshot,
+    build_snapshot,
+    snapshot_from_json,
+    snapshot_to_json,
+)
 from usagelens.domain.summary import parse_records, parse_summary_bytes
-from usagelens.ports import Clock, Repository, UsageSource
+from usagelens.ports import Clock, PushState, Repository, UsageSource
 
 
 def utc_now() -> datetime:
     """Return the current moment in UTC (the default clock)."""
     return datetime.now(UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsState:
+    """What a scrape shows: the snapshot, pushed events and counters, as stored."""
+
+    snapshot: Snapshot
+    version: int
+    computed_at: datetime | None
+    push: PushState
+    counters: dict[str, int]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,11 +68,15 @@ class UsageLens:
         policy: Policy | None = None,
         currency: str = "RUB",
         clock: Clock = utc_now,
+        latency_bounds: Sequence[float] = DEFAULT_LATENCY_BOUNDS,
+        max_endpoints: int = 100,
     ) -> None:
         self.repository = repository
         self.policy = policy or Policy()
         self.currency = currency
         self.clock = clock
+        self.latency_bounds = tuple(sorted(latency_bounds))
+        self.max_endpoints = max_endpoints
 
     def ingest_summary(self, payload: bytes, *, source: str) -> IngestResult:
         """Parse a summary in the module's text format and store it, all or nothing."""
@@ -68,12 +91,19 @@ class UsageLens:
         return self._store(parse_records(document), payload, source)
 
     def ingest(self, payload: bytes, *, source: str, json_form: bool | None = None) -> IngestResult:
-        """Store a summary in either form; ``json_form=None`` tells them apart by content."""
+        """Store a summary in either form; ``json_form=None`` tells them apart by content.
+
+        A rejected payload stores nothing but is counted (``batches_rejected``).
+        """
         if json_form is None:
             json_form = payload.lstrip()[:1] == b"["
-        if json_form:
-            return self.ingest_json(payload, source=source)
-        return self.ingest_summary(payload, source=source)
+        try:
+            if json_form:
+                return self.ingest_json(payload, source=source)
+            return self.ingest_summary(payload, source=source)
+        except InvalidInput:
+            self.repository.increment("batches_rejected")
+            raise
 
     def _store(self, batch: Sequence[Observation], payload: bytes, source: str) -> IngestResult:
         return self.repository.store_observations(
@@ -81,13 +111,50 @@ class UsageLens:
             source=source,
             sha256=hashlib.sha256(payload).hexdigest(),
             received_at=self.clock(),
+            rebuild=self._snapshot,
         )
+
+    def _snapshot(self, series: list[tuple[SeriesKey, list[float]]], prices: PriceList) -> str:
+        return snapshot_to_json(build_snapshot(series, self.policy, prices))
 
     def replace_prices(self, payload: bytes | str) -> PriceList:
         """Parse a price list (YAML or JSON) and make it the whole stored list."""
         price_list = load_price_list(payload)
-        self.repository.replace_prices(price_list)
+        self.repository.replace_prices(price_list, rebuild=self._snapshot)
         return price_list
+
+    def rebuild_snapshot(self) -> None:
+        """Rebuild what scrapes show from all stored data (at start-up, after a policy change)."""
+        self.repository.rebuild_snapshot(self._snapshot)
+
+    def push(self, payload: bytes) -> int:
+        """Count pushed request events (one object or a list); all or nothing.
+
+        Returns how many events were counted.
+        """
+        try:
+            document = json.loads(payload)
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            self.repository.increment("push_rejected")
+            raise PushEventError(f"body is not valid JSON ({exc})") from None
+        try:
+            events = parse_push_events(document)
+        except PushEventError:
+            self.repository.increment("push_rejected")
+            raise
+        self.repository.record_push(events, self.latency_bounds, self.max_endpoints)
+        return len(events)
+
+    def metrics_state(self) -> MetricsState:
+        """Read what a scrape shows; nothing is recomputed from raw rows."""
+        stored = self.repository.snapshot()
+        return MetricsState(
+            snapshot=snapshot_from_json(stored.payload) if stored else EMPTY_SNAPSHOT,
+            version=stored.version if stored else 0,
+            computed_at=stored.computed_at if stored else None,
+            push=self.repository.push_state(),
+            counters=self.repository.counters(),
+        )
 
     def prices(self) -> PriceList:
         """Return the stored price list."""
@@ -130,7 +197,7 @@ class UsageLens:
         fetched = [r for _, r in lists if isinstance(r, PriceList)]
         if fetched:
             merged = merge_price_lists(fetched)
-            await asyncio.to_thread(self.repository.replace_prices, merged)
+            await asyncio.to_thread(self.repository.replace_prices, merged, self._snapshot)
         for source, result in lists:
             if isinstance(result, PriceList):
                 detail = f"{len(result.values)} resources priced"

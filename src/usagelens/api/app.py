@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 
 from usagelens import __version__
 from usagelens.api.errors import install_error_handlers
 from usagelens.api.limits import BodyLimitMiddleware
-from usagelens.api.routers import analytics, health, prices, report, usage, webhooks
+from usagelens.api.metrics import RequestMetricsMiddleware
+from usagelens.api.routers import analytics, health, metrics, prices, report, usage, webhooks
+from usagelens.api.schemas import PushEventIn
 from usagelens.config import Settings, load_settings
+from usagelens.exporter import build_registry
 from usagelens.services import UsageLens
-from usagelens.storage import SqlRepository, create_engine_for
+from usagelens.storage import create_engine_for
+from usagelens.wiring import service_for
 
 DESCRIPTION = """
 What each team's infrastructure really uses, what it costs, and what should be cut.
@@ -30,9 +35,7 @@ def create_app(settings: Settings | None = None, *, service: UsageLens | None = 
     engine = None
     if service is None:
         engine = create_engine_for(settings.database_url)
-        service = UsageLens(
-            SqlRepository(engine), policy=settings.load_policy(), currency=settings.currency
-        )
+        service = service_for(settings, engine)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -46,13 +49,33 @@ def create_app(settings: Settings | None = None, *, service: UsageLens | None = 
         description=DESCRIPTION,
         lifespan=lifespan,
     )
+    registry, request_metrics = build_registry(service.metrics_state, service.latency_bounds)
     app.state.settings = settings
     app.state.service = service
+    app.state.registry = registry
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
-    for router in (usage, prices, analytics, report, webhooks, health):
+    app.add_middleware(RequestMetricsMiddleware, metrics=request_metrics)
+    for router in (usage, prices, analytics, report, webhooks, metrics, health):
         app.include_router(router.router)
+    _register_push_schema(app)
     return app
+
+
+def _register_push_schema(app: FastAPI) -> None:
+    """Publish PushEventIn in the OpenAPI components (the route reads a raw body)."""
+    original = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            schema = original()
+            schema.setdefault("components", {}).setdefault("schemas", {})["PushEventIn"] = (
+                PushEventIn.model_json_schema()
+            )
+            app.openapi_schema = schema
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def app_from_env() -> FastAPI:

@@ -138,3 +138,17 @@ class StatusOut(BaseModel):
     """A liveness or readiness answer."""
 
     status: str
+
+
+class PushEventIn(BaseModel):
+    """A request another service answered (the push-to-pull bridge)."""
+
+    status: int = Field(ge=100, le=599, description="HTTP status it answered with")
+    endpoint: str = Field(min_length=1, max_length=200, description="its endpoint")
+    time: float = Field(ge=0, description="duration in seconds")
+
+
+class PushOut(BaseModel):
+    """How many pushed events were counted."""
+
+    accepted: int

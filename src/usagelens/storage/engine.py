@@ -23,7 +23,15 @@ def create_engine_for(url: str) -> Engine:
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed.render_as_string(hide_password=False))
-    return create_engine(parsed, pool_pre_ping=True)
+    engine = create_engine(parsed, pool_pre_ping=True)
+
+    @event.listens_for(engine, "begin")
+    def _serialize_writers(connection: Any) -> None:
+        # Writers take turns, so that each rebuilds the metrics snapshot from what it sees.
+        if connection.get_execution_options().get("usagelens_write"):
+            connection.exec_driver_sql("SELECT pg_advisory_xact_lock(7245017)")
+
+    return engine
 
 
 def _sqlite_engine(url: str) -> Engine:

@@ -4,19 +4,32 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Select, delete, insert, select, text
+from sqlalchemy import Connection, Engine, Select, Table, delete, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from usagelens.domain.errors import StorageError
 from usagelens.domain.model import ALL_TIME, Dimension, IngestResult, Observation, SeriesKey, Window
 from usagelens.domain.prices import PriceList
+from usagelens.domain.push import OVERFLOW_ENDPOINT, PushEvent, latency_bucket
+from usagelens.ports import PushState, SnapshotBuilder, StoredSnapshot
 from usagelens.storage.engine import WRITE
-from usagelens.storage.tables import ingest_batches, observations, prices
+from usagelens.storage.tables import (
+    counters,
+    ingest_batches,
+    metrics_snapshot,
+    observations,
+    prices,
+    push_endpoints,
+    push_latency,
+    push_statuses,
+)
 
 _KEY = (
     observations.c.team,
@@ -44,6 +57,7 @@ class SqlRepository:
         source: str,
         sha256: str,
         received_at: datetime,
+        rebuild: SnapshotBuilder | None = None,
     ) -> IngestResult:
         """Store one payload in one transaction: new keys inserted, changed values replaced.
 
@@ -60,37 +74,46 @@ class SqlRepository:
                 duplicates += previous == obs.usage
                 updated += previous != obs.usage
             latest[key] = obs.usage
-        try:
-            with self.engine.connect() as conn:
-                conn.execution_options(**WRITE)
-                with conn.begin():
-                    stored = self._stored_values(conn, latest)
-                    changes = []
-                    inserted = 0
-                    for key, usage in latest.items():
-                        before = stored.get(key)
-                        if before is None:
-                            inserted += 1
-                        elif before == usage:
-                            duplicates += 1
-                            continue
-                        else:
-                            updated += 1
-                        changes.append((*key, usage))
-                    result = IngestResult(
-                        batch_id=0,
-                        observations=len(batch),
-                        inserted=inserted,
-                        updated=updated,
-                        duplicates=duplicates,
-                        teams=len({k[0] for k in latest}),
-                        resources=len({(k[0], k[1]) for k in latest}),
-                    )
-                    batch_id = self._insert_batch(conn, result, source, sha256, received_at)
-                    if changes:
-                        self._upsert(conn, changes, batch_id)
-        except SQLAlchemyError as exc:
-            raise StorageError(f"could not store the batch: {exc.__class__.__name__}") from exc
+        with self._writing() as conn:
+            stored = self._stored_values(conn, latest)
+            changes = []
+            inserted = 0
+            for key, usage in latest.items():
+                before = stored.get(key)
+                if before is None:
+                    inserted += 1
+                elif before == usage:
+                    duplicates += 1
+                    continue
+                else:
+                    updated += 1
+                changes.append((*key, usage))
+            result = IngestResult(
+                batch_id=0,
+                observations=len(batch),
+                inserted=inserted,
+                updated=updated,
+                duplicates=duplicates,
+                teams=len({k[0] for k in latest}),
+                resources=len({(k[0], k[1]) for k in latest}),
+            )
+            batch_id = self._insert_batch(conn, result, source, sha256, received_at)
+            if changes:
+                self._upsert(conn, changes, batch_id)
+            _add(
+                conn,
+                counters,
+                "name",
+                "value",
+                {
+                    "batches_accepted": 1,
+                    "observations_inserted": result.inserted,
+                    "observations_updated": result.updated,
+                    "observations_duplicate": result.duplicates,
+                },
+            )
+            if rebuild is not None:
+                self._write_snapshot(conn, rebuild, received_at)
         return dataclasses.replace(result, batch_id=batch_id)
 
     def _stored_values(
@@ -130,8 +153,7 @@ class SqlRepository:
 
     @staticmethod
     def _upsert(conn: Connection, changes: list[tuple[Any, ...]], batch_id: int) -> None:
-        dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-        stmt = dialect.insert(observations)
+        stmt = _insert_for(conn)(observations)
         stmt = stmt.on_conflict_do_update(
             index_elements=list(_KEY),
             set_={"usage": stmt.excluded.usage, "batch_id": stmt.excluded.batch_id},
@@ -152,43 +174,140 @@ class SqlRepository:
 
     def series(self, window: Window = ALL_TIME) -> list[tuple[SeriesKey, list[float]]]:
         """Return the usages of every (team, resource, dimension) within the window."""
-        query = _windowed(
-            select(
-                observations.c.team,
-                observations.c.resource,
-                observations.c.dimension,
-                observations.c.usage,
-            ).order_by(*_KEY),
-            window,
-        )
         with self.engine.connect() as conn:
-            rows = conn.execute(query).all()
-        return [
-            ((team, resource, _DIMENSIONS[dim]), [r[3] for r in group])
-            for (team, resource, dim), group in itertools.groupby(rows, key=lambda r: r[:3])
-        ]
+            return _series(conn, window)
 
-    def replace_prices(self, price_list: PriceList) -> None:
+    def replace_prices(self, price_list: PriceList, rebuild: SnapshotBuilder | None = None) -> None:
         """Replace the whole price list in one transaction."""
         rows = [
             {"resource": resource, "dimension": dim.value, "price": amount}
             for resource, dims in price_list.values.items()
             for dim, amount in dims.items()
         ]
-        with self.engine.connect() as conn:
-            conn.execution_options(**WRITE)
-            with conn.begin():
-                conn.execute(delete(prices))
-                if rows:
-                    conn.execute(insert(prices), rows)
+        with self._writing() as conn:
+            conn.execute(delete(prices))
+            if rows:
+                conn.execute(insert(prices), rows)
+            if rebuild is not None:
+                self._write_snapshot(conn, rebuild, datetime.now(UTC))
 
     def prices(self) -> PriceList:
         """Return the stored price list."""
-        values: dict[str, dict[Dimension, float]] = {}
         with self.engine.connect() as conn:
-            for resource, dim, amount in conn.execute(select(prices)):
-                values.setdefault(resource, {})[_DIMENSIONS[dim]] = amount
-        return PriceList(values)
+            return _prices(conn)
+
+    def rebuild_snapshot(self, rebuild: SnapshotBuilder) -> None:
+        """Rebuild the metrics snapshot from everything stored (e.g. after a policy change)."""
+        with self._writing() as conn:
+            self._write_snapshot(conn, rebuild, datetime.now(UTC))
+
+    def snapshot(self) -> StoredSnapshot | None:
+        """Return the stored metrics snapshot, or None before the first write."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(
+                    metrics_snapshot.c.version,
+                    metrics_snapshot.c.computed_at,
+                    metrics_snapshot.c.payload,
+                ).where(metrics_snapshot.c.id == 1)
+            ).first()
+        if row is None:
+            return None
+        return StoredSnapshot(row[0], row[1].replace(tzinfo=UTC), row[2])
+
+    @staticmethod
+    def _write_snapshot(conn: Connection, rebuild: SnapshotBuilder, moment: datetime) -> None:
+        payload = rebuild(_series(conn, ALL_TIME), _prices(conn))
+        current = conn.execute(
+            select(metrics_snapshot.c.version).where(metrics_snapshot.c.id == 1)
+        ).scalar()
+        values = {"computed_at": _naive_utc(moment), "payload": payload}
+        if current is None:
+            conn.execute(insert(metrics_snapshot).values(id=1, version=1, **values))
+        else:
+            conn.execute(
+                update(metrics_snapshot)
+                .where(metrics_snapshot.c.id == 1)
+                .values(version=current + 1, **values)
+            )
+
+    def record_push(
+        self, events: Sequence[PushEvent], bounds: Sequence[float], max_endpoints: int
+    ) -> int:
+        """Count pushed events in one transaction; return how many went to the overflow.
+
+        Past ``max_endpoints`` distinct endpoints, events of new endpoints are counted
+        under the endpoint ``other``.
+        """
+        with self._writing() as conn:
+            known = set(conn.execute(select(push_endpoints.c.endpoint)).scalars())
+            named = len(known - {OVERFLOW_ENDPOINT})
+            statuses: Counter[int] = Counter()
+            sums: dict[str, float] = {}
+            counts: Counter[str] = Counter()
+            buckets: Counter[tuple[str, str]] = Counter()
+            overflow = 0
+            for event in events:
+                endpoint = event.endpoint
+                if endpoint not in known:
+                    if named >= max_endpoints and endpoint != OVERFLOW_ENDPOINT:
+                        endpoint = OVERFLOW_ENDPOINT
+                        overflow += 1
+                    else:
+                        known.add(endpoint)
+                        named += endpoint != OVERFLOW_ENDPOINT
+                statuses[event.status] += 1
+                sums[endpoint] = sums.get(endpoint, 0.0) + event.time
+                counts[endpoint] += 1
+                buckets[(endpoint, latency_bucket(event.time, bounds))] += 1
+            _add(conn, push_statuses, "status", "count", statuses)
+            _add_many(
+                conn,
+                push_endpoints,
+                ["endpoint"],
+                [{"endpoint": e, "sum": sums[e], "count": n} for e, n in counts.items()],
+                ["sum", "count"],
+            )
+            _add_many(
+                conn,
+                push_latency,
+                ["endpoint", "le"],
+                [{"endpoint": e, "le": le, "count": n} for (e, le), n in buckets.items()],
+                ["count"],
+            )
+            if overflow:
+                _add(conn, counters, "name", "value", {"push_endpoint_overflow": overflow})
+        return overflow
+
+    def push_state(self) -> PushState:
+        """Return every pushed count."""
+        with self.engine.connect() as conn:
+            statuses = {int(s): int(n) for s, n in conn.execute(select(push_statuses))}
+            endpoints = {e: (float(t), int(n)) for e, t, n in conn.execute(select(push_endpoints))}
+            latency: dict[str, dict[str, int]] = {}
+            for endpoint, le, n in conn.execute(select(push_latency)):
+                latency.setdefault(endpoint, {})[le] = int(n)
+        return PushState(statuses, endpoints, latency)
+
+    def increment(self, name: str, by: int = 1) -> None:
+        """Add to a named counter (e.g. rejected batches) in its own transaction."""
+        with self._writing() as conn:
+            _add(conn, counters, "name", "value", {name: by})
+
+    def counters(self) -> dict[str, int]:
+        """Return every named counter."""
+        with self.engine.connect() as conn:
+            return {name: int(value) for name, value in conn.execute(select(counters))}
+
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(**WRITE)
+                with conn.begin():
+                    yield conn
+        except SQLAlchemyError as exc:
+            raise StorageError(f"database write failed: {exc.__class__.__name__}") from exc
 
     def batches(self, limit: int = 20) -> list[dict[str, Any]]:
         """Return the newest ingest batches (the audit trail), newest first."""
@@ -208,6 +327,54 @@ class SqlRepository:
                 conn.execute(text("SELECT 1"))
         except SQLAlchemyError as exc:
             raise StorageError(f"database unreachable: {exc.__class__.__name__}") from exc
+
+
+def _series(conn: Connection, window: Window) -> list[tuple[SeriesKey, list[float]]]:
+    query = _windowed(
+        select(
+            observations.c.team,
+            observations.c.resource,
+            observations.c.dimension,
+            observations.c.usage,
+        ).order_by(*_KEY),
+        window,
+    )
+    rows = conn.execute(query).all()
+    return [
+        ((team, resource, _DIMENSIONS[dim]), [r[3] for r in group])
+        for (team, resource, dim), group in itertools.groupby(rows, key=lambda r: r[:3])
+    ]
+
+
+def _prices(conn: Connection) -> PriceList:
+    values: dict[str, dict[Dimension, float]] = {}
+    for resource, dim, amount in conn.execute(select(prices)):
+        values.setdefault(resource, {})[_DIMENSIONS[dim]] = amount
+    return PriceList(values)
+
+
+def _insert_for(conn: Connection) -> Any:
+    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert
+
+
+def _add(conn: Connection, table: Table, key: str, column: str, amounts: Any) -> None:
+    """Add amounts to a key → count table, creating missing keys."""
+    rows = [{key: k, column: v} for k, v in dict(amounts).items() if v]
+    _add_many(conn, table, [key], rows, [column])
+
+
+def _add_many(
+    conn: Connection, table: Table, keys: list[str], rows: list[dict[str, Any]], columns: list[str]
+) -> None:
+    """Upsert rows, adding their columns to what is stored."""
+    if not rows:
+        return
+    stmt = _insert_for(conn)(table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=keys,
+        set_={c: table.c[c] + stmt.excluded[c] for c in columns},
+    )
+    conn.execute(stmt, rows)
 
 
 def _windowed(query: Select[Any], window: Window) -> Select[Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Column,
     DateTime,
     Float,
@@ -11,6 +12,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Table,
+    Text,
 )
 
 metadata = MetaData()
@@ -47,4 +49,43 @@ prices = Table(
     Column("resource", String(255), primary_key=True),
     Column("dimension", String(16), primary_key=True),
     Column("price", Float, nullable=False),
+)
+
+metrics_snapshot = Table(
+    "metrics_snapshot",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("version", Integer, nullable=False),
+    Column("computed_at", DateTime, nullable=False),
+    Column("payload", Text, nullable=False),
+)
+
+push_statuses = Table(
+    "push_statuses",
+    metadata,
+    Column("status", Integer, primary_key=True, autoincrement=False),
+    Column("count", BigInteger, nullable=False),
+)
+
+push_endpoints = Table(
+    "push_endpoints",
+    metadata,
+    Column("endpoint", String(200), primary_key=True),
+    Column("sum", Float, nullable=False),
+    Column("count", BigInteger, nullable=False),
+)
+
+push_latency = Table(
+    "push_latency",
+    metadata,
+    Column("endpoint", String(200), primary_key=True),
+    Column("le", String(32), primary_key=True, comment="bucket bound, not cumulative"),
+    Column("count", BigInteger, nullable=False),
+)
+
+counters = Table(
+    "counters",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("value", BigInteger, nullable=False),
 )
