@@ -145,3 +145,42 @@ def simulator(tmp_path: Path) -> Iterator[Server]:
         yield server
     finally:
         server.stop()
+
+
+def scrape(url: str, accept: str | None = None) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Scrape /metrics on a new connection; return {(sample name, labels): value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    headers = {"Accept": accept} if accept else {}
+    response = httpx.get(url + "/metrics", headers=headers, timeout=30)
+    response.raise_for_status()
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(response.text)
+        for sample in family.samples
+    }
+
+
+def domain_samples(samples: dict) -> dict:  # type: ignore[type-arg]
+    """Keep the samples that describe the data (not the service's own request metrics)."""
+    return {k: v for k, v in samples.items() if not k[0].startswith("usagelens_http_")}
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    import shutil
+
+    path = shutil.which("promtool")
+    if path is None:
+        missing_server("promtool not installed (Debian package 'prometheus')")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def prometheus_binary() -> str:
+    import shutil
+
+    path = shutil.which("prometheus")
+    if path is None:
+        missing_server("Prometheus server not installed (Debian package 'prometheus')")
+    return str(path)

@@ -1,0 +1,98 @@
+"""Four workers, concurrent ingests and pushes: every scrape shows the same, exact numbers."""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import random
+from collections import Counter
+from datetime import UTC, datetime
+
+import httpx
+import pytest
+
+from tests import independent
+from tests.conftest import domain_samples, scrape
+from usagelens.domain.summary import render_summary
+from usagelens.simulator.data import company
+
+TOKEN = "workers-token"
+AUTH = {"X-Auth-Token": TOKEN}
+BOUNDS = (0.01, 0.5, 1, 2, 3, 4, 10)
+LABELS = ("0.01", "0.5", "1.0", "2.0", "3.0", "4.0", "10.0")
+
+
+async def _fire(url: str, summaries: list[bytes], events: list[dict]) -> None:  # type: ignore[type-arg]
+    limits = httpx.Limits(max_connections=40, max_keepalive_connections=0)
+    async with httpx.AsyncClient(base_url=url, headers=AUTH, timeout=120, limits=limits) as client:
+        gate = asyncio.Semaphore(40)
+
+        async def send(method: str, path: str, **kwargs) -> None:  # type: ignore[no-untyped-def]
+            async with gate:
+                response = await client.request(method, path, **kwargs)
+                assert response.status_code == 200, response.text
+
+        jobs = [send("POST", "/metric-receiver", json=event) for event in events]
+        jobs += [send("POST", "/api/v1/usage", content=body) for body in summaries]
+        random.Random(7).shuffle(jobs)
+        await asyncio.gather(*jobs)
+
+
+@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_four_workers_agree(store: str, start_server, request: pytest.FixtureRequest, sample_summary: bytes) -> None:  # type: ignore[no-untyped-def]
+    env = {"USAGELENS_API_TOKEN": TOKEN}
+    if store == "postgresql":
+        env["USAGELENS_DATABASE_URL"] = request.getfixturevalue("postgres_url")
+    server = start_server(env, workers=4)
+
+    moment = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    summaries = [sample_summary] + [
+        render_summary(company(branch).observations(moment)).encode() for branch in (1, 2, 3)
+    ]
+    rng = random.Random(42)
+    endpoints = ["/process-finances", "/login", "/report", "/health"]
+    events = [
+        {
+            "status": rng.choice([200, 202, 404, 500]),
+            "endpoint": rng.choice(endpoints),
+            "time": rng.choice([0.01, 0.5, 1, 2, 3, 4, 10, round(rng.uniform(0, 12), 3)]),
+        }
+        for _ in range(2000)
+    ]
+    asyncio.run(_fire(server.url, summaries, events))
+
+    # What SPEC 4 says the numbers must be, computed without usagelens.
+    series: dict = {}
+    for body in summaries:
+        for key, by_time in independent.parse(body.decode()).items():
+            series.setdefault(key, {}).update(by_time)
+    statuses = Counter(str(e["status"]) for e in events)
+    per_bucket: Counter = Counter()
+    for e in events:
+        index = bisect.bisect_left(BOUNDS, e["time"])
+        per_bucket[(e["endpoint"], LABELS[index] if index < len(BOUNDS) else "+Inf")] += 1
+
+    first = domain_samples(scrape(server.url))
+    for _ in range(29):
+        assert domain_samples(scrape(server.url)) == first
+    counts = {
+        tuple(sorted(dict(labels).items())): value
+        for (name, labels), value in first.items()
+        if name == "usagelens_resource_usage_percent_count"
+    }
+    expected = {
+        tuple(sorted({"team": t, "resource": r, "dimension": d}.items())): len(v)
+        for (t, r, d), v in series.items()
+    }
+    assert counts == expected
+    assert sum(counts.values()) == 96000
+    requests = {dict(l)["status"]: v for (n, l), v in first.items() if n == "http_service_requests_total"}
+    assert requests == statuses
+    for endpoint in endpoints:
+        running = 0
+        for label in (*LABELS, "+Inf"):
+            running += per_bucket[(endpoint, label)]
+            key = ("http_service_latency_seconds_bucket", frozenset({"endpoint": endpoint, "le": label}.items()))
+            assert first[key] == running, (endpoint, label)
+    batches = first[("usagelens_ingest_batches_total", frozenset({("result", "accepted")}))]
+    assert batches == 4
