@@ -147,7 +147,9 @@ def simulator(tmp_path: Path) -> Iterator[Server]:
         server.stop()
 
 
-def scrape(url: str, accept: str | None = None) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+def scrape(
+    url: str, accept: str | None = None
+) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     """Scrape /metrics on a new connection; return {(sample name, labels): value}."""
     from prometheus_client.parser import text_string_to_metric_families
 

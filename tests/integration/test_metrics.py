@@ -21,9 +21,13 @@ def _rounded(usage: float) -> int:
     return int(usage // 10 * 10 + (10 if usage % 10 >= 5 else 0))
 
 
-def test_usage_histogram_matches_spec_on_the_sample(start_server, sample_summary: bytes, promtool: str) -> None:  # type: ignore[no-untyped-def]
+def test_usage_histogram_matches_spec_on_the_sample(
+    start_server, sample_summary: bytes, promtool: str
+) -> None:  # type: ignore[no-untyped-def]
     server = start_server(ENV)
-    httpx.post(server.url + "/api/v1/usage", content=sample_summary, headers=AUTH, timeout=60).raise_for_status()
+    httpx.post(
+        server.url + "/api/v1/usage", content=sample_summary, headers=AUTH, timeout=60
+    ).raise_for_status()
     samples = scrape(server.url)
     series = independent.parse(sample_summary.decode())
     assert len(series) == 120
@@ -33,20 +37,34 @@ def test_usage_histogram_matches_spec_on_the_sample(start_server, sample_summary
         running = 0
         for bound in range(0, 101, 10):
             running += frequency[bound]
-            key = ("usagelens_resource_usage_percent_bucket", frozenset({**labels, "le": str(bound)}.items()))
+            key = (
+                "usagelens_resource_usage_percent_bucket",
+                frozenset({**labels, "le": str(bound)}.items()),
+            )
             assert samples[key] == running, (labels, bound)
-        inf = ("usagelens_resource_usage_percent_bucket", frozenset({**labels, "le": "+Inf"}.items()))
+        inf = (
+            "usagelens_resource_usage_percent_bucket",
+            frozenset({**labels, "le": "+Inf"}.items()),
+        )
         assert samples[inf] == len(by_time)
-        assert samples[("usagelens_resource_usage_percent_count", frozenset(labels.items()))] == len(by_time)
-        assert samples[("usagelens_resource_usage_percent_sum", frozenset(labels.items()))] == sum(by_time.values())
+        assert samples[
+            ("usagelens_resource_usage_percent_count", frozenset(labels.items()))
+        ] == len(by_time)
+        assert samples[("usagelens_resource_usage_percent_sum", frozenset(labels.items()))] == sum(
+            by_time.values()
+        )
     inserted = ("usagelens_ingested_observations_total", frozenset({("outcome", "inserted")}))
     assert samples[inserted] == 24000
 
     text = httpx.get(server.url + "/metrics").text
-    check = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
+    check = subprocess.run(
+        [promtool, "check", "metrics"], input=text, capture_output=True, text=True
+    )
     assert check.returncode == 0, check.stdout + check.stderr
 
-    openmetrics = httpx.get(server.url + "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"})
+    openmetrics = httpx.get(
+        server.url + "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}
+    )
     assert openmetrics.headers["content-type"].startswith("application/openmetrics-text")
     assert openmetrics.text.rstrip().endswith("# EOF")
 
@@ -65,7 +83,11 @@ def test_money_gauges(start_server, sample_summary: bytes, sample_prices: bytes)
     assert totals == 33951
     costs = sum(v for (n, _), v in samples.items() if n == "usagelens_resource_cost")
     assert costs == 33951
-    decisions = {dict(l)["decision"]: v for (n, l), v in samples.items() if n == "usagelens_decisions"}
+    decisions = {
+        dict(labels)["decision"]: v
+        for (n, labels), v in samples.items()
+        if n == "usagelens_decisions"
+    }
     assert decisions == {"keep": 85, "delete": 34, "extend": 1}
 
 
@@ -81,11 +103,16 @@ def test_pushed_events_come_out_exactly_and_survive_a_restart(start_server, prom
     ]
     response = httpx.post(server.url + "/metric-receiver", json=events[0], headers=AUTH)
     assert response.json() == {"accepted": 1}
-    assert httpx.post(server.url + "/metric-receiver", json=events[1:], headers=AUTH).json() == {"accepted": 5}
+    assert httpx.post(server.url + "/metric-receiver", json=events[1:], headers=AUTH).json() == {
+        "accepted": 5
+    }
 
     # Malformed: 4xx problem, and nothing of that request is counted.
     for bad in (
-        [{"status": 200, "endpoint": "/login", "time": 1}, {"status": 700, "endpoint": "/x", "time": 1}],
+        [
+            {"status": 200, "endpoint": "/login", "time": 1},
+            {"status": 700, "endpoint": "/x", "time": 1},
+        ],
         {"status": 200, "endpoint": "", "time": 1},
         {"status": 200, "endpoint": "/x", "time": -1},
         b"{not json",
@@ -97,17 +124,28 @@ def test_pushed_events_come_out_exactly_and_survive_a_restart(start_server, prom
     assert httpx.post(server.url + "/metric-receiver", json=events[0]).status_code == 401
 
     def check(samples: dict) -> None:  # type: ignore[type-arg]
-        requests = {dict(l)["status"]: v for (n, l), v in samples.items() if n == "http_service_requests_total"}
+        requests = {
+            dict(labels)["status"]: v
+            for (n, labels), v in samples.items()
+            if n == "http_service_requests_total"
+        }
         assert requests == {"200": 2, "202": 2, "500": 1, "503": 1}
         buckets = {
-            (dict(l)["endpoint"], dict(l)["le"]): v
-            for (n, l), v in samples.items()
+            (dict(labels)["endpoint"], dict(labels)["le"]): v
+            for (n, labels), v in samples.items()
             if n == "http_service_latency_seconds_bucket"
         }
-        assert [buckets[("/process-finances", le)] for le in ("0.01", "0.5", "1.0", "2.0", "3.0", "4.0", "10.0", "+Inf")] == [1, 1, 1, 3, 3, 3, 3, 3]
+        assert [
+            buckets[("/process-finances", le)]
+            for le in ("0.01", "0.5", "1.0", "2.0", "3.0", "4.0", "10.0", "+Inf")
+        ] == [1, 1, 1, 3, 3, 3, 3, 3]
         assert [buckets[("/login", le)] for le in ("4.0", "10.0", "+Inf")] == [0, 1, 2]
         assert buckets[("/health", "0.01")] == 1
-        sums = {dict(l)["endpoint"]: v for (n, l), v in samples.items() if n == "http_service_latency_seconds_sum"}
+        sums = {
+            dict(labels)["endpoint"]: v
+            for (n, labels), v in samples.items()
+            if n == "http_service_latency_seconds_sum"
+        }
         assert sums["/process-finances"] == pytest.approx(3.28)
         assert sums["/login"] == pytest.approx(20.5)
         rejected = samples[("usagelens_push_rejected_total", frozenset())]
@@ -124,7 +162,11 @@ def test_endpoint_cardinality_is_capped(start_server) -> None:  # type: ignore[n
     events.append({"status": 200, "endpoint": "/e1", "time": 0.2})
     assert httpx.post(server.url + "/metric-receiver", json=events, headers=AUTH).status_code == 200
     samples = scrape(server.url)
-    counts = {dict(l)["endpoint"]: v for (n, l), v in samples.items() if n == "http_service_latency_seconds_count"}
+    counts = {
+        dict(labels)["endpoint"]: v
+        for (n, labels), v in samples.items()
+        if n == "http_service_latency_seconds_count"
+    }
     assert counts == {"/e0": 1, "/e1": 2, "/e2": 1, "other": 3}
     assert samples[("usagelens_push_endpoint_overflow_total", frozenset())] == 3
 
@@ -134,6 +176,10 @@ def test_own_request_metrics_use_route_templates(start_server) -> None:  # type:
     httpx.get(server.url + "/api/v1/resources", params={"team": "x"})
     httpx.get(server.url + "/no/such/path/123")
     samples = scrape(server.url)
-    routes = {dict(l)["route"] for (n, l), _ in samples.items() if n == "usagelens_http_requests_total"}
+    routes = {
+        dict(labels)["route"]
+        for (n, labels), _ in samples.items()
+        if n == "usagelens_http_requests_total"
+    }
     assert "/api/v1/resources" in routes and "unmatched" in routes
     assert not any("123" in r for r in routes)

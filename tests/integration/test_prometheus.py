@@ -32,10 +32,15 @@ def prometheus(prometheus_binary: str, tmp_path: Path):  # type: ignore[no-untyp
         logs.append(log)
         processes.append(
             subprocess.Popen(
-                [prometheus_binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                 f"--web.listen-address=127.0.0.1:{port}"],
-                stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+                [
+                    prometheus_binary,
+                    f"--config.file={config}",
+                    f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                    f"--web.listen-address=127.0.0.1:{port}",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         )
         url = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + 30
@@ -74,18 +79,30 @@ def _wait_for(url: str, promql: str, expected: float, timeout: float = 60) -> No
     raise AssertionError(f"{promql} = {seen}, expected {expected}")
 
 
-def test_prometheus_scrapes_the_same_totals(start_server, prometheus, sample_summary: bytes, sample_prices: bytes) -> None:  # type: ignore[no-untyped-def]
+def test_prometheus_scrapes_the_same_totals(
+    start_server, prometheus, sample_summary: bytes, sample_prices: bytes
+) -> None:  # type: ignore[no-untyped-def]
     server = start_server({"USAGELENS_API_TOKEN": TOKEN})
-    httpx.post(server.url + "/api/v1/usage", content=sample_summary, headers=AUTH, timeout=60).raise_for_status()
-    httpx.put(server.url + "/api/v1/prices", content=sample_prices, headers=AUTH, timeout=60).raise_for_status()
-    events = [{"status": 202, "endpoint": "/process-finances", "time": t} for t in (0.01, 0.5, 1.27, 4, 11)]
+    httpx.post(
+        server.url + "/api/v1/usage", content=sample_summary, headers=AUTH, timeout=60
+    ).raise_for_status()
+    httpx.put(
+        server.url + "/api/v1/prices", content=sample_prices, headers=AUTH, timeout=60
+    ).raise_for_status()
+    events = [
+        {"status": 202, "endpoint": "/process-finances", "time": t}
+        for t in (0.01, 0.5, 1.27, 4, 11)
+    ]
     httpx.post(server.url + "/metric-receiver", json=events, headers=AUTH).raise_for_status()
 
     url = prometheus(server.url.removeprefix("http://"))
     _wait_for(url, 'up{job="usagelens"}', 1)
     _wait_for(url, "sum(usagelens_resource_usage_percent_count)", 24000)
     _wait_for(url, "sum(usagelens_total_cost)", 33951)
-    deleted = {r["metric"]["dimension"]: float(r["value"][1]) for r in _query(url, "sum by (dimension) (usagelens_deleted_cost)")}
+    deleted = {
+        r["metric"]["dimension"]: float(r["value"][1])
+        for r in _query(url, "sum by (dimension) (usagelens_deleted_cost)")
+    }
     assert deleted == {"CPU": 5344, "RAM": 2492, "NetFlow": 1443}
     # Frequency of a rounded value B: bucket{le=B} - bucket{le=B-10}.
     selector = 'team="envisioneer rich mindshare",resource="SZY1417",dimension="CPU"'
@@ -100,6 +117,17 @@ def test_prometheus_scrapes_the_same_totals(start_server, prometheus, sample_sum
         r["metric"]["le"]: float(r["value"][1])
         for r in _query(url, 'http_service_latency_seconds_bucket{endpoint="/process-finances"}')
     }
-    assert on_bounds == {"0.01": 1, "0.5": 2, "1.0": 2, "2.0": 3, "3.0": 3, "4.0": 4, "10.0": 4, "+Inf": 5}
-    p90 = _query(url, "histogram_quantile(0.9, sum by (le, team) (usagelens_resource_usage_percent_bucket))")
+    assert on_bounds == {
+        "0.01": 1,
+        "0.5": 2,
+        "1.0": 2,
+        "2.0": 3,
+        "3.0": 3,
+        "4.0": 4,
+        "10.0": 4,
+        "+Inf": 5,
+    }
+    p90 = _query(
+        url, "histogram_quantile(0.9, sum by (le, team) (usagelens_resource_usage_percent_bucket))"
+    )
     assert len(p90) == 4 and all(0 <= float(r["value"][1]) <= 100 for r in p90)

@@ -38,8 +38,12 @@ async def _fire(url: str, summaries: list[bytes], events: list[dict]) -> None:  
         await asyncio.gather(*jobs)
 
 
-@pytest.mark.parametrize("store", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def test_four_workers_agree(store: str, start_server, request: pytest.FixtureRequest, sample_summary: bytes) -> None:  # type: ignore[no-untyped-def]
+@pytest.mark.parametrize(
+    "store", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def test_four_workers_agree(
+    store: str, start_server, request: pytest.FixtureRequest, sample_summary: bytes
+) -> None:  # type: ignore[no-untyped-def]
     env = {"USAGELENS_API_TOKEN": TOKEN}
     if store == "postgresql":
         env["USAGELENS_DATABASE_URL"] = request.getfixturevalue("postgres_url")
@@ -86,13 +90,20 @@ def test_four_workers_agree(store: str, start_server, request: pytest.FixtureReq
     }
     assert counts == expected
     assert sum(counts.values()) == 96000
-    requests = {dict(l)["status"]: v for (n, l), v in first.items() if n == "http_service_requests_total"}
+    requests = {
+        dict(labels)["status"]: v
+        for (n, labels), v in first.items()
+        if n == "http_service_requests_total"
+    }
     assert requests == statuses
     for endpoint in endpoints:
         running = 0
         for label in (*LABELS, "+Inf"):
             running += per_bucket[(endpoint, label)]
-            key = ("http_service_latency_seconds_bucket", frozenset({"endpoint": endpoint, "le": label}.items()))
+            key = (
+                "http_service_latency_seconds_bucket",
+                frozenset({"endpoint": endpoint, "le": label}.items()),
+            )
             assert first[key] == running, (endpoint, label)
     batches = first[("usagelens_ingest_batches_total", frozenset({("result", "accepted")}))]
     assert batches == 4

@@ -98,14 +98,37 @@ def test_collector_renders_a_snapshot() -> None:
     )
     registry = CollectorRegistry()
     registry.register(UsageLensCollector(lambda: state, DEFAULT_LATENCY_BOUNDS))
-    families = {f.name: f for f in text_string_to_metric_families(generate_latest(registry).decode())}
+    families = {
+        f.name: f for f in text_string_to_metric_families(generate_latest(registry).decode())
+    }
     usage = families["usagelens_resource_usage_percent"].samples
-    buckets = {s.labels["le"]: s.value for s in usage if s.name.endswith("_bucket") and s.labels["team"] == "team a"}
+    buckets = {
+        s.labels["le"]: s.value
+        for s in usage
+        if s.name.endswith("_bucket") and s.labels["team"] == "team a"
+    }
     assert buckets["20"] - buckets["10"] == 2 and buckets["30"] - buckets["20"] == 3
     costs = {s.labels["team"]: s.value for s in families["usagelens_resource_cost"].samples}
     assert costs == {"team a": 5.0, "team b": 5.0}
-    latency = {s.labels["le"]: s.value for s in families["http_service_latency_seconds"].samples if s.name.endswith("_bucket")}
-    assert latency == {"0.01": 0, "0.5": 1, "1.0": 1, "2.0": 3, "3.0": 3, "4.0": 3, "10.0": 3, "+Inf": 3}
+    latency = {
+        s.labels["le"]: s.value
+        for s in families["http_service_latency_seconds"].samples
+        if s.name.endswith("_bucket")
+    }
+    assert latency == {
+        "0.01": 0,
+        "0.5": 1,
+        "1.0": 1,
+        "2.0": 3,
+        "3.0": 3,
+        "4.0": 3,
+        "10.0": 3,
+        "+Inf": 3,
+    }
     assert families["http_service_requests"].samples[0].value == 3
-    batches = {s.labels["result"]: s.value for s in families["usagelens_ingest_batches"].samples if s.name.endswith("_total")}
+    batches = {
+        s.labels["result"]: s.value
+        for s in families["usagelens_ingest_batches"].samples
+        if s.name.endswith("_total")
+    }
     assert batches == {"accepted": 0, "rejected": 2}
