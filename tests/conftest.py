@@ -186,3 +186,32 @@ def prometheus_binary() -> str:
     if path is None:
         missing_server("Prometheus server not installed (Debian package 'prometheus')")
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def httpbin_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A real httpbin server (PyPI package httpbin, Flask's threaded server) on loopback."""
+    port = free_port()
+    log = (tmp_path_factory.mktemp("httpbin") / "httpbin.log").open("wb")
+    process = subprocess.Popen(
+        [sys.executable, "-W", "ignore", "-m", "httpbin.core", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(url + "/get", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline or process.poll() is not None:
+                missing_server("httpbin did not start (pip package httpbin)")
+            time.sleep(0.1)
+        yield url
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+        log.close()
