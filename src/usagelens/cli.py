@@ -22,17 +22,20 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
-from usagelens.config import Settings, load_settings
+from usagelens.config import Settings, load_settings, parse_duration
 from usagelens.documents import dump_yaml
 from usagelens.domain import report as render
 from usagelens.domain.errors import UsageLensError
 from usagelens.domain.model import Window
 from usagelens.domain.summary import parse_timestamp
 from usagelens.loadgen import Answer, Request, parse_form, parse_header, run_load
-from usagelens.services import PullOutcome, UsageLens
+from usagelens.ports import PullTarget
+from usagelens.remote import RemoteTarget
+from usagelens.services import PullOutcome, UsageLens, pull_into
 from usagelens.sources import HttpMonitoringSource
+from usagelens.sources.table import is_table_source
 from usagelens.storage import create_engine_for, migrate
-from usagelens.wiring import service_for
+from usagelens.wiring import open_sources, service_for
 
 app = typer.Typer(
     help="usagelens: what each team's infrastructure uses, what it costs, what to cut.",
@@ -110,9 +113,21 @@ def serve(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
     workers: Annotated[int, typer.Option(min=1, help="worker processes on one port")] = 1,
+    refresh_every: Annotated[
+        str | None,
+        typer.Option(help="pull from USAGELENS_SOURCES periodically, e.g. 30s, 5m, 1h"),
+    ] = None,
 ) -> None:
     """Serve the HTTP API (migrating the database first)."""
+    if refresh_every is not None:
+        try:
+            parse_duration(refresh_every)
+        except ValueError as exc:
+            raise _fail(str(exc), 2) from None
+        os.environ["USAGELENS_REFRESH_EVERY"] = refresh_every  # the workers read it
     settings = load_settings()
+    if settings.refresh_every and not settings.sources:
+        raise _fail("--refresh-every needs USAGELENS_SOURCES", 2)
     if settings.token is None and not _is_loopback(host):
         raise _fail(
             f"refusing to listen on {host} without USAGELENS_API_TOKEN: "
@@ -134,6 +149,88 @@ def serve(
         log_level="info",
         proxy_headers=False,
     )
+
+
+@app.command()
+def collect(
+    source: Annotated[
+        list[str] | None,
+        typer.Option("--source", help="source base URL or postgresql://…?table=… (repeatable)"),
+    ] = None,
+    branch: Annotated[
+        list[int] | None, typer.Option("--branch", help="company branch (repeatable)")
+    ] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="pulls in flight at most")] = 8,
+    retries: Annotated[
+        int | None, typer.Option(min=1, max=10, help="tries per pull (5xx, network errors)")
+    ] = None,
+    timeout: Annotated[float | None, typer.Option(help="seconds per request")] = None,
+    url: UrlOption = None,
+) -> None:
+    """Pull from many monitoring sources concurrently into the local store (or --url)."""
+    settings = load_settings()
+    sources = source or settings.sources
+    branches = branch or settings.branches
+    if not sources:
+        raise _fail("no sources: pass --source URL or set USAGELENS_SOURCES", 2)
+    progress = None
+    task = None
+    total = sum(len(branches) + 1 for s in sources if not is_table_source(s))
+    total += sum(1 for s in sources if is_table_source(s))
+    if err.is_terminal:
+        from rich.progress import Progress
+
+        progress = Progress(console=err, transient=False)
+        task = progress.add_task("pulling", total=total)
+
+    def on_outcome(outcome: PullOutcome) -> None:
+        line = _outcome_line(outcome)
+        if progress is not None and task is not None:
+            progress.console.print(line, highlight=False)
+            progress.advance(task)
+        else:
+            err.print(line, highlight=False, soft_wrap=True)
+
+    async def run(target: PullTarget) -> list[PullOutcome]:
+        async with open_sources(
+            sources,
+            timeout=timeout or settings.source_timeout,
+            retries=retries or settings.source_retries,
+        ) as (http, tables):
+            return await pull_into(
+                target, http, branches, tables=tables, concurrency=concurrency, progress=on_outcome
+            )
+
+    started = time.perf_counter()
+    if progress:
+        progress.start()
+    try:
+        if url:
+            with _client(url, settings) as client:
+                outcomes = asyncio.run(run(RemoteTarget(client)))
+        else:
+            outcomes = asyncio.run(run(_open_service(settings)))
+    finally:
+        if progress:
+            progress.stop()
+    failed = [o for o in outcomes if not o.ok]
+    typer.echo(
+        f"{len(outcomes) - len(failed)} of {len(outcomes)} pulls landed in "
+        f"{time.perf_counter() - started:.2f} s" + (f"; {len(failed)} failed" if failed else "")
+    )
+    if failed:
+        raise typer.Exit(1)
+
+
+def _outcome_line(outcome: PullOutcome) -> str:
+    mark = "[green]ok[/]    " if outcome.ok else "[red]failed[/]"
+    if outcome.kind == "prices":
+        what = "prices"
+    elif outcome.branch is not None:
+        what = f"branch {outcome.branch}"
+    else:
+        what = "table"
+    return f"{mark} {outcome.source} {what}: {outcome.detail}"
 
 
 @app.command()

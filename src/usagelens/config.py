@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     policy_file: Path | None = Field(None, description="YAML file overriding the policy")
     max_body_bytes: int = Field(32 * 1024 * 1024, gt=0, description="largest request body")
     source_timeout: float = Field(10.0, gt=0, description="seconds per pull from a source")
+    source_retries: int = Field(3, ge=1, le=10, description="tries per pull (backoff between)")
+    refresh_every: float | None = Field(
+        None, gt=0, description="seconds between scheduled refreshes (accepts 30s, 5m, 1h)"
+    )
     push_buckets: Annotated[list[float], NoDecode] = Field(
         default_factory=lambda: list(DEFAULT_LATENCY_BOUNDS),
         description="bucket bounds (seconds) of http_service_latency_seconds",
@@ -71,6 +75,11 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("refresh_every", mode="before")
+    @classmethod
+    def _parse_duration(cls, value: object) -> object:
+        return parse_duration(value) if isinstance(value, str) else value
+
     @field_validator("api_token", mode="before")
     @classmethod
     def _empty_token_is_none(cls, value: object) -> object:
@@ -88,6 +97,25 @@ class Settings(BaseSettings):
         return policy_from_document(
             load_document(self.policy_file.read_bytes(), what=f"policy {self.policy_file}")
         )
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(text: str) -> float | None:
+    """Read ``90``, ``30s``, ``5m``, ``1h`` or ``1d`` as seconds ('' or 'off' is None)."""
+    value = text.strip().lower()
+    if value in {"", "off", "none", "0"}:
+        return None
+    unit = _UNITS.get(value[-1])
+    number = value[:-1] if unit else value
+    try:
+        seconds = float(number) * (unit or 1)
+    except ValueError:
+        raise ValueError(f"{text!r} is not a duration (like 30s, 5m, 1h)") from None
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"{text!r} is not a positive duration")
+    return seconds
 
 
 def load_settings(**overrides: object) -> Settings:

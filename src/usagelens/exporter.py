@@ -157,6 +157,20 @@ class UsageLensCollector(Collector):
         )
         rejected.add_metric([], counters.get("push_rejected", 0))
         yield from (observations, batches, overflow, rejected)
+        refresh = state.refresh
+        if refresh is not None and refresh["finished_at"] is not None:
+            finished = GaugeMetricFamily(
+                "usagelens_last_refresh_timestamp_seconds", "When the last refresh finished."
+            )
+            finished.add_metric([], refresh["finished_at"].timestamp())
+            pulls = GaugeMetricFamily(
+                "usagelens_last_refresh_pulls",
+                "Pulls of the last refresh by result.",
+                labels=["result"],
+            )
+            pulls.add_metric(["ok"], refresh["ok"])
+            pulls.add_metric(["failed"], refresh["failed"])
+            yield from (finished, pulls)
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,16 @@ from usagelens.domain.model import IngestResult, Observation, SeriesKey, Window
 from usagelens.domain.prices import PriceList
 from usagelens.domain.push import PushEvent
 
-__all__ = ["Clock", "PushState", "Repository", "SnapshotBuilder", "StoredSnapshot", "UsageSource"]
+__all__ = [
+    "Clock",
+    "PullTarget",
+    "PushState",
+    "Repository",
+    "SnapshotBuilder",
+    "StoredSnapshot",
+    "TableSource",
+    "UsageSource",
+]
 
 Clock = Callable[[], datetime]
 """Return the current moment, aware and in UTC."""
@@ -73,11 +82,49 @@ class Repository(Protocol):
 
     def counters(self) -> dict[str, int]: ...
 
+    def source_position(self, source: str) -> datetime | None: ...
+
+    def set_source_position(self, source: str, position: datetime) -> None: ...
+
+    def lease_refresh(
+        self, holder: str, now: datetime, lease_seconds: float, min_interval: float | None
+    ) -> bool: ...
+
+    def finish_refresh(
+        self, holder: str, now: datetime, ok: int, failed: int, outcome: str
+    ) -> None: ...
+
+    def refresh_status(self) -> dict[str, Any] | None: ...
+
     def prices(self) -> PriceList: ...
 
     def batches(self, limit: int = ...) -> list[dict[str, Any]]: ...
 
     def ping(self) -> None: ...
+
+
+class TableSource(Protocol):
+    """A table of observations read incrementally (the course's usage_stats.resources)."""
+
+    name: str
+
+    def fetch_since(self, position: datetime | None) -> list[Observation]:
+        """Return the observations collected at or after a position (all when None)."""
+        ...
+
+
+class PullTarget(Protocol):
+    """Where pulled data lands: the local store, or a server reached over HTTP."""
+
+    def ingest_summary(self, payload: bytes, *, source: str) -> IngestResult: ...
+
+    def ingest_observations(self, batch: Sequence[Observation], *, source: str) -> IngestResult: ...
+
+    def store_prices(self, price_list: PriceList) -> None: ...
+
+    def source_position(self, source: str) -> datetime | None: ...
+
+    def set_source_position(self, source: str, position: datetime) -> None: ...
 
 
 class UsageSource(Protocol):

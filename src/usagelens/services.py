@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 from usagelens.documents import load_price_list
 from usagelens.domain.analytics import AnalyticsRow, analyse
@@ -25,8 +26,17 @@ from usagelens.domain.snapshot import (
     snapshot_from_json,
     snapshot_to_json,
 )
-from usagelens.domain.summary import parse_records, parse_summary_bytes
-from usagelens.ports import Clock, PushState, Repository, UsageSource
+from usagelens.domain.summary import parse_records, parse_summary_bytes, render_summary
+from usagelens.ports import (
+    Clock,
+    PullTarget,
+    PushState,
+    Repository,
+    TableSource,
+    UsageSource,
+)
+
+T = TypeVar("T")
 
 
 def utc_now() -> datetime:
@@ -43,6 +53,7 @@ class MetricsState:
     computed_at: datetime | None
     push: PushState
     counters: dict[str, int]
+    refresh: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,6 +156,12 @@ class UsageLens:
         self.repository.record_push(events, self.latency_bounds, self.max_endpoints)
         return len(events)
 
+    @staticmethod
+    def last_refresh_pulls(status: dict[str, Any]) -> list[dict[str, object]]:
+        """Return the recorded pulls of a refresh state (empty when none finished)."""
+        outcome = status.get("outcome")
+        return list(json.loads(outcome)) if outcome else []
+
     def metrics_state(self) -> MetricsState:
         """Read what a scrape shows; nothing is recomputed from raw rows."""
         stored = self.repository.snapshot()
@@ -154,6 +171,7 @@ class UsageLens:
             computed_at=stored.computed_at if stored else None,
             push=self.repository.push_state(),
             counters=self.repository.counters(),
+            refresh=self.repository.refresh_status(),
         )
 
     def prices(self) -> PriceList:
@@ -180,52 +198,170 @@ class UsageLens:
         """Raise StorageError unless the database answers."""
         self.repository.ping()
 
-    async def refresh(
-        self, sources: Sequence[UsageSource], branches: Sequence[int]
-    ) -> list[PullOutcome]:
-        """Pull every branch and the prices of every source concurrently, and store them.
+    def ingest_observations(self, batch: Sequence[Observation], *, source: str) -> IngestResult:
+        """Store observations read from a table source (already validated)."""
+        return self._store(batch, render_summary(batch).encode(), source)
 
-        Each branch's summary is its own batch: one that fails is reported and the rest
-        still land. Price lists are merged in source order (the later source wins) and
-        replace the stored list if at least one source answered.
+    def store_prices(self, price_list: PriceList) -> None:
+        """Make a validated price list the whole stored list."""
+        self.repository.replace_prices(price_list, rebuild=self._snapshot)
+
+    def source_position(self, source: str) -> datetime | None:
+        """Return how far a table source has been read."""
+        return self.repository.source_position(source)
+
+    def set_source_position(self, source: str, position: datetime) -> None:
+        """Move a table source's read position forward."""
+        self.repository.set_source_position(source, position)
+
+    async def refresh(
+        self,
+        sources: Sequence[UsageSource],
+        branches: Sequence[int],
+        *,
+        tables: Sequence[TableSource] = (),
+        concurrency: int | None = None,
+        progress: Callable[[PullOutcome], None] | None = None,
+    ) -> list[PullOutcome]:
+        """Pull from every source into this store (see ``pull_into``)."""
+        return await pull_into(
+            self, sources, branches, tables=tables, concurrency=concurrency, progress=progress
+        )
+
+    async def refresh_exclusive(
+        self,
+        sources: Sequence[UsageSource],
+        branches: Sequence[int],
+        *,
+        holder: str,
+        tables: Sequence[TableSource] = (),
+        min_interval: float | None = None,
+        lease_seconds: float = 600.0,
+        concurrency: int | None = None,
+    ) -> list[PullOutcome] | None:
+        """Refresh unless another process is refreshing (or one did within min_interval).
+
+        Returns None when the lease was not taken; otherwise the outcomes, which are also
+        recorded as the last refresh's state.
         """
-        usage_pulls = asyncio.gather(*(self._pull_usage(s, b) for s in sources for b in branches))
-        price_pulls = asyncio.gather(*(self._pull_prices(s) for s in sources))
-        usage_outcomes, price_results = await asyncio.gather(usage_pulls, price_pulls)
-        outcomes = list(usage_outcomes)
-        lists = list(zip(sources, price_results, strict=True))
-        fetched = [r for _, r in lists if isinstance(r, PriceList)]
-        if fetched:
-            merged = merge_price_lists(fetched)
-            await asyncio.to_thread(self.repository.replace_prices, merged, self._snapshot)
-        for source, result in lists:
-            if isinstance(result, PriceList):
-                detail = f"{len(result.values)} resources priced"
-                outcomes.append(PullOutcome(source.name, "prices", None, True, detail))
-            else:
-                outcomes.append(PullOutcome(source.name, "prices", None, False, result))
+        taken = await asyncio.to_thread(
+            self.repository.lease_refresh, holder, self.clock(), lease_seconds, min_interval
+        )
+        if not taken:
+            return None
+        outcomes: list[PullOutcome] = []
+        try:
+            outcomes = await self.refresh(sources, branches, tables=tables, concurrency=concurrency)
+        finally:
+            ok = sum(o.ok for o in outcomes)
+            record = json.dumps([_outcome_dict(o) for o in outcomes], ensure_ascii=False)
+            await asyncio.to_thread(
+                self.repository.finish_refresh,
+                holder,
+                self.clock(),
+                ok,
+                len(outcomes) - ok,
+                record,
+            )
         return outcomes
 
-    async def _pull_usage(self, source: UsageSource, branch: int) -> PullOutcome:
-        try:
-            payload = await source.fetch_summary(branch)
-            result = await asyncio.to_thread(
-                self.ingest_summary, payload, source=f"{source.name} branch {branch}"
-            )
-        except UsageLensError as exc:
-            return PullOutcome(source.name, "usage", branch, False, _describe(exc))
-        detail = (
-            f"{result.observations} observations: {result.inserted} inserted, "
-            f"{result.updated} updated, {result.duplicates} duplicates"
-        )
-        return PullOutcome(source.name, "usage", branch, True, detail, result)
 
-    async def _pull_prices(self, source: UsageSource) -> PriceList | str:
+async def pull_into(
+    target: PullTarget,
+    sources: Sequence[UsageSource],
+    branches: Sequence[int],
+    *,
+    tables: Sequence[TableSource] = (),
+    concurrency: int | None = None,
+    progress: Callable[[PullOutcome], None] | None = None,
+) -> list[PullOutcome]:
+    """Pull every branch and the prices of every source, and every table, concurrently.
+
+    At most ``concurrency`` pulls are in flight (None: all at once). Each branch's
+    summary is its own batch: one that fails is reported and the rest still land.
+    Price lists are merged in source order (the later source wins) and replace the
+    stored list if at least one source answered. Tables are read from where the last
+    read stopped. ``progress`` sees each outcome as it happens.
+    """
+    jobs = len(sources) * (len(branches) + 1) + len(tables)
+    gate = asyncio.Semaphore(concurrency or jobs or 1)
+
+    def report(outcome: PullOutcome) -> PullOutcome:
+        if progress is not None:
+            progress(outcome)
+        return outcome
+
+    async def usage(source: UsageSource, branch: int) -> PullOutcome:
+        async with gate:
+            try:
+                payload = await source.fetch_summary(branch)
+                result = await asyncio.to_thread(
+                    target.ingest_summary, payload, source=f"{source.name} branch {branch}"
+                )
+            except UsageLensError as exc:
+                return report(PullOutcome(source.name, "usage", branch, False, _describe(exc)))
+        return report(PullOutcome(source.name, "usage", branch, True, _counts(result), result))
+
+    async def table(source: TableSource) -> PullOutcome:
+        async with gate:
+            try:
+                position = await asyncio.to_thread(target.source_position, source.name)
+                batch = await asyncio.to_thread(source.fetch_since, position)
+                if not batch:
+                    return report(PullOutcome(source.name, "usage", None, True, "no new rows"))
+                result = await asyncio.to_thread(
+                    target.ingest_observations, batch, source=source.name
+                )
+                newest = max(obs.collected_at for obs in batch)
+                await asyncio.to_thread(target.set_source_position, source.name, newest)
+            except UsageLensError as exc:
+                return report(PullOutcome(source.name, "usage", None, False, _describe(exc)))
+        return report(PullOutcome(source.name, "usage", None, True, _counts(result), result))
+
+    async def prices(source: UsageSource) -> PriceList | str:
+        async with gate:
+            try:
+                return load_price_list(await source.fetch_prices())
+            except UsageLensError as exc:
+                return _describe(exc)
+
+    usage_pulls = asyncio.gather(
+        *(usage(s, b) for s in sources for b in branches), *(table(t) for t in tables)
+    )
+    price_pulls = asyncio.gather(*(prices(s) for s in sources))
+    usage_outcomes, price_results = await asyncio.gather(usage_pulls, price_pulls)
+    outcomes = list(usage_outcomes)
+    lists = list(zip(sources, price_results, strict=True))
+    fetched = [r for _, r in lists if isinstance(r, PriceList)]
+    if fetched:
         try:
-            payload = await source.fetch_prices()
-            return load_price_list(payload)
+            await asyncio.to_thread(target.store_prices, merge_price_lists(fetched))
         except UsageLensError as exc:
-            return _describe(exc)
+            lists = [(s, r if isinstance(r, str) else f"storing prices: {exc}") for s, r in lists]
+    for source, result in lists:
+        if isinstance(result, PriceList):
+            detail = f"{len(result.values)} resources priced"
+            outcomes.append(report(PullOutcome(source.name, "prices", None, True, detail)))
+        else:
+            outcomes.append(report(PullOutcome(source.name, "prices", None, False, result)))
+    return outcomes
+
+
+def _counts(result: IngestResult) -> str:
+    return (
+        f"{result.observations} observations: {result.inserted} inserted, "
+        f"{result.updated} updated, {result.duplicates} duplicates"
+    )
+
+
+def _outcome_dict(outcome: PullOutcome) -> dict[str, object]:
+    return {
+        "source": outcome.source,
+        "kind": outcome.kind,
+        "branch": outcome.branch,
+        "ok": outcome.ok,
+        "detail": outcome.detail,
+    }
 
 
 def _describe(exc: UsageLensError) -> str:

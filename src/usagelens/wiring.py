@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import os
+import socket
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import httpx
 from sqlalchemy import Engine
 
 from usagelens.config import Settings
 from usagelens.services import UsageLens
+from usagelens.sources import HttpMonitoringSource, PostgresTableSource, RetryPolicy
+from usagelens.sources.table import is_table_source
 from usagelens.storage import SqlRepository
 
 
@@ -18,3 +26,26 @@ def service_for(settings: Settings, engine: Engine) -> UsageLens:
         latency_bounds=settings.push_buckets,
         max_endpoints=settings.push_max_endpoints,
     )
+
+
+def holder_name(kind: str) -> str:
+    """Name this process as a refresh lease holder (what, host, pid)."""
+    return f"{kind} {socket.gethostname()}:{os.getpid()}"
+
+
+@asynccontextmanager
+async def open_sources(
+    urls: Sequence[str], *, timeout: float, retries: int = 1
+) -> AsyncIterator[tuple[list[HttpMonitoringSource], list[PostgresTableSource]]]:
+    """Open the HTTP sources (one shared client) and table sources that URLs name."""
+    retry = RetryPolicy(attempts=retries)
+    async with httpx.AsyncClient(timeout=timeout) as client:
+        http = [
+            HttpMonitoringSource(u, client, retry=retry) for u in urls if not is_table_source(u)
+        ]
+        tables = [PostgresTableSource(u) for u in urls if is_table_source(u)]
+        try:
+            yield http, tables
+        finally:
+            for table in tables:
+                table.close()

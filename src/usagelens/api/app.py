@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from fastapi import FastAPI
@@ -13,6 +14,7 @@ from usagelens.api.errors import install_error_handlers
 from usagelens.api.limits import BodyLimitMiddleware
 from usagelens.api.metrics import RequestMetricsMiddleware
 from usagelens.api.routers import analytics, health, metrics, prices, report, usage, webhooks
+from usagelens.api.scheduler import run_scheduled_refresh
 from usagelens.api.schemas import PushEventIn
 from usagelens.config import Settings, load_settings
 from usagelens.exporter import build_registry
@@ -39,7 +41,14 @@ def create_app(settings: Settings | None = None, *, service: UsageLens | None = 
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        scheduler = None
+        if settings.refresh_every and settings.sources:
+            scheduler = asyncio.create_task(run_scheduled_refresh(service, settings))
         yield
+        if scheduler is not None:
+            scheduler.cancel()
+            with suppress(asyncio.CancelledError):
+                await scheduler
         if engine is not None:
             engine.dispose()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -132,6 +133,18 @@ class RefreshOut(BaseModel):
     ok: int = Field(description="pulls that landed")
     failed: int = Field(description="pulls that failed")
     pulls: list[PullOut]
+
+
+class RefreshStatusOut(BaseModel):
+    """The last refresh (webhook or scheduled) and whether one is running."""
+
+    schedule_seconds: float | None = Field(description="period of scheduled refreshes, if any")
+    running: bool
+    started_at: datetime | None
+    finished_at: datetime | None
+    ok: int
+    failed: int
+    pulls: list[dict[str, object]] = Field(description="each pull of the last refresh")
 
 
 class StatusOut(BaseModel):

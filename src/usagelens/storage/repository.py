@@ -7,7 +7,7 @@ import itertools
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Select, Table, delete, insert, select, text, update
@@ -29,6 +29,8 @@ from usagelens.storage.tables import (
     push_endpoints,
     push_latency,
     push_statuses,
+    refresh_state,
+    source_cursors,
 )
 
 _KEY = (
@@ -298,6 +300,86 @@ class SqlRepository:
         """Return every named counter."""
         with self.engine.connect() as conn:
             return {name: int(value) for name, value in conn.execute(select(counters))}
+
+    def source_position(self, source: str) -> datetime | None:
+        """Return how far a table source has been read (its newest collect_date taken)."""
+        with self.engine.connect() as conn:
+            position = conn.execute(
+                select(source_cursors.c.position).where(source_cursors.c.source == source[:500])
+            ).scalar()
+        return position.replace(tzinfo=UTC) if position is not None else None
+
+    def set_source_position(self, source: str, position: datetime) -> None:
+        """Move a table source's read position forward (never back)."""
+        moment = _naive_utc(position)
+        with self._writing() as conn:
+            stmt = _insert_for(conn)(source_cursors).values(source=source[:500], position=moment)
+            stmt = stmt.on_conflict_do_update(
+                index_elements=["source"],
+                set_={"position": stmt.excluded.position},
+                where=source_cursors.c.position < stmt.excluded.position,
+            )
+            conn.execute(stmt)
+
+    def lease_refresh(
+        self, holder: str, now: datetime, lease_seconds: float, min_interval: float | None
+    ) -> bool:
+        """Take the refresh lease unless another holder has it or one ran too recently.
+
+        One row in the store is the lock: with several workers or hosts only one refresh
+        runs at a time, and a crashed holder's lease simply expires.
+        """
+        moment = _naive_utc(now)
+        with self._writing() as conn:
+            row = conn.execute(select(refresh_state).where(refresh_state.c.id == 1)).first()
+            values = {
+                "holder": holder[:200],
+                "lease_until": moment + timedelta(seconds=lease_seconds),
+                "started_at": moment,
+            }
+            if row is None:
+                conn.execute(insert(refresh_state).values(id=1, ok=0, failed=0, **values))
+                return True
+            if row.lease_until is not None and row.lease_until > moment:
+                return False
+            if (
+                min_interval is not None
+                and row.started_at is not None
+                and (moment - row.started_at).total_seconds() < min_interval
+            ):
+                return False
+            conn.execute(update(refresh_state).where(refresh_state.c.id == 1).values(**values))
+            return True
+
+    def finish_refresh(
+        self, holder: str, now: datetime, ok: int, failed: int, outcome: str
+    ) -> None:
+        """Record a refresh's outcome and release the lease."""
+        with self._writing() as conn:
+            conn.execute(
+                update(refresh_state)
+                .where(refresh_state.c.id == 1, refresh_state.c.holder == holder[:200])
+                .values(
+                    holder=None,
+                    lease_until=None,
+                    finished_at=_naive_utc(now),
+                    ok=ok,
+                    failed=failed,
+                    outcome=outcome,
+                )
+            )
+
+    def refresh_status(self) -> dict[str, Any] | None:
+        """Return the last refresh's state: times, counts, outcome, and who runs one now."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(refresh_state).where(refresh_state.c.id == 1)).first()
+        if row is None:
+            return None
+        status = dict(row._mapping)
+        for name in ("lease_until", "started_at", "finished_at"):
+            if status[name] is not None:
+                status[name] = status[name].replace(tzinfo=UTC)
+        return status
 
     @contextmanager
     def _writing(self) -> Iterator[Connection]:

@@ -89,3 +89,23 @@ counters = Table(
     Column("name", String(64), primary_key=True),
     Column("value", BigInteger, nullable=False),
 )
+
+source_cursors = Table(
+    "source_cursors",
+    metadata,
+    Column("source", String(500), primary_key=True),
+    Column("position", DateTime, nullable=False, comment="UTC, naive"),
+)
+
+refresh_state = Table(
+    "refresh_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("holder", String(200), nullable=True),
+    Column("lease_until", DateTime, nullable=True),
+    Column("started_at", DateTime, nullable=True),
+    Column("finished_at", DateTime, nullable=True),
+    Column("ok", Integer, nullable=False, server_default="0"),
+    Column("failed", Integer, nullable=False, server_default="0"),
+    Column("outcome", Text, nullable=True),
+)

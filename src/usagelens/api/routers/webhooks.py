@@ -1,49 +1,48 @@
-"""The update webhook: pull from the configured monitoring sources and store."""
+"""The update webhook and the refresh state."""
 
 from __future__ import annotations
 
-import httpx
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from usagelens.api.deps import ServiceDep, SettingsDep, WriteAuth
 from usagelens.api.errors import problem
-from usagelens.api.schemas import IngestOut, PullOut, RefreshOut
+from usagelens.api.schemas import IngestOut, PullOut, RefreshOut, RefreshStatusOut
 from usagelens.domain.errors import NotConfigured
-from usagelens.sources import HttpMonitoringSource
+from usagelens.services import PullOutcome
+from usagelens.wiring import holder_name, open_sources
 
-router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"])
+router = APIRouter(prefix="/api/v1", tags=["webhooks"])
 
 
 @router.post(
-    "/refresh",
+    "/webhooks/refresh",
     response_model=RefreshOut,
     dependencies=[WriteAuth],
     summary="Pull usage and prices from the monitoring sources",
-    responses={409: {"description": "no sources configured"}, 502: {"description": "all failed"}},
+    responses={
+        409: {"description": "no sources configured, or a refresh is already running"},
+        502: {"description": "every pull failed"},
+    },
 )
 async def refresh(service: ServiceDep, settings: SettingsDep) -> RefreshOut | JSONResponse:
     """Pull every configured branch of every source and their price lists, concurrently.
 
     Each pull's outcome is answered; a dead source or a missing branch does not stop the
-    others from landing. Answers 502 only when every pull failed.
+    others from landing. Answers 502 only when every pull failed, 409 while another
+    refresh (scheduled or not, on any worker) is running.
     """
     if not settings.sources:
         raise NotConfigured("no monitoring sources configured (set USAGELENS_SOURCES)")
-    async with httpx.AsyncClient(timeout=settings.source_timeout) as client:
-        sources = [HttpMonitoringSource(url, client) for url in settings.sources]
-        outcomes = await service.refresh(sources, settings.branches)
-    pulls = [
-        PullOut(
-            source=o.source,
-            kind="usage" if o.kind == "usage" else "prices",
-            branch=o.branch,
-            ok=o.ok,
-            detail=o.detail,
-            batch=IngestOut.model_validate(o.result, from_attributes=True) if o.result else None,
+    async with open_sources(
+        settings.sources, timeout=settings.source_timeout, retries=settings.source_retries
+    ) as (http, tables):
+        outcomes = await service.refresh_exclusive(
+            http, settings.branches, tables=tables, holder=holder_name("webhook")
         )
-        for o in outcomes
-    ]
+    if outcomes is None:
+        raise NotConfigured("a refresh is already running; try again when it has finished")
+    pulls = [_pull_out(o) for o in outcomes]
     answer = RefreshOut(
         ok=sum(p.ok for p in pulls), failed=sum(not p.ok for p in pulls), pulls=pulls
     )
@@ -55,3 +54,29 @@ async def refresh(service: ServiceDep, settings: SettingsDep) -> RefreshOut | JS
             pulls=[p.model_dump() for p in pulls],
         )
     return answer
+
+
+@router.get("/refresh", response_model=RefreshStatusOut, summary="The last refresh")
+def refresh_status(service: ServiceDep, settings: SettingsDep) -> RefreshStatusOut:
+    """Return when the last refresh ran, what it did, and whether one is running now."""
+    status = service.repository.refresh_status() or {}
+    return RefreshStatusOut(
+        schedule_seconds=settings.refresh_every,
+        running=status.get("holder") is not None,
+        started_at=status.get("started_at"),
+        finished_at=status.get("finished_at"),
+        ok=status.get("ok", 0),
+        failed=status.get("failed", 0),
+        pulls=service.last_refresh_pulls(status),
+    )
+
+
+def _pull_out(o: PullOutcome) -> PullOut:
+    return PullOut(
+        source=o.source,
+        kind="usage" if o.kind == "usage" else "prices",
+        branch=o.branch,
+        ok=o.ok,
+        detail=o.detail,
+        batch=IngestOut.model_validate(o.result, from_attributes=True) if o.result else None,
+    )

@@ -1,0 +1,67 @@
+"""A running usagelens server as the target of ``collect --url``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import httpx
+
+from usagelens.domain.errors import InvalidInput, StorageError
+from usagelens.domain.model import IngestResult, Observation
+from usagelens.domain.prices import PriceList
+from usagelens.domain.summary import render_records
+
+
+class RemoteTarget:
+    """Send pulled data to a server's API (with the configured token)."""
+
+    def __init__(self, client: httpx.Client) -> None:
+        self._client = client
+
+    def ingest_summary(self, payload: bytes, *, source: str) -> IngestResult:
+        """POST a summary as text."""
+        return self._ingest(payload, "text/plain; charset=utf-8", source)
+
+    def ingest_observations(self, batch: Sequence[Observation], *, source: str) -> IngestResult:
+        """POST table rows in the JSON form."""
+        body = json.dumps(render_records(batch), ensure_ascii=False).encode()
+        return self._ingest(body, "application/json", source)
+
+    def store_prices(self, price_list: PriceList) -> None:
+        """PUT the merged price list as JSON."""
+        self._send("PUT", "/api/v1/prices", json=price_list.to_document())
+
+    def source_position(self, source: str) -> datetime | None:
+        """Read a table whole: the server's store drops what it already has as duplicates."""
+        return None
+
+    def set_source_position(self, source: str, position: datetime) -> None:
+        """Keep no position locally (see ``source_position``)."""
+
+    def _ingest(self, body: bytes, content_type: str, source: str) -> IngestResult:
+        answer = self._send(
+            "POST",
+            "/api/v1/usage",
+            content=body,
+            params={"source": source[:200]},
+            headers={"Content-Type": content_type},
+        )
+        return IngestResult(**{name: int(answer[name]) for name in IngestResult.__slots__})
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = self._client.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise StorageError(f"server unreachable: {exc}") from exc
+        if response.is_success:
+            body: dict[str, Any] = response.json()
+            return body
+        try:
+            detail = response.json().get("detail", response.text)
+        except ValueError:
+            detail = response.text
+        error = InvalidInput if 400 <= response.status_code < 500 else StorageError
+        raise error(f"server answered {response.status_code}: {detail}")
