@@ -101,7 +101,7 @@ class Server:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited: {self.log.read_text()}")
             try:
-                if httpx.get(self.url + path, timeout=1).status_code < 500:
+                if httpx.get(self.url + path, timeout=5).status_code < 500:
                     return
             except httpx.HTTPError:
                 pass

@@ -238,12 +238,15 @@ def simulate(
     host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="port to listen on")] = 21122,
     branches: Annotated[int, typer.Option(min=1, help="company branches 1..N exist")] = 10,
+    delay: Annotated[float, typer.Option(min=0, help="extra seconds per answer")] = 0.0,
 ) -> None:
     """Serve a course-compatible monitoring source with deterministic data."""
     from usagelens.simulator import create_simulator_app
 
     err.print(f"simulator: http://{host}:{port}/monitoring/infrastructure/using/summary/1")
-    uvicorn.run(create_simulator_app(branches), host=host, port=port, log_level="warning")
+    uvicorn.run(
+        create_simulator_app(branches, delay=delay), host=host, port=port, log_level="warning"
+    )
 
 
 @app.command()
