@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from usagelens.domain.errors import SourceNotFound, SourceUnavailable
-from usagelens.sources.http import RetryPolicy, HttpMonitoringSource
+from usagelens.sources.http import HttpMonitoringSource, RetryPolicy
 
 
 def _source(handler, attempts: int = 4):  # type: ignore[no-untyped-def]
