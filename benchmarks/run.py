@@ -5,6 +5,7 @@ Run with ``make bench``. Not a test: nothing here passes or fails on time.
 
 from __future__ import annotations
 
+import json
 import statistics
 import sys
 import tempfile
@@ -12,8 +13,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from prometheus_client import generate_latest
+
 from usagelens.domain.report import render_html, render_text
 from usagelens.domain.summary import parse_summary_bytes
+from usagelens.exporter import build_registry
 from usagelens.services import UsageLens
 from usagelens.storage import SqlRepository, create_engine_for, migrate
 
@@ -61,6 +65,17 @@ def main() -> None:
         report = service.report()
         measure("render text report", lambda: render_text(report))
         measure("render HTML report", lambda: render_html(report))
+        measure("rebuild the metrics snapshot (24000 obs)", service.rebuild_snapshot)
+        registry, _ = build_registry(service.metrics_state, service.latency_bounds)
+        measure("scrape: read snapshot + render /metrics", lambda: generate_latest(registry))
+        event = json.dumps({"status": 202, "endpoint": "/process-finances", "time": 1.27}).encode()
+        batch = json.dumps([json.loads(event)] * 100).encode()
+        measure(
+            "push: 100 single-event requests (SQLite)",
+            lambda: [service.push(event) for _ in range(100)],
+            repeat=3,
+        )
+        measure("push: one request of 100 events", lambda: service.push(batch))
         engine.dispose()
 
 

@@ -32,10 +32,9 @@ from usagelens.loadgen import Answer, Request, parse_form, parse_header, run_loa
 from usagelens.ports import PullTarget
 from usagelens.remote import RemoteTarget
 from usagelens.services import PullOutcome, UsageLens, pull_into
-from usagelens.sources import HttpMonitoringSource
 from usagelens.sources.table import is_table_source
 from usagelens.storage import create_engine_for, migrate
-from usagelens.wiring import open_sources, service_for
+from usagelens.wiring import holder_name, open_sources, service_for
 
 app = typer.Typer(
     help="usagelens: what each team's infrastructure uses, what it costs, what to cut.",
@@ -493,6 +492,7 @@ def demo(
         f"   report:   {api_url}/api/v1/report?format=html\n"
         f"   rows:     {api_url}/api/v1/resources?decision=delete\n"
         f"   money:    {api_url}/api/v1/costs/deleted\n"
+        f"   metrics:  {api_url}/metrics\n"
         f"   OpenAPI:  {api_url}/docs\n"
         f"   refresh:  curl -X POST {api_url}/api/v1/webhooks/refresh",
         highlight=False,
@@ -504,9 +504,15 @@ def demo(
 
 
 async def _refresh(service: UsageLens, settings: Settings) -> list[PullOutcome]:
-    async with httpx.AsyncClient(timeout=settings.source_timeout) as client:
-        sources = [HttpMonitoringSource(url, client) for url in settings.sources]
-        return await service.refresh(sources, settings.branches)
+    async with open_sources(
+        settings.sources, timeout=settings.source_timeout, retries=settings.source_retries
+    ) as (http, tables):
+        outcomes = await service.refresh_exclusive(
+            http, settings.branches, tables=tables, holder=holder_name("demo")
+        )
+    if outcomes is None:
+        raise _fail("another refresh holds the lease on this database; try again shortly")
+    return outcomes
 
 
 def _money_table(the_report: render.Report) -> None:

@@ -114,9 +114,14 @@ class SqlRepository:
                     "observations_duplicate": result.duplicates,
                 },
             )
-            if rebuild is not None:
+            if rebuild is not None and (changes or self._snapshot_missing(conn)):
                 self._write_snapshot(conn, rebuild, received_at)
         return dataclasses.replace(result, batch_id=batch_id)
+
+    @staticmethod
+    def _snapshot_missing(conn: Connection) -> bool:
+        query = select(metrics_snapshot.c.version).where(metrics_snapshot.c.id == 1)
+        return conn.execute(query).first() is None
 
     def _stored_values(
         self, conn: Connection, keys: dict[tuple[str, str, str, datetime], float]
