@@ -34,7 +34,7 @@ from usagelens.remote import RemoteTarget
 from usagelens.services import PullOutcome, UsageLens, pull_into
 from usagelens.sources.table import is_table_source
 from usagelens.storage import create_engine_for, migrate
-from usagelens.wiring import holder_name, open_sources, service_for
+from usagelens.wiring import holder_name, open_sources, refresh_configured, service_for
 
 app = typer.Typer(
     help="usagelens: what each team's infrastructure uses, what it costs, what to cut.",
@@ -504,12 +504,7 @@ def demo(
 
 
 async def _refresh(service: UsageLens, settings: Settings) -> list[PullOutcome]:
-    async with open_sources(
-        settings.sources, timeout=settings.source_timeout, retries=settings.source_retries
-    ) as (http, tables):
-        outcomes = await service.refresh_exclusive(
-            http, settings.branches, tables=tables, holder=holder_name("demo")
-        )
+    outcomes = await refresh_configured(service, settings, holder=holder_name("demo"))
     if outcomes is None:
         raise _fail("another refresh holds the lease on this database; try again shortly")
     return outcomes

@@ -11,7 +11,7 @@ import httpx
 from sqlalchemy import Engine
 
 from usagelens.config import Settings
-from usagelens.services import UsageLens
+from usagelens.services import PullOutcome, UsageLens
 from usagelens.sources import HttpMonitoringSource, PostgresTableSource, RetryPolicy
 from usagelens.sources.table import is_table_source
 from usagelens.storage import SqlRepository
@@ -49,3 +49,15 @@ async def open_sources(
         finally:
             for table in tables:
                 table.close()
+
+
+async def refresh_configured(
+    service: UsageLens, settings: Settings, *, holder: str, min_interval: float | None = None
+) -> list[PullOutcome] | None:
+    """Refresh from the configured sources under the store's lease (None: not taken)."""
+    async with open_sources(
+        settings.sources, timeout=settings.source_timeout, retries=settings.source_retries
+    ) as (http, tables):
+        return await service.refresh_exclusive(
+            http, settings.branches, tables=tables, holder=holder, min_interval=min_interval
+        )

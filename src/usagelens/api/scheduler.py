@@ -8,7 +8,7 @@ import random
 
 from usagelens.config import Settings
 from usagelens.services import UsageLens
-from usagelens.wiring import holder_name, open_sources
+from usagelens.wiring import holder_name, refresh_configured
 
 log = logging.getLogger("usagelens.scheduler")
 
@@ -27,12 +27,9 @@ async def run_scheduled_refresh(service: UsageLens, settings: Settings) -> None:
     await asyncio.sleep(random.uniform(0, min(every, 2.0)))  # spread the workers out
     while True:
         try:
-            async with open_sources(
-                settings.sources, timeout=settings.source_timeout, retries=settings.source_retries
-            ) as (http, tables):
-                outcomes = await service.refresh_exclusive(
-                    http, settings.branches, tables=tables, holder=holder, min_interval=every * 0.95
-                )
+            outcomes = await refresh_configured(
+                service, settings, holder=holder, min_interval=every * 0.95
+            )
             if outcomes is not None:
                 failed = [o for o in outcomes if not o.ok]
                 log.info("scheduled refresh: %d pulls, %d failed", len(outcomes), len(failed))

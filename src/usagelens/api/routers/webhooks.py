@@ -10,7 +10,7 @@ from usagelens.api.errors import problem
 from usagelens.api.schemas import IngestOut, PullOut, RefreshOut, RefreshStatusOut
 from usagelens.domain.errors import NotConfigured
 from usagelens.services import PullOutcome
-from usagelens.wiring import holder_name, open_sources
+from usagelens.wiring import holder_name, refresh_configured
 
 router = APIRouter(prefix="/api/v1", tags=["webhooks"])
 
@@ -34,12 +34,7 @@ async def refresh(service: ServiceDep, settings: SettingsDep) -> RefreshOut | JS
     """
     if not settings.sources:
         raise NotConfigured("no monitoring sources configured (set USAGELENS_SOURCES)")
-    async with open_sources(
-        settings.sources, timeout=settings.source_timeout, retries=settings.source_retries
-    ) as (http, tables):
-        outcomes = await service.refresh_exclusive(
-            http, settings.branches, tables=tables, holder=holder_name("webhook")
-        )
+    outcomes = await refresh_configured(service, settings, holder=holder_name("webhook"))
     if outcomes is None:
         raise NotConfigured("a refresh is already running; try again when it has finished")
     pulls = [_pull_out(o) for o in outcomes]
