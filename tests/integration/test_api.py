@@ -224,3 +224,29 @@ def test_without_a_token_writes_work_from_loopback(start_server) -> None:  # typ
     server = start_server({"USAGELENS_API_TOKEN": ""})
     response = httpx.post(server.url + "/api/v1/usage", content=b"t|(R,CPU,2026-11-19 10:00:00,5)")
     assert response.status_code == 200, response.text
+
+
+def test_policy_file_and_cli_ingest_into_a_server(
+    start_server, tmp_path, sample_summary: bytes
+) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+    import sys
+
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(
+        "intensity: {low: 50, medium: 70, high: 95}\ndecisions:\n  - {intensity: low, decision: delete}\n"
+    )
+    server = start_server({"USAGELENS_API_TOKEN": TOKEN, "USAGELENS_POLICY_FILE": str(policy)})
+    summary = tmp_path / "summary.txt"
+    summary.write_bytes(sample_summary)
+    result = subprocess.run(
+        [sys.executable, "-m", "usagelens", "ingest", str(summary), "--url", server.url],
+        capture_output=True, text=True, timeout=120, env={**os.environ, "USAGELENS_API_TOKEN": TOKEN},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "24000 inserted" in result.stdout
+    rows = httpx.get(server.url + "/api/v1/resources", params={"limit": 10000}).json()["items"]
+    assert {r["decision"] for r in rows} <= {"delete", "keep"}  # no extend rule in this policy
+    assert all(r["decision"] == "delete" for r in rows if r["median"] <= 50)
+    assert any(r["decision"] == "delete" and r["median"] > 30 for r in rows)
