@@ -51,8 +51,12 @@ UrlOption = Annotated[
 
 
 def main() -> None:
-    """Run the command line."""
-    app()
+    """Run the command line; configuration errors end it with a message, not a traceback."""
+    try:
+        app()
+    except UsageLensError as exc:
+        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        raise SystemExit(1) from None
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:

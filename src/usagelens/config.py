@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import Field, SecretStr, field_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    NoDecode,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
 
 from usagelens.documents import load_document
+from usagelens.domain.errors import NotConfigured
 from usagelens.domain.policy import Policy, policy_from_document
 from usagelens.domain.push import DEFAULT_LATENCY_BOUNDS
 
@@ -60,6 +68,24 @@ class Settings(BaseSettings):
         if len(set(value)) != len(value):
             raise ValueError("push buckets must be distinct")
         return sorted(value)
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Read, in order of precedence: arguments, the environment, the config file."""
+        sources = (init_settings, env_settings, dotenv_settings, file_secret_settings)
+        path = os.environ.get("USAGELENS_CONFIG_FILE")
+        if not path:
+            return sources
+        if not Path(path).is_file():
+            raise ValueError(f"USAGELENS_CONFIG_FILE={path}: no such file")
+        return (*sources, YamlConfigSettingsSource(settings_cls, yaml_file=path))
 
     @field_validator("sources", mode="before")
     @classmethod
@@ -119,5 +145,16 @@ def parse_duration(text: str) -> float | None:
 
 
 def load_settings(**overrides: object) -> Settings:
-    """Build settings from the environment, with explicit overrides on top."""
-    return Settings(**overrides)  # type: ignore[arg-type]
+    """Build settings from the environment (and USAGELENS_CONFIG_FILE), overrides on top.
+
+    Raises NotConfigured with a readable message when a setting is invalid.
+    """
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"USAGELENS_{str(e['loc'][0]).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise NotConfigured(f"invalid configuration: {problems}") from None
+    except ValueError as exc:
+        raise NotConfigured(str(exc)) from None
