@@ -18,7 +18,7 @@ from usagelens.domain.money import CostSummary, DeletedCosts, deleted_costs, tot
 from usagelens.domain.policy import Policy
 from usagelens.domain.prices import PriceList, merge_price_lists
 from usagelens.domain.push import DEFAULT_LATENCY_BOUNDS, parse_push_events
-from usagelens.domain.report import Report, build_report
+from usagelens.domain.report import Report, build_report, row_from_dict
 from usagelens.domain.snapshot import (
     EMPTY_SNAPSHOT,
     Snapshot,
@@ -179,7 +179,15 @@ class UsageLens:
         return self.repository.prices()
 
     def rows(self, window: Window = ALL_TIME) -> list[AnalyticsRow]:
-        """Return every analytics row of the window, classified and priced."""
+        """Return every analytics row of the window, classified and priced.
+
+        Over all stored data the rows come from the snapshot that every write keeps
+        current; a narrower window computes them from the raw observations.
+        """
+        if window == ALL_TIME:
+            stored = self.repository.snapshot()
+            if stored is not None:
+                return [row_from_dict(row) for row in snapshot_from_json(stored.payload).rows]
         return analyse(self.repository.series(window), self.policy, self.repository.prices())
 
     def costs_total(self, window: Window = ALL_TIME) -> CostSummary:
