@@ -5,8 +5,12 @@ Run with ``make bench``. Not a test: nothing here passes or fails on time.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
+import socket
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -14,12 +18,14 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+import httpx
 from prometheus_client import generate_latest
 
 from usagelens.domain.model import Window
 from usagelens.domain.report import render_html, render_text
 from usagelens.domain.summary import parse_summary_bytes
 from usagelens.exporter import build_registry
+from usagelens.loadgen import Request, run_load
 from usagelens.services import UsageLens
 from usagelens.storage import SqlRepository, create_engine_for, migrate
 
@@ -81,6 +87,47 @@ def main() -> None:
         )
         measure("push: one request of 100 events", lambda: service.push(batch))
         engine.dispose()
+        http_benchmarks(f"sqlite:///{tmp}/main.db")
+
+
+def http_benchmarks(database_url: str) -> None:
+    """Serve the benchmark database with two workers and load it with ``usagelens load``."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    env = {**os.environ, "USAGELENS_DATABASE_URL": database_url, "USAGELENS_API_TOKEN": "bench"}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "usagelens", "serve", "--port", str(port), "--workers", "2"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(100):
+            try:
+                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.1)
+        event = {"status": 202, "endpoint": "/process-finances", "time": 1.27}
+        runs = [
+            ("GET /api/v1/resources?limit=10", Request(f"{base}/api/v1/resources?limit=10"),
+             500, 20),
+            ("GET /api/v1/costs/deleted", Request(base + "/api/v1/costs/deleted"), 500, 20),
+            ("GET /metrics", Request(base + "/metrics"), 200, 10),
+            ("POST /metric-receiver (one event)", Request(base + "/metric-receiver", "POST",
+             headers=[("X-Auth-Token", "bench")], json_body=event), 1000, 20),
+        ]  # fmt: skip
+        print("\nHTTP, 2 workers on SQLite, usagelens load:")
+        for name, request, count, concurrency in runs:
+            summary = asyncio.run(run_load(request, count=count, concurrency=concurrency))
+            p50, p99 = summary.latency(0.5) * 1000, summary.latency(0.99) * 1000
+            print(
+                f"{name:<40} n={count:<5} c={concurrency:<3} {summary.throughput:7.0f} req/s"
+                f"   p50 {p50:6.1f} ms   p99 {p99:6.1f} ms   {dict(summary.statuses)}"
+            )
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
 
 
 if __name__ == "__main__":

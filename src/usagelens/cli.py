@@ -140,9 +140,19 @@ def serve(
     migrate(engine)
     service_for(settings, engine).rebuild_snapshot()  # the policy may have changed
     engine.dispose()
+    metrics_dir = None
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Workers share their own request metrics through files (prometheus_client).
-        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="usagelens-metrics-")
+        metrics_dir = tempfile.mkdtemp(prefix="usagelens-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    try:
+        _run_uvicorn(host, port, workers)
+    finally:
+        if metrics_dir is not None:
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def _run_uvicorn(host: str, port: int, workers: int) -> None:
     uvicorn.run(
         "usagelens.api:app_from_env",
         factory=True,
