@@ -159,4 +159,6 @@ def test_html_escapes_names() -> None:
 def test_rows_survive_the_snapshot_round_trip(sample_rows) -> None:  # type: ignore[no-untyped-def]
     from usagelens.domain.report import row_from_dict, row_to_dict
 
-    assert [row_from_dict(json.loads(json.dumps(row_to_dict(r)))) for r in sample_rows] == sample_rows
+    assert [
+        row_from_dict(json.loads(json.dumps(row_to_dict(r)))) for r in sample_rows
+    ] == sample_rows
