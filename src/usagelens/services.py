@@ -8,7 +8,7 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any
 
 from usagelens.documents import load_price_list
 from usagelens.domain.analytics import AnalyticsRow, analyse
@@ -35,8 +35,6 @@ from usagelens.ports import (
     TableSource,
     UsageSource,
 )
-
-T = TypeVar("T")
 
 
 def utc_now() -> datetime:
