@@ -154,11 +154,18 @@ class UsageLens:
         self.repository.record_push(events, self.latency_bounds, self.max_endpoints)
         return len(events)
 
-    @staticmethod
-    def last_refresh_pulls(status: dict[str, Any]) -> list[dict[str, object]]:
-        """Return the recorded pulls of a refresh state (empty when none finished)."""
+    def refresh_status(self) -> dict[str, Any]:
+        """Return the last refresh: started_at, finished_at, ok, failed, running, pulls."""
+        status = self.repository.refresh_status() or {}
         outcome = status.get("outcome")
-        return list(json.loads(outcome)) if outcome else []
+        return {
+            "running": status.get("holder") is not None,
+            "started_at": status.get("started_at"),
+            "finished_at": status.get("finished_at"),
+            "ok": status.get("ok", 0),
+            "failed": status.get("failed", 0),
+            "pulls": list(json.loads(outcome)) if outcome else [],
+        }
 
     def metrics_state(self) -> MetricsState:
         """Read what a scrape shows; nothing is recomputed from raw rows."""

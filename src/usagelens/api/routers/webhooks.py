@@ -54,16 +54,7 @@ async def refresh(service: ServiceDep, settings: SettingsDep) -> RefreshOut | JS
 @router.get("/refresh", response_model=RefreshStatusOut, summary="The last refresh")
 def refresh_status(service: ServiceDep, settings: SettingsDep) -> RefreshStatusOut:
     """Return when the last refresh ran, what it did, and whether one is running now."""
-    status = service.repository.refresh_status() or {}
-    return RefreshStatusOut(
-        schedule_seconds=settings.refresh_every,
-        running=status.get("holder") is not None,
-        started_at=status.get("started_at"),
-        finished_at=status.get("finished_at"),
-        ok=status.get("ok", 0),
-        failed=status.get("failed", 0),
-        pulls=service.last_refresh_pulls(status),
-    )
+    return RefreshStatusOut(schedule_seconds=settings.refresh_every, **service.refresh_status())
 
 
 def _pull_out(o: PullOutcome) -> PullOut:
