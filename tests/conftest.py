@@ -139,7 +139,9 @@ def start_server(tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
 @pytest.fixture
 def simulator(tmp_path: Path) -> Iterator[Server]:
     """A real simulator process serving branches 1..3."""
-    server = Server(["simulate", "--branches", "3"], {}, free_port(), tmp_path / "sim.log")
+    # A fixed end time, so that data fetched again later in a test is the same.
+    args = ["simulate", "--branches", "3", "--end", "2026-11-27 12:00:00"]
+    server = Server(args, {}, free_port(), tmp_path / "sim.log")
     try:
         server.wait_ready("/monitoring/infrastructure/using/prices")
         yield server

@@ -252,13 +252,23 @@ def simulate(
     port: Annotated[int, typer.Option(help="port to listen on")] = 21122,
     branches: Annotated[int, typer.Option(min=1, help="company branches 1..N exist")] = 10,
     delay: Annotated[float, typer.Option(min=0, help="extra seconds per answer")] = 0.0,
+    end: Annotated[
+        str | None, typer.Option(help="fixed time of the last observation (default: now)")
+    ] = None,
 ) -> None:
     """Serve a course-compatible monitoring source with deterministic data."""
     from usagelens.simulator import create_simulator_app
 
+    app_kwargs: dict[str, Any] = {"delay": delay}
+    if end is not None:
+        try:
+            fixed = parse_timestamp(end)
+        except ValueError as exc:
+            raise _fail(str(exc), 2) from None
+        app_kwargs["clock"] = lambda: fixed
     err.print(f"simulator: http://{host}:{port}/monitoring/infrastructure/using/summary/1")
     uvicorn.run(
-        create_simulator_app(branches, delay=delay), host=host, port=port, log_level="warning"
+        create_simulator_app(branches, **app_kwargs), host=host, port=port, log_level="warning"
     )
 
 

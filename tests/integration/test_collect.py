@@ -42,7 +42,7 @@ def _report(db: str) -> dict:  # type: ignore[type-arg]
 def slow_simulators(tmp_path: Path):  # type: ignore[no-untyped-def]
     servers = [
         Server(
-            ["simulate", "--branches", "2", "--delay", "1"],
+            ["simulate", "--branches", "2", "--delay", "1", "--end", "2026-11-27 12:00:00"],
             {},
             free_port(),
             tmp_path / f"sim{i}.log",

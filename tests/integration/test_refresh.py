@@ -47,7 +47,17 @@ def test_refresh_lands_what_exists_and_reports_what_failed(start_server, simulat
         prices = load_document(
             httpx.get(f"{simulator.url}/monitoring/infrastructure/using/prices").content
         )
-        expected = independent.money(independent.rows(series, prices["values"]))  # type: ignore[index]
+        table = independent.rows(series, prices["values"])  # type: ignore[index]
+        expected = independent.money(table)
+        by_key = {(r["team"], r["resource"], r["dimension"]): r for r in table}
+        items = api.get("/api/v1/resources", params={"limit": 10000}).json()["items"]
+        assert len(items) == len(by_key) == 240
+        for item in items:
+            want = by_key[(item["team"], item["resource"], item["dimension"])]
+            for field in ("count", "usage_type", "intensity", "decision"):
+                assert item[field] == want[field]
+            for field in ("mean", "median", "cost"):
+                assert abs(item[field] - want[field]) < 1e-9
         total = api.get("/api/v1/costs/total").json()
         deleted = api.get("/api/v1/costs/deleted").json()
         assert abs(total["total"] - expected["total"]) < 1e-6
