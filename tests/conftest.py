@@ -170,24 +170,23 @@ def domain_samples(samples: dict) -> dict:  # type: ignore[type-arg]
     return {k: v for k, v in samples.items() if not k[0].startswith("usagelens_http_")}
 
 
-@pytest.fixture(scope="session")
-def promtool() -> str:
+def _installed(command: str, what: str) -> str:
     import shutil
 
-    path = shutil.which("promtool")
+    path = shutil.which(command)
     if path is None:
-        missing_server("promtool not installed (Debian package 'prometheus')")
+        missing_server(f"{what} not installed (Debian package 'prometheus')")
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    return _installed("promtool", "promtool")
 
 
 @pytest.fixture(scope="session")
 def prometheus_binary() -> str:
-    import shutil
-
-    path = shutil.which("prometheus")
-    if path is None:
-        missing_server("Prometheus server not installed (Debian package 'prometheus')")
-    return str(path)
+    return _installed("prometheus", "Prometheus server")
 
 
 @pytest.fixture(scope="session")
