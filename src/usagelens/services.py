@@ -227,20 +227,6 @@ class UsageLens:
         """Move a table source's read position forward."""
         self.repository.set_source_position(source, position)
 
-    async def refresh(
-        self,
-        sources: Sequence[UsageSource],
-        branches: Sequence[int],
-        *,
-        tables: Sequence[TableSource] = (),
-        concurrency: int | None = None,
-        progress: Callable[[PullOutcome], None] | None = None,
-    ) -> list[PullOutcome]:
-        """Pull from every source into this store (see ``pull_into``)."""
-        return await pull_into(
-            self, sources, branches, tables=tables, concurrency=concurrency, progress=progress
-        )
-
     async def refresh_exclusive(
         self,
         sources: Sequence[UsageSource],
@@ -264,7 +250,9 @@ class UsageLens:
             return None
         outcomes: list[PullOutcome] = []
         try:
-            outcomes = await self.refresh(sources, branches, tables=tables, concurrency=concurrency)
+            outcomes = await pull_into(
+                self, sources, branches, tables=tables, concurrency=concurrency
+            )
         finally:
             ok = sum(o.ok for o in outcomes)
             record = json.dumps([_outcome_dict(o) for o in outcomes], ensure_ascii=False)
