@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -25,13 +26,15 @@ from rich.table import Table
 from usagelens.config import Settings, load_settings, parse_duration
 from usagelens.documents import dump_yaml
 from usagelens.domain import report as render
-from usagelens.domain.errors import UsageLensError
-from usagelens.domain.model import Window
+from usagelens.domain.errors import InvalidInput, UsageLensError
+from usagelens.domain.model import IngestResult, Window
+from usagelens.domain.policy import Policy
 from usagelens.domain.summary import parse_timestamp
 from usagelens.loadgen import Answer, Request, parse_form, parse_header, run_load
 from usagelens.ports import PullTarget
+from usagelens.pulls import PullOutcome, pull_into
 from usagelens.remote import RemoteTarget
-from usagelens.services import PullOutcome, UsageLens, pull_into
+from usagelens.services import UsageLens
 from usagelens.sources.table import is_table_source
 from usagelens.storage import create_engine_for, migrate
 from usagelens.wiring import holder_name, open_sources, refresh_configured, service_for
@@ -65,9 +68,17 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 
 def _open_service(settings: Settings) -> UsageLens:
+    """Open the local store: migrate, check the policy, rebuild stale aggregates once."""
     engine = create_engine_for(settings.database_url)
     migrate(engine)
-    return service_for(settings, engine)
+    service = service_for(settings, engine)
+    rebuilt = service.prepare()
+    if rebuilt is not None:
+        err.print(
+            f"rebuilt the aggregates of {rebuilt.series} series "
+            f"({rebuilt.observations} observations) after a schema upgrade"
+        )
+    return service
 
 
 @contextmanager
@@ -136,10 +147,7 @@ def serve(
             f"refusing to listen on {host} without USAGELENS_API_TOKEN: "
             "set a token, or listen on loopback (127.0.0.1)"
         )
-    engine = create_engine_for(settings.database_url)
-    migrate(engine)
-    service_for(settings, engine).rebuild_snapshot()  # the policy may have changed
-    engine.dispose()
+    _open_service(settings).store.engine.dispose()  # type: ignore[attr-defined]
     metrics_dir = None
     if workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Workers share their own request metrics through files (prometheus_client).
@@ -282,35 +290,63 @@ def ingest(
     settings = load_settings()
     service = None if url else _open_service(settings)
     for path in files:
-        try:
-            payload = path.read_bytes()
-        except OSError as exc:
-            raise _fail(f"cannot read {path}: {exc.strerror}") from None
         json_form = path.suffix.lower() == ".json"
         label = source or f"file {path.name}"
-        if url:
-            with _client(url, settings) as client:
-                content_type = "application/json" if json_form else "text/plain; charset=utf-8"
-                answer = _checked(
-                    client.post(
-                        "/api/v1/usage",
-                        content=payload,
-                        params={"source": label},
-                        headers={"Content-Type": content_type},
-                    )
-                ).json()
-        else:
-            assert service is not None
-            try:
-                result = service.ingest(payload, source=label, json_form=json_form)
-            except UsageLensError as exc:
-                raise _fail(f"{path}: {exc}") from None
-            answer = {name: getattr(result, name) for name in result.__slots__}
+        try:
+            if service is not None:
+                result = _ingest_file(service, path, label, json_form)
+                answer = {name: getattr(result, name) for name in result.__slots__}
+            else:
+                assert url is not None
+                answer = _post_file(url, settings, path, label, json_form)
+        except OSError as exc:
+            raise _fail(f"cannot read {path}: {exc.strerror}") from None
+        except UsageLensError as exc:
+            raise _fail(f"{path}: {exc}") from None
         typer.echo(
             f"{path}: {answer['observations']} observations — {answer['inserted']} inserted, "
             f"{answer['updated']} updated, {answer['duplicates']} duplicates "
             f"(batch {answer['batch_id']})"
         )
+
+
+_READ_SIZE = 1 << 20
+
+
+def _ingest_file(service: UsageLens, path: Path, label: str, json_form: bool) -> IngestResult:
+    """Parse a file as it is read (bounded memory) and store it in one transaction."""
+    reader = service.reader(json_form)
+    try:
+        with path.open("rb") as file:
+            while chunk := file.read(_READ_SIZE):
+                reader.feed(chunk)
+    except InvalidInput:
+        service.count_rejected("batches_rejected")
+        raise
+    return service.ingest_read(reader, source=label)
+
+
+def _post_file(
+    url: str, settings: Settings, path: Path, label: str, json_form: bool
+) -> dict[str, Any]:
+    """Stream a file to a server's ingest endpoint; return its answer."""
+
+    def chunks() -> Iterator[bytes]:
+        with path.open("rb") as file:
+            while chunk := file.read(_READ_SIZE):
+                yield chunk
+
+    path.stat()  # a missing file fails here, before anything is sent
+    content_type = "application/json" if json_form else "text/plain; charset=utf-8"
+    with _client(url, settings) as client:
+        response = client.post(
+            "/api/v1/usage",
+            content=chunks(),
+            params={"source": label},
+            headers={"Content-Type": content_type, "Content-Length": str(path.stat().st_size)},
+        )
+        answer: dict[str, Any] = _checked(response).json()
+    return answer
 
 
 @app.command()
@@ -473,6 +509,64 @@ def migrate_command() -> None:
     settings = load_settings()
     migrate(create_engine_for(settings.database_url))
     err.print(f"database at the newest schema: {settings.database_url}")
+
+
+@app.command()
+def rebuild() -> None:
+    """Recompute every aggregate from the stored observations, under the configured policy.
+
+    This is how a new USAGELENS_POLICY_FILE takes effect (without one: the built-in
+    default policy). Example: USAGELENS_POLICY_FILE=policy.yaml usagelens rebuild
+    """
+    settings = load_settings()
+    engine = create_engine_for(settings.database_url)
+    migrate(engine)
+    service = service_for(settings, engine)
+    started = time.perf_counter()
+    result = service.rebuild(settings.load_policy() or Policy())
+    err.print(
+        f"rebuilt {result.series} series from {result.observations} observations "
+        f"under policy {result.policy} in {time.perf_counter() - started:.2f} s"
+    )
+
+
+@app.command()
+def prune(
+    older_than: Annotated[
+        str | None,
+        typer.Option(
+            help="delete observations older than this (90d, 200h); default: USAGELENS_RETENTION"
+        ),
+    ] = None,
+) -> None:
+    """Delete old observations in small transactions; the aggregates stay exact.
+
+    Example: usagelens prune --older-than 90d
+    """
+    settings = load_settings()
+    span = settings.retention
+    if older_than is not None:
+        try:
+            seconds = parse_duration(older_than)
+        except ValueError as exc:
+            raise _fail(str(exc), 2) from None
+        span = timedelta(seconds=seconds) if seconds else None
+    if span is None:
+        raise _fail("nothing to prune by: pass --older-than 90d or set USAGELENS_RETENTION", 2)
+    service = _open_service(settings)
+    started = time.perf_counter()
+
+    def progress(removed: int) -> None:
+        if err.is_terminal:
+            err.print(f"\r{removed} observations deleted", end="")
+
+    result = service.prune(span, progress)
+    if err.is_terminal:
+        err.print()
+    err.print(
+        f"pruned {result.observations} observations older than {span} from {result.series} "
+        f"series in {result.transactions} transactions, {time.perf_counter() - started:.2f} s"
+    )
 
 
 @app.command()

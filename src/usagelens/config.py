@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated
 
@@ -52,6 +53,22 @@ class Settings(BaseSettings):
     push_max_endpoints: int = Field(
         100, ge=1, description='distinct pushed endpoints before new ones count as "other"'
     )
+    window: timedelta | None = Field(
+        None, description="rolling window reads use by default (14d, 200h; all: everything)"
+    )
+    retention: timedelta | None = Field(
+        None, description="observations older than this are pruned (90d; none: keep all)"
+    )
+
+    @field_validator("window", "retention", mode="before")
+    @classmethod
+    def _parse_span(cls, value: object) -> object:
+        if isinstance(value, str):
+            if value.strip().lower() in {"all", "none", "off", ""}:
+                return None
+            seconds = parse_duration(value)
+            return None if seconds is None else timedelta(seconds=seconds)
+        return value
 
     @field_validator("push_buckets", mode="before")
     @classmethod
@@ -116,13 +133,17 @@ class Settings(BaseSettings):
         """Return the write token in clear, or None when writes are loopback-only."""
         return self.api_token.get_secret_value() if self.api_token else None
 
-    def load_policy(self) -> Policy:
-        """Read the policy file if one is configured, else return the default policy."""
+    def load_policy(self) -> Policy | None:
+        """Read the policy file if one is configured (None: use the store's policy)."""
         if self.policy_file is None:
-            return Policy()
-        return policy_from_document(
-            load_document(self.policy_file.read_bytes(), what=f"policy {self.policy_file}")
-        )
+            return None
+        try:
+            raw = self.policy_file.read_bytes()
+        except OSError as exc:
+            raise NotConfigured(
+                f"USAGELENS_POLICY_FILE={self.policy_file}: cannot read it ({exc.strerror})"
+            ) from None
+        return policy_from_document(load_document(raw, what=f"policy {self.policy_file}"))
 
 
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}

@@ -1,119 +1,183 @@
-"""The Prometheus side: a collector that renders the stored snapshot, and own metrics.
+"""The Prometheus side: the data families rendered once per data version, and the rest.
 
-The collector reads; it never computes analytics. Everything it shows lives in the
-database, so every worker process answers a scrape with the same numbers. The service's
-own request metrics use prometheus_client's multiprocess mode when
-``PROMETHEUS_MULTIPROC_DIR`` is set (``usagelens serve --workers N`` sets it).
+A scrape is two parts. The data families (usage histograms, money and decision gauges:
+most of the bytes, thousands of series) depend only on the stored data, so they are
+rendered once per data version by ``render_data`` and served from that rendering (and
+its gzip state) until the data changes. The small, live families (pushed events,
+counters, the last refresh, the service's own request metrics) are collected on every
+scrape from a prometheus_client registry. Every number lives in the database, so every
+worker process answers alike; own request metrics use prometheus_client's multiprocess
+mode when ``PROMETHEUS_MULTIPROC_DIR`` is set (``usagelens serve --workers N`` sets it).
 """
 
 from __future__ import annotations
 
 import os
+import threading
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
-from prometheus_client.core import (
-    CounterMetricFamily,
-    GaugeMetricFamily,
-    HistogramMetricFamily,
-    Metric,
-)
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+from prometheus_client.utils import floatToGoString
 
-from usagelens.domain.histogram import cumulative_buckets
+from usagelens.domain.histogram import USAGE_BOUNDS, cumulative_buckets
 from usagelens.domain.model import DIMENSIONS, Decision
 from usagelens.domain.push import format_bound
-from usagelens.services import MetricsState
+from usagelens.services import DataView, MetricsState
 
-SERIES = ("team", "resource", "dimension")
+__all__ = [
+    "LiveCollector",
+    "RequestMetrics",
+    "Scrape",
+    "build_registry",
+    "live_part",
+    "render_data",
+]
+
+_USAGE = "usagelens_resource_usage_percent"
+_LE = tuple(str(bound) for bound in USAGE_BOUNDS)
 
 
-class UsageLensCollector(Collector):
-    """Render a MetricsState (read fresh from the store on every scrape)."""
+def _escape(value: str) -> str:
+    """Escape a label value for the exposition formats."""
+    return value.replace("\\", r"\\").replace("\n", r"\n").replace('"', r"\"")
+
+
+def _number(value: float) -> str:
+    """Format a sample value the way prometheus_client does (Go's float formatting)."""
+    return str(floatToGoString(value))  # type: ignore[no-untyped-call]
+
+
+def _header(name: str, kind: str, help_text: str) -> str:
+    return f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n"
+
+
+def render_data(view: DataView) -> bytes:
+    """Render the data families of a view in the text format (valid OpenMetrics too)."""
+    out: list[str] = [
+        _header(
+            _USAGE,
+            "histogram",
+            "Usage observations, each rounded to the nearest 10 (halves up) before bucketing.",
+        )
+    ]
+    for (team, resource, dimension), stats in view.stats:
+        labels = (
+            f'team="{_escape(team)}",resource="{_escape(resource)}",dimension="{dimension.value}"'
+        )
+        running = 0
+        for le, frequency in zip(_LE, stats.frequencies, strict=True):
+            running += frequency
+            out.append(f'{_USAGE}_bucket{{{labels},le="{le}"}} {running}.0\n')
+        out.append(f'{_USAGE}_bucket{{{labels},le="+Inf"}} {stats.count}.0\n')
+        out.append(f"{_USAGE}_count{{{labels}}} {stats.count}.0\n")
+        out.append(f"{_USAGE}_sum{{{labels}}} {_number(stats.total)}\n")
+    cost = [
+        _header(
+            "usagelens_resource_cost",
+            "gauge",
+            "A team's share of the price of a resource dimension (priced rows only).",
+        )
+    ]
+    decision = [
+        _header(
+            "usagelens_resource_decision",
+            "gauge",
+            "1 for the current decision of a team's resource dimension, 0 for the others.",
+        )
+    ]
+    counts = dict.fromkeys(Decision, 0)
+    for row in view.rows:
+        labels = (
+            f'team="{_escape(row.team)}",resource="{_escape(row.resource)}",'
+            f'dimension="{row.dimension.value}"'
+        )
+        if row.cost is not None:
+            cost.append(f"usagelens_resource_cost{{{labels}}} {_number(row.cost)}\n")
+        for option in Decision:
+            flag = "1.0" if row.decision is option else "0.0"
+            decision.append(
+                f'usagelens_resource_decision{{{labels},decision="{option.value}"}} {flag}\n'
+            )
+        counts[row.decision] += 1
+    out += cost
+    out += decision
+    out.append(_header("usagelens_decisions", "gauge", "Analytics rows per decision."))
+    out += [f'usagelens_decisions{{decision="{d.value}"}} {n}.0\n' for d, n in counts.items()]
+    out.append(
+        _header(
+            "usagelens_deleted_cost",
+            "gauge",
+            "Money spent on what is to be deleted, per team and dimension.",
+        )
+    )
+    for team, amounts in view.deleted.teams.items():
+        for dimension in DIMENSIONS:
+            out.append(
+                f'usagelens_deleted_cost{{team="{_escape(team)}",dimension="{dimension.value}"}}'
+                f" {_number(amounts[dimension.value])}\n"
+            )
+    out.append(_header("usagelens_total_cost", "gauge", "Total cost of a team's priced resources."))
+    for team, amount in view.costs.teams.items():
+        out.append(f'usagelens_total_cost{{team="{_escape(team)}"}} {_number(amount)}\n')
+    out.append(
+        _header("usagelens_unpriced_resources", "gauge", "Resources with usage but no price.")
+    )
+    out.append(f"usagelens_unpriced_resources {len(view.costs.unpriced)}.0\n")
+    out.append(
+        _header(
+            "usagelens_snapshot_version",
+            "gauge",
+            "Version of the stored data these metrics show (grows with every change).",
+        )
+    )
+    out.append(f"usagelens_snapshot_version {view.version}.0\n")
+    return "".join(out).encode()
+
+
+@dataclass(frozen=True)
+class Scrape:
+    """A data rendering ready to serve: plain, and as the head of a gzip stream."""
+
+    data: bytes
+    gzip_head: bytes
+    _compressor: zlib._Compress
+    _lock: threading.Lock
+
+    @classmethod
+    def of(cls, data: bytes) -> Scrape:
+        """Render once: keep the bytes, and a gzip compressor that has taken them in."""
+        compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
+        return cls(data, compressor.compress(data), compressor, threading.Lock())
+
+    def body(self, live: bytes, gzip: bool) -> bytes:
+        """Return the whole answer: the data part, then the live part (gzipped if asked)."""
+        if not gzip:
+            return self.data + live
+        with self._lock:
+            compressor = self._compressor.copy()
+        return self.gzip_head + compressor.compress(live) + compressor.flush()
+
+
+class LiveCollector(Collector):
+    """Collect pushed events, counters and the last refresh (read fresh on every scrape)."""
 
     def __init__(self, read: Callable[[], MetricsState], latency_bounds: Sequence[float]) -> None:
         self._read = read
         self._bounds = [format_bound(b) for b in sorted(latency_bounds)]
 
-    def collect(self) -> Iterable[Metric]:
-        """Yield every usagelens metric family from one consistent read."""
+    def collect(self) -> Iterable[CounterMetricFamily | GaugeMetricFamily | HistogramMetricFamily]:
+        """Yield the live families from one read of the store."""
         state = self._read()
-        yield from self._usage(state)
-        yield from self._money(state)
         yield from self._push(state)
         yield from self._counters(state)
 
-    def _usage(self, state: MetricsState) -> Iterable[Metric]:
-        usage = HistogramMetricFamily(
-            "usagelens_resource_usage_percent",
-            "Usage observations, each rounded to the nearest 10 (halves up) before bucketing.",
-            labels=SERIES,
-        )
-        for item in state.snapshot.histograms:
-            usage.add_metric(
-                [item.team, item.resource, item.dimension],
-                buckets=item.histogram.cumulative(),
-                sum_value=item.histogram.total,
-            )
-        yield usage
-
-    def _money(self, state: MetricsState) -> Iterable[Metric]:
-        snapshot = state.snapshot
-        cost = GaugeMetricFamily(
-            "usagelens_resource_cost",
-            "A team's share of the price of a resource dimension (priced rows only).",
-            labels=SERIES,
-        )
-        decision = GaugeMetricFamily(
-            "usagelens_resource_decision",
-            "1 for the current decision of a team's resource dimension, 0 for the others.",
-            labels=[*SERIES, "decision"],
-        )
-        decisions = GaugeMetricFamily(
-            "usagelens_decisions", "Analytics rows per decision.", labels=["decision"]
-        )
-        counts = dict.fromkeys((d.value for d in Decision), 0)
-        for row in snapshot.rows:
-            labels = [str(row["team"]), str(row["resource"]), str(row["dimension"])]
-            if row["cost"] is not None:
-                cost.add_metric(labels, float(row["cost"]))  # type: ignore[arg-type]
-            for option in Decision:
-                decision.add_metric([*labels, option.value], float(row["decision"] == option.value))
-            counts[str(row["decision"])] += 1
-        for name, count in counts.items():
-            decisions.add_metric([name], count)
-        deleted = GaugeMetricFamily(
-            "usagelens_deleted_cost",
-            "Money spent on what is to be deleted, per team and dimension.",
-            labels=["team", "dimension"],
-        )
-        for team, amounts in snapshot.deleted_by_team.items():
-            for dimension in DIMENSIONS:
-                deleted.add_metric([team, dimension.value], amounts[dimension.value])
-        total = GaugeMetricFamily(
-            "usagelens_total_cost", "Total cost of a team's priced resources.", labels=["team"]
-        )
-        for team, amount in snapshot.total_by_team.items():
-            total.add_metric([team], amount)
-        unpriced = GaugeMetricFamily(
-            "usagelens_unpriced_resources", "Resources with usage but no price."
-        )
-        unpriced.add_metric([], len(snapshot.unpriced))
-        version = GaugeMetricFamily(
-            "usagelens_snapshot_version", "Version of the data snapshot these metrics show."
-        )
-        version.add_metric([], state.version)
-        yield from (cost, decision, decisions, deleted, total, unpriced, version)
-        if state.computed_at is not None:
-            built = GaugeMetricFamily(
-                "usagelens_snapshot_timestamp_seconds", "When the data snapshot was built."
-            )
-            built.add_metric([], state.computed_at.timestamp())
-            yield built
-
-    def _push(self, state: MetricsState) -> Iterable[Metric]:
+    def _push(self, state: MetricsState) -> Iterable[CounterMetricFamily | HistogramMetricFamily]:
         requests = CounterMetricFamily(
             "http_service_requests", "Pushed requests by HTTP status.", labels=["status"]
         )
@@ -133,7 +197,7 @@ class UsageLensCollector(Collector):
         yield requests
         yield latency
 
-    def _counters(self, state: MetricsState) -> Iterable[Metric]:
+    def _counters(self, state: MetricsState) -> Iterable[CounterMetricFamily | GaugeMetricFamily]:
         counters = state.counters
         observations = CounterMetricFamily(
             "usagelens_ingested_observations",
@@ -147,6 +211,10 @@ class UsageLensCollector(Collector):
         )
         batches.add_metric(["accepted"], counters.get("batches_accepted", 0))
         batches.add_metric(["rejected"], counters.get("batches_rejected", 0))
+        pruned = CounterMetricFamily(
+            "usagelens_pruned_observations", "Observations deleted by retention (prune)."
+        )
+        pruned.add_metric([], counters.get("observations_pruned", 0))
         overflow = CounterMetricFamily(
             "usagelens_push_endpoint_overflow",
             'Pushed events counted under endpoint="other" past the endpoint limit.',
@@ -156,20 +224,20 @@ class UsageLensCollector(Collector):
             "usagelens_push_rejected", "Push requests refused as malformed (nothing counted)."
         )
         rejected.add_metric([], counters.get("push_rejected", 0))
-        yield from (observations, batches, overflow, rejected)
+        yield from (observations, batches, pruned, overflow, rejected)
         refresh = state.refresh
-        if refresh is not None and refresh["finished_at"] is not None:
+        if refresh is not None and refresh.finished_at is not None:
             finished = GaugeMetricFamily(
                 "usagelens_last_refresh_timestamp_seconds", "When the last refresh finished."
             )
-            finished.add_metric([], refresh["finished_at"].timestamp())
+            finished.add_metric([], refresh.finished_at.timestamp())
             pulls = GaugeMetricFamily(
                 "usagelens_last_refresh_pulls",
                 "Pulls of the last refresh by result.",
                 labels=["result"],
             )
-            pulls.add_metric(["ok"], refresh["ok"])
-            pulls.add_metric(["failed"], refresh["failed"])
+            pulls.add_metric(["ok"], refresh.ok)
+            pulls.add_metric(["failed"], refresh.failed)
             yield from (finished, pulls)
 
 
@@ -184,7 +252,7 @@ class RequestMetrics:
 def build_registry(
     read: Callable[[], MetricsState], latency_bounds: Sequence[float]
 ) -> tuple[CollectorRegistry, RequestMetrics]:
-    """Build the app's own registry: the snapshot collector plus request metrics."""
+    """Build the app's own registry: the live collector plus request metrics."""
     registry = CollectorRegistry(auto_describe=False)
     multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
     if multiprocess:
@@ -204,5 +272,11 @@ def build_registry(
             registry=own,
         ),
     )
-    registry.register(UsageLensCollector(read, latency_bounds))
+    registry.register(LiveCollector(read, latency_bounds))
     return registry, metrics
+
+
+def live_part(registry: CollectorRegistry, accept: str) -> tuple[bytes, str]:
+    """Render the live families for a scraper's Accept header; return bytes, content type."""
+    encoder, content_type = choose_encoder(accept)
+    return encoder(registry), content_type

@@ -1,41 +1,73 @@
-"""The interfaces the use cases need; storage and sources implement them."""
+"""The interfaces the use cases need; storage and sources implement them.
+
+Storage is reached through a unit of work (``UnitOfWork``): the use case opens one,
+calls the narrow repositories it holds (one per aggregate: series, observations,
+prices, pushes, counters, batches, the store's state, refresh bookkeeping), and commits.
+Nothing here calls back into the domain; values crossing these ports are typed.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from types import TracebackType
+from typing import Protocol
 
+from usagelens.domain.distribution import Distribution
 from usagelens.domain.model import IngestResult, Observation, SeriesKey, Window
 from usagelens.domain.prices import PriceList
-from usagelens.domain.push import PushEvent
+from usagelens.domain.series import SeriesAggregate, SeriesSummary
 
 __all__ = [
+    "BatchRecord",
+    "BatchRepository",
     "Clock",
+    "CounterRepository",
+    "ObservationRepository",
+    "PriceRepository",
     "PullTarget",
+    "PushRepository",
     "PushState",
-    "Repository",
-    "SnapshotBuilder",
-    "StoredSnapshot",
+    "PushTally",
+    "RefreshRepository",
+    "RefreshStatus",
+    "SeriesRepository",
+    "StateRepository",
+    "StoreState",
     "TableSource",
+    "UnitOfWork",
+    "UnitOfWorkFactory",
     "UsageSource",
 ]
 
 Clock = Callable[[], datetime]
 """Return the current moment, aware and in UTC."""
 
-SnapshotBuilder = Callable[[list[tuple[SeriesKey, list[float]]], PriceList], str]
-"""Turn every stored series and the price list into a serialised metrics snapshot."""
+
+@dataclass(frozen=True, slots=True)
+class StoreState:
+    """The store's version of its data and the policy its verdicts were made under."""
+
+    data_version: int
+    """Grows with every change a read could see (observations, prices, policy)."""
+    policy_fingerprint: str | None
+    policy_document: str | None
+    """The policy in force, as JSON; None until the first write adopts one."""
+    stale: bool
+    """The aggregates must be rebuilt from the observations (after a schema upgrade)."""
 
 
 @dataclass(frozen=True, slots=True)
-class StoredSnapshot:
-    """The metrics snapshot as stored: its version, when it was built, and its payload."""
+class BatchRecord:
+    """One accepted payload in the audit trail."""
 
-    version: int
-    computed_at: datetime
-    payload: str
+    received_at: datetime
+    source: str
+    sha256: str
+    result: IngestResult
+    """Its counts; ``result.batch_id`` is the record's id once stored."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,58 +81,253 @@ class PushState:
     """Per endpoint: per bucket bound label, events in that bucket (not cumulative)."""
 
 
-class Repository(Protocol):
-    """Where observations, batches and prices are kept."""
+@dataclass(slots=True)
+class PushTally:
+    """Pushed events summed up, ready to be added to the stored counts in one go."""
 
-    def store_observations(
-        self,
-        batch: Sequence[Observation],
-        *,
-        source: str,
-        sha256: str,
-        received_at: datetime,
-        rebuild: SnapshotBuilder | None = None,
-    ) -> IngestResult: ...
+    statuses: Counter[int] = field(default_factory=Counter)
+    sums: dict[str, float] = field(default_factory=dict)
+    counts: Counter[str] = field(default_factory=Counter)
+    buckets: Counter[tuple[str, str]] = field(default_factory=Counter)
+    """(endpoint, bucket label) → events."""
 
-    def series(self, window: Window = ...) -> list[tuple[SeriesKey, list[float]]]: ...
 
-    def replace_prices(
-        self, price_list: PriceList, rebuild: SnapshotBuilder | None = None
-    ) -> None: ...
+@dataclass(frozen=True, slots=True)
+class RefreshStatus:
+    """The refresh lease and the last refresh's outcome."""
 
-    def rebuild_snapshot(self, rebuild: SnapshotBuilder) -> None: ...
+    holder: str | None
+    lease_until: datetime | None
+    started_at: datetime | None
+    finished_at: datetime | None
+    ok: int
+    failed: int
+    outcome: str | None
+    """The pulls of the last refresh, as JSON."""
 
-    def snapshot(self) -> StoredSnapshot | None: ...
 
-    def record_push(
-        self, events: Sequence[PushEvent], bounds: Sequence[float], max_endpoints: int
-    ) -> int: ...
+class SeriesRepository(Protocol):
+    """Series (team, resource, dimension) and the aggregates kept for each."""
 
-    def push_state(self) -> PushState: ...
+    def ensure(self, keys: Collection[SeriesKey]) -> dict[SeriesKey, int]:
+        """Return the id of every key, creating the series that do not exist yet."""
+        ...
 
-    def increment(self, name: str, by: int = 1) -> None: ...
+    def load(self, ids: Collection[int]) -> dict[int, SeriesAggregate]:
+        """Return the aggregates of these series, locked until the unit of work ends."""
+        ...
 
-    def counters(self) -> dict[str, int]: ...
+    def save(self, aggregates: Iterable[SeriesAggregate]) -> None:
+        """Store aggregates (distribution, span, statistics and verdict)."""
+        ...
 
-    def source_position(self, source: str) -> datetime | None: ...
+    def summaries(self) -> list[SeriesSummary]:
+        """Return the statistics and verdict of every series that holds observations."""
+        ...
 
-    def set_source_position(self, source: str, position: datetime) -> None: ...
+    def keys(self) -> dict[int, SeriesKey]:
+        """Return every series' key by id."""
+        ...
 
-    def lease_refresh(
+    def oldest(self, micros: int, limit: int) -> list[tuple[int, int]]:
+        """Return up to ``limit`` (id, earliest time) of series holding data older than a time.
+
+        Oldest first.
+        """
+        ...
+
+
+class ObservationRepository(Protocol):
+    """Observations keyed by (series id, time in microseconds)."""
+
+    def stored(self, wanted: Mapping[int, Collection[int]]) -> dict[int, dict[int, float]]:
+        """Return the stored usage of exactly these (series id → times) keys, where held."""
+        ...
+
+    def insert(self, rows: Iterable[tuple[int, int, float]], batch_id: int) -> None:
+        """Add (series id, time, usage) rows whose keys are not stored yet."""
+        ...
+
+    def replace(self, rows: Iterable[tuple[int, int, float]], batch_id: int) -> None:
+        """Change the usage of stored (series id, time) keys."""
+        ...
+
+    def distributions(self, window: Window) -> Iterator[tuple[int, Distribution]]:
+        """Yield every series' distribution of usages within a window, computed set-wise."""
+        ...
+
+    def delete_before(
+        self, ids: Collection[int], micros: int
+    ) -> dict[int, tuple[Counter[float], int | None, int | None]]:
+        """Delete these series' observations older than a time.
+
+        Returns per series the removed usages (value → count) and the remaining span
+        (earliest, latest; None when nothing remains).
+        """
+        ...
+
+    def readings(self, series_id: int) -> list[tuple[int, float]]:
+        """Return one series' (time, usage) in time order."""
+        ...
+
+    def count(self) -> int:
+        """Return how many observations are stored."""
+        ...
+
+    def all_distributions(self) -> Iterator[tuple[int, Distribution, int, int]]:
+        """Yield (series id, distribution, earliest, latest) of every series from raw rows."""
+        ...
+
+
+class PriceRepository(Protocol):
+    """The price list."""
+
+    def get(self) -> PriceList:
+        """Return the stored price list."""
+        ...
+
+    def replace(self, price_list: PriceList) -> None:
+        """Make this the whole stored price list."""
+        ...
+
+
+class PushRepository(Protocol):
+    """Counts of pushed request events."""
+
+    def endpoints(self) -> set[str]:
+        """Return the endpoints counted so far."""
+        ...
+
+    def add(self, tally: PushTally) -> None:
+        """Add a tally to the stored counts."""
+        ...
+
+    def state(self) -> PushState:
+        """Return every pushed count."""
+        ...
+
+
+class CounterRepository(Protocol):
+    """Named counters (accepted and rejected batches, observations by outcome, …)."""
+
+    def add(self, amounts: Mapping[str, int]) -> None:
+        """Add to named counters, creating missing ones."""
+        ...
+
+    def all(self) -> dict[str, int]:
+        """Return every named counter."""
+        ...
+
+
+class BatchRepository(Protocol):
+    """The audit trail of accepted payloads."""
+
+    def add(self, record: BatchRecord) -> int:
+        """Store a batch record; return its id."""
+        ...
+
+    def recent(self, limit: int = 20) -> list[BatchRecord]:
+        """Return the newest records, newest first."""
+        ...
+
+
+class StateRepository(Protocol):
+    """The store's data version and policy in force."""
+
+    def get(self) -> StoreState:
+        """Return the store's state."""
+        ...
+
+    def bump(self) -> int:
+        """Advance the data version (in the writing transaction); return the new one."""
+        ...
+
+    def set_policy(self, fingerprint: str, document: str) -> None:
+        """Record the policy the verdicts are now made under."""
+        ...
+
+    def set_stale(self, stale: bool) -> None:
+        """Mark the aggregates as needing a rebuild, or as rebuilt."""
+        ...
+
+
+class RefreshRepository(Protocol):
+    """The refresh lease, the last refresh's outcome and table sources' read positions."""
+
+    def lease(
         self, holder: str, now: datetime, lease_seconds: float, min_interval: float | None
-    ) -> bool: ...
+    ) -> bool:
+        """Take the lease unless another holder has it or a refresh ran too recently."""
+        ...
 
-    def finish_refresh(
-        self, holder: str, now: datetime, ok: int, failed: int, outcome: str
+    def finish(self, holder: str, now: datetime, ok: int, failed: int, outcome: str) -> None:
+        """Record a refresh's outcome and release the lease."""
+        ...
+
+    def status(self) -> RefreshStatus | None:
+        """Return the lease and last outcome, None before the first refresh."""
+        ...
+
+    def position(self, source: str) -> datetime | None:
+        """Return how far a table source has been read."""
+        ...
+
+    def set_position(self, source: str, position: datetime) -> None:
+        """Move a table source's read position forward (never back)."""
+        ...
+
+
+class UnitOfWork(Protocol):
+    """One transaction over every repository; rolled back unless committed."""
+
+    @property
+    def series(self) -> SeriesRepository: ...
+
+    @property
+    def observations(self) -> ObservationRepository: ...
+
+    @property
+    def prices(self) -> PriceRepository: ...
+
+    @property
+    def pushes(self) -> PushRepository: ...
+
+    @property
+    def counters(self) -> CounterRepository: ...
+
+    @property
+    def batches(self) -> BatchRepository: ...
+
+    @property
+    def state(self) -> StateRepository: ...
+
+    @property
+    def refresh(self) -> RefreshRepository: ...
+
+    def __enter__(self) -> UnitOfWork: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
     ) -> None: ...
 
-    def refresh_status(self) -> dict[str, Any] | None: ...
+    def commit(self) -> None:
+        """Make everything done in this unit of work durable."""
+        ...
 
-    def prices(self) -> PriceList: ...
 
-    def batches(self, limit: int = ...) -> list[dict[str, Any]]: ...
+class UnitOfWorkFactory(Protocol):
+    """Open units of work on one store."""
 
-    def ping(self) -> None: ...
+    def __call__(self, *, write: bool = False) -> UnitOfWork:
+        """Open a unit of work; a writing one takes the store's write lock at its start."""
+        ...
+
+    def ping(self) -> None:
+        """Raise StorageError unless the store answers."""
+        ...
 
 
 class TableSource(Protocol):

@@ -1,40 +1,93 @@
-"""Use cases: ingest, prices, analytics, costs, report and refresh, over domain and ports."""
+"""Use cases: ingest, prices, analytics, costs, report, pushes, prune, rebuild, refresh.
+
+Each use case opens a unit of work on the store, drives the narrow repositories and the
+pure domain, and commits. A write changes only the series its batch touches: the stored
+aggregates move by what the batch adds or replaces. Reads of all stored data come from
+those aggregates; a time window is computed set-wise from the raw observations. Both are
+cached per data version, which every change advances.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from functools import cached_property
+from typing import TypeVar
 
+from usagelens.cache import VersionedCache
 from usagelens.documents import load_price_list
-from usagelens.domain.analytics import AnalyticsRow, analyse
-from usagelens.domain.errors import InvalidInput, PushEventError, SummaryFormatError, UsageLensError
+from usagelens.domain.analytics import AnalyticsRow, price_rows
+from usagelens.domain.batch import UsageBatch, to_micros
+from usagelens.domain.distribution import SeriesStats
+from usagelens.domain.errors import (
+    InvalidInput,
+    NotConfigured,
+    PolicyMismatch,
+    PushEventError,
+    SummaryFormatError,
+)
 from usagelens.domain.model import ALL_TIME, IngestResult, Observation, SeriesKey, Window
 from usagelens.domain.money import CostSummary, DeletedCosts, deleted_costs, total_costs
-from usagelens.domain.policy import Policy
-from usagelens.domain.prices import PriceList, merge_price_lists
-from usagelens.domain.push import DEFAULT_LATENCY_BOUNDS, parse_push_events
-from usagelens.domain.report import Report, build_report, row_from_dict
-from usagelens.domain.snapshot import (
-    EMPTY_SNAPSHOT,
-    Snapshot,
-    build_snapshot,
-    snapshot_from_json,
-    snapshot_to_json,
+from usagelens.domain.policy import Policy, policy_from_document
+from usagelens.domain.prices import PriceList
+from usagelens.domain.push import (
+    DEFAULT_LATENCY_BOUNDS,
+    OVERFLOW_ENDPOINT,
+    PushEvent,
+    latency_bucket,
+    parse_push_body,
 )
-from usagelens.domain.summary import parse_records, parse_summary_bytes, render_summary
+from usagelens.domain.report import Report, build_report
+from usagelens.domain.series import SeriesAggregate, SeriesMerge, merge
+from usagelens.domain.summary import render_summary
+
+try:  # TODO(lead): the streaming parsers land from the parser work
+    from usagelens.domain.summary import RecordsParser, SummaryParser  # type: ignore[attr-defined]
+except ImportError:  # pragma: no cover
+    from usagelens.domain.summary import parse_records, parse_summary_bytes
+
+    class SummaryParser:  # type: ignore[no-redef]
+        def __init__(self) -> None:
+            self._chunks: list[bytes] = []
+
+        def feed(self, chunk: bytes) -> None:
+            self._chunks.append(chunk)
+
+        def close(self) -> UsageBatch:
+            return UsageBatch.of(parse_summary_bytes(b"".join(self._chunks)))
+
+    class RecordsParser(SummaryParser):  # type: ignore[no-redef,misc]
+        def close(self) -> UsageBatch:
+            try:
+                document = json.loads(b"".join(self._chunks))
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise SummaryFormatError(f"payload is not valid JSON ({exc})") from None
+            return UsageBatch.of(parse_records(document))
+
+
 from usagelens.ports import (
+    BatchRecord,
     Clock,
-    PullTarget,
     PushState,
-    Repository,
+    PushTally,
+    RefreshStatus,
+    StoreState,
     TableSource,
+    UnitOfWork,
+    UnitOfWorkFactory,
     UsageSource,
 )
+from usagelens.pulls import PullOutcome, outcome_dict, pull_into
+
+T = TypeVar("T")
+
+PRUNE_SERIES_PER_TRANSACTION = 500
+PRUNE_SLICE = timedelta(days=1)
+"""A prune deletes at most this much of each series' history per transaction."""
 
 
 def utc_now() -> datetime:
@@ -42,29 +95,86 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
+@dataclass(frozen=True)
+class DataView:
+    """Everything reads show for one window at one data version."""
+
+    version: int
+    window: Window
+    stats: list[tuple[SeriesKey, SeriesStats]]
+    rows: list[AnalyticsRow]
+
+    @cached_property
+    def costs(self) -> CostSummary:
+        """Return the total cost per resource, per team and overall."""
+        return total_costs(self.rows)
+
+    @cached_property
+    def deleted(self) -> DeletedCosts:
+        """Return the money spent on what is to be deleted."""
+        return deleted_costs(self.rows)
+
+
 @dataclass(frozen=True, slots=True)
 class MetricsState:
-    """What a scrape shows: the snapshot, pushed events and counters, as stored."""
+    """What a scrape shows beside the data: pushed events, counters, the last refresh."""
 
-    snapshot: Snapshot
-    version: int
-    computed_at: datetime | None
     push: PushState
     counters: dict[str, int]
-    refresh: dict[str, Any] | None = None
+    refresh: RefreshStatus | None
 
 
 @dataclass(frozen=True, slots=True)
-class PullOutcome:
-    """What one pull of a refresh did: usage of one branch, or a source's prices."""
+class PruneResult:
+    """What a prune removed."""
 
-    source: str
-    kind: str
-    """``usage`` or ``prices``."""
-    branch: int | None
-    ok: bool
-    detail: str
-    result: IngestResult | None = None
+    observations: int
+    series: int
+    transactions: int
+
+
+@dataclass(frozen=True, slots=True)
+class RebuildResult:
+    """What a rebuild recomputed."""
+
+    series: int
+    observations: int
+    policy: str
+    """The fingerprint of the policy now in force."""
+
+
+class PayloadReader:
+    """Take a summary chunk by chunk (text format or its JSON form) into a batch.
+
+    ``json_form=None`` tells the forms apart by the first byte that is not whitespace.
+    """
+
+    def __init__(self, json_form: bool | None = None) -> None:
+        self._json_form = json_form
+        self._parser: SummaryParser | RecordsParser | None = None
+        self._head = b""
+        self._digest = hashlib.sha256()
+
+    def feed(self, chunk: bytes) -> None:
+        """Take the next piece of the payload."""
+        self._digest.update(chunk)
+        if self._parser is None:
+            self._head += chunk
+            start = self._head.lstrip()
+            if not start and self._json_form is None:
+                return
+            if self._json_form is None:
+                self._json_form = start[:1] == b"["
+            self._parser = RecordsParser() if self._json_form else SummaryParser()
+            chunk, self._head = self._head, b""
+        self._parser.feed(chunk)
+
+    def close(self) -> tuple[UsageBatch, str]:
+        """Return the parsed batch and the payload's SHA-256 (raises SummaryFormatError)."""
+        if self._parser is None:
+            self._parser = RecordsParser() if self._json_form else SummaryParser()
+            self._parser.feed(self._head)
+        return self._parser.close(), self._digest.hexdigest()
 
 
 class UsageLens:
@@ -72,160 +182,435 @@ class UsageLens:
 
     def __init__(
         self,
-        repository: Repository,
+        store: UnitOfWorkFactory,
         *,
         policy: Policy | None = None,
         currency: str = "RUB",
         clock: Clock = utc_now,
         latency_bounds: Sequence[float] = DEFAULT_LATENCY_BOUNDS,
         max_endpoints: int = 100,
+        window: timedelta | None = None,
     ) -> None:
-        self.repository = repository
-        self.policy = policy or Policy()
+        """Serve use cases on a store.
+
+        ``policy`` is the policy this process was configured with; None follows the
+        policy stored with the data (the default policy for a new store). ``window`` is
+        the rolling window reads use when they name none (None: all stored data).
+        """
+        self.store = store
+        self.configured_policy = policy
         self.currency = currency
         self.clock = clock
         self.latency_bounds = tuple(sorted(latency_bounds))
         self.max_endpoints = max_endpoints
+        self.window = window
+        self._cache = VersionedCache()
+        self._stored_policy: tuple[str, Policy] | None = None
+
+    # The policy in force -------------------------------------------------------------
+
+    def policy_in_force(self, state: StoreState) -> Policy:
+        """Return the policy verdicts are made under, refusing one that disagrees.
+
+        A process configured with a policy that differs from the one the store's
+        aggregates were built under raises PolicyMismatch: it must neither show nor
+        write numbers made under another policy.
+        """
+        wanted = self.configured_policy
+        if state.policy_fingerprint is None or state.policy_document is None:
+            return wanted or Policy()
+        if wanted is not None:
+            if wanted.fingerprint != state.policy_fingerprint:
+                raise PolicyMismatch(state.policy_fingerprint, wanted.fingerprint)
+            return wanted
+        cached = self._stored_policy
+        if cached is None or cached[0] != state.policy_fingerprint:
+            policy = policy_from_document(json.loads(state.policy_document))
+            cached = self._stored_policy = (state.policy_fingerprint, policy)
+        return cached[1]
+
+    @property
+    def policy(self) -> Policy:
+        """Return the policy in force for the store as it is now."""
+        with self.store() as uow:
+            return self.policy_in_force(uow.state.get())
+
+    def _writable(self, uow: UnitOfWork) -> Policy:
+        """Check a write may proceed; adopt the policy into a store that has none."""
+        state = uow.state.get()
+        if state.stale:
+            raise NotConfigured(
+                "the stored aggregates predate this version of usagelens: "
+                "run `usagelens rebuild` (serve and the CLI do it when they open the store)"
+            )
+        policy = self.policy_in_force(state)
+        if state.policy_fingerprint is None:
+            uow.state.set_policy(policy.fingerprint, json.dumps(policy.to_document()))
+        return policy
+
+    def prepare(self) -> RebuildResult | None:
+        """Get the store ready to serve: check the policy, adopt it, rebuild if stale.
+
+        Returns what a rebuild did, or None when none was needed.
+        """
+        with self.store() as uow:
+            state = uow.state.get()
+        if state.stale:
+            return self.rebuild(self.configured_policy)
+        self.policy_in_force(state)
+        if state.policy_fingerprint is None:
+            with self.store(write=True) as uow:
+                self._writable(uow)
+                uow.commit()
+        return None
+
+    # Ingest --------------------------------------------------------------------------
+
+    def ingest(self, payload: bytes, *, source: str, json_form: bool | None = None) -> IngestResult:
+        """Store a summary in either form, all or nothing.
+
+        ``json_form=None`` tells the forms apart by content. A rejected payload stores
+        nothing but is counted (``batches_rejected``).
+        """
+        reader = self.reader(json_form)
+        reader.feed(payload)
+        return self.ingest_read(reader, source=source)
+
+    def reader(self, json_form: bool | None = None) -> PayloadReader:
+        """Start reading a payload chunk by chunk (finish with ``ingest_read``)."""
+        return PayloadReader(json_form)
+
+    def ingest_read(self, reader: PayloadReader, *, source: str) -> IngestResult:
+        """Parse what a reader took and store it; count it as rejected if malformed."""
+        try:
+            batch, sha256 = reader.close()
+        except InvalidInput:
+            self.count_rejected("batches_rejected")
+            raise
+        return self.store_batch(batch, sha256=sha256, source=source)
 
     def ingest_summary(self, payload: bytes, *, source: str) -> IngestResult:
         """Parse a summary in the module's text format and store it, all or nothing."""
-        return self._store(parse_summary_bytes(payload), payload, source)
+        return self.ingest(payload, source=source, json_form=False)
 
-    def ingest_json(self, payload: bytes, *, source: str) -> IngestResult:
-        """Parse the JSON form of a summary (a list of observations) and store it."""
-        try:
-            document = json.loads(payload)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise SummaryFormatError(f"payload is not valid JSON ({exc})") from None
-        return self._store(parse_records(document), payload, source)
+    def ingest_observations(self, batch: Sequence[Observation], *, source: str) -> IngestResult:
+        """Store observations read from a table source (already validated)."""
+        sha256 = hashlib.sha256(render_summary(batch).encode()).hexdigest()
+        return self.store_batch(UsageBatch.of(batch), sha256=sha256, source=source)
 
-    def ingest(self, payload: bytes, *, source: str, json_form: bool | None = None) -> IngestResult:
-        """Store a summary in either form; ``json_form=None`` tells them apart by content.
+    def store_batch(self, batch: UsageBatch, *, sha256: str, source: str) -> IngestResult:
+        """Store a parsed payload in one transaction, updating the series it touches.
 
-        A rejected payload stores nothing but is counted (``batches_rejected``).
+        Every reading counts once: inserted, updated or duplicate. Only the keys the
+        batch names are looked up, and only where a series' stored span could hold them.
         """
-        if json_form is None:
-            json_form = payload.lstrip()[:1] == b"["
-        try:
-            if json_form:
-                return self.ingest_json(payload, source=source)
-            return self.ingest_summary(payload, source=source)
-        except InvalidInput:
-            self.repository.increment("batches_rejected")
-            raise
+        if not batch.series:
+            raise SummaryFormatError("payload is empty")
+        with self.store(write=True) as uow:
+            policy = self._writable(uow)
+            ids = uow.series.ensure(list(batch.series))
+            aggregates = uow.series.load(set(ids.values()))
+            wanted = {}
+            for key, readings in batch.series.items():
+                aggregate = aggregates[ids[key]]
+                if _may_overlap(aggregate, readings.times):
+                    wanted[aggregate.id] = readings.times
+            stored = uow.observations.stored(wanted) if wanted else {}
+            merges = {
+                ids[key]: merge(readings, stored.get(ids[key], {}))
+                for key, readings in batch.series.items()
+            }
+            result = _result(batch, merges.values())
+            batch_id = uow.batches.add(BatchRecord(self.clock(), source, sha256, result))
+            uow.observations.insert(
+                ((sid, t, u) for sid, m in merges.items() for t, u in m.inserts), batch_id
+            )
+            uow.observations.replace(
+                ((sid, t, u) for sid, m in merges.items() for t, u in m.updates), batch_id
+            )
+            changed = []
+            for sid, change in merges.items():
+                if change.changed:
+                    aggregate = aggregates[sid]
+                    aggregate.add(change)
+                    aggregate.judge(policy)
+                    changed.append(aggregate)
+            uow.series.save(changed)
+            uow.counters.add(
+                {
+                    "batches_accepted": 1,
+                    "observations_inserted": result.inserted,
+                    "observations_updated": result.updated,
+                    "observations_duplicate": result.duplicates,
+                }
+            )
+            if changed:
+                uow.state.bump()
+            uow.commit()
+        return IngestResult(
+            batch_id, result.observations, result.inserted, result.updated,
+            result.duplicates, result.teams, result.resources,
+        )  # fmt: skip
 
-    def _store(self, batch: Sequence[Observation], payload: bytes, source: str) -> IngestResult:
-        return self.repository.store_observations(
-            batch,
-            source=source,
-            sha256=hashlib.sha256(payload).hexdigest(),
-            received_at=self.clock(),
-            rebuild=self._snapshot,
-        )
+    def count_rejected(self, name: str) -> None:
+        """Count a refused payload (``batches_rejected``, ``push_rejected``)."""
+        with self.store(write=True) as uow:
+            uow.counters.add({name: 1})
+            uow.commit()
 
-    def _snapshot(self, series: list[tuple[SeriesKey, list[float]]], prices: PriceList) -> str:
-        return snapshot_to_json(build_snapshot(series, self.policy, prices))
+    # Prices --------------------------------------------------------------------------
 
     def replace_prices(self, payload: bytes | str) -> PriceList:
         """Parse a price list (YAML or JSON) and make it the whole stored list."""
         price_list = load_price_list(payload)
-        self.repository.replace_prices(price_list, rebuild=self._snapshot)
+        self.store_prices(price_list)
         return price_list
-
-    def rebuild_snapshot(self) -> None:
-        """Rebuild what scrapes show from all stored data (at start-up, after a policy change)."""
-        self.repository.rebuild_snapshot(self._snapshot)
-
-    def push(self, payload: bytes) -> int:
-        """Count pushed request events (one object or a list); all or nothing.
-
-        Returns how many events were counted.
-        """
-        try:
-            document = json.loads(payload)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            self.repository.increment("push_rejected")
-            raise PushEventError(f"body is not valid JSON ({exc})") from None
-        try:
-            events = parse_push_events(document)
-        except PushEventError:
-            self.repository.increment("push_rejected")
-            raise
-        self.repository.record_push(events, self.latency_bounds, self.max_endpoints)
-        return len(events)
-
-    def refresh_status(self) -> dict[str, Any]:
-        """Return the last refresh: started_at, finished_at, ok, failed, running, pulls."""
-        status = self.repository.refresh_status() or {}
-        outcome = status.get("outcome")
-        return {
-            "running": status.get("holder") is not None,
-            "started_at": status.get("started_at"),
-            "finished_at": status.get("finished_at"),
-            "ok": status.get("ok", 0),
-            "failed": status.get("failed", 0),
-            "pulls": list(json.loads(outcome)) if outcome else [],
-        }
-
-    def metrics_state(self) -> MetricsState:
-        """Read what a scrape shows; nothing is recomputed from raw rows."""
-        stored = self.repository.snapshot()
-        return MetricsState(
-            snapshot=snapshot_from_json(stored.payload) if stored else EMPTY_SNAPSHOT,
-            version=stored.version if stored else 0,
-            computed_at=stored.computed_at if stored else None,
-            push=self.repository.push_state(),
-            counters=self.repository.counters(),
-            refresh=self.repository.refresh_status(),
-        )
-
-    def prices(self) -> PriceList:
-        """Return the stored price list."""
-        return self.repository.prices()
-
-    def rows(self, window: Window = ALL_TIME) -> list[AnalyticsRow]:
-        """Return every analytics row of the window, classified and priced.
-
-        Over all stored data the rows come from the snapshot that every write keeps
-        current; a narrower window computes them from the raw observations.
-        """
-        if window == ALL_TIME:
-            stored = self.repository.snapshot()
-            if stored is not None:
-                return [row_from_dict(row) for row in snapshot_from_json(stored.payload).rows]
-        return analyse(self.repository.series(window), self.policy, self.repository.prices())
-
-    def costs_total(self, window: Window = ALL_TIME) -> CostSummary:
-        """Return total cost per resource, per team and overall."""
-        return total_costs(self.rows(window))
-
-    def costs_deleted(self, window: Window = ALL_TIME) -> DeletedCosts:
-        """Return the money spent on what is to be deleted."""
-        return deleted_costs(self.rows(window))
-
-    def report(self, window: Window = ALL_TIME) -> Report:
-        """Return the full report of the window."""
-        return build_report(self.rows(window), self.currency, self.clock(), window)
-
-    def ready(self) -> None:
-        """Raise StorageError unless the database answers."""
-        self.repository.ping()
-
-    def ingest_observations(self, batch: Sequence[Observation], *, source: str) -> IngestResult:
-        """Store observations read from a table source (already validated)."""
-        return self._store(batch, render_summary(batch).encode(), source)
 
     def store_prices(self, price_list: PriceList) -> None:
         """Make a validated price list the whole stored list."""
-        self.repository.replace_prices(price_list, rebuild=self._snapshot)
+        with self.store(write=True) as uow:
+            self._writable(uow)
+            uow.prices.replace(price_list)
+            uow.state.bump()
+            uow.commit()
+
+    def prices(self) -> PriceList:
+        """Return the stored price list."""
+        with self.store() as uow:
+            return uow.prices.get()
+
+    # Reads ---------------------------------------------------------------------------
+
+    def resolve(self, window: Window | None = None) -> Window:
+        """Return the window a read covers: the one named, else the configured default.
+
+        A rolling default window starts on a whole minute, so that reads within the
+        same minute share cached results.
+        """
+        if window is not None and window != ALL_TIME:
+            return window
+        if self.window is None:
+            return ALL_TIME
+        now = self.clock().replace(second=0, microsecond=0)
+        return Window(since=now - self.window)
+
+    def view(self, window: Window | None = None) -> DataView:
+        """Return rows, statistics and money of a window, cached per data version."""
+        window = self.resolve(window)
+        with self.store() as uow:
+            state = uow.state.get()
+            policy = self.policy_in_force(state)
+            return self._cache.get(
+                ("view", window),
+                state.data_version,
+                lambda: self._compute_view(uow, state.data_version, window, policy),
+            )
+
+    def _compute_view(
+        self, uow: UnitOfWork, version: int, window: Window, policy: Policy
+    ) -> DataView:
+        prices = uow.prices.get()
+        if window == ALL_TIME:
+            summaries = uow.series.summaries()
+            stats = [(s.key, s.stats) for s in summaries]
+            rows = price_rows(((s.key, s.verdict) for s in summaries), prices)
+        else:
+            keys = uow.series.keys()
+            stats = [(keys[sid], d.stats()) for sid, d in uow.observations.distributions(window)]
+            verdicts = ((key, policy.judge(s.count, s.mean, s.median)) for key, s in stats)
+            rows = price_rows(verdicts, prices)
+        return DataView(version, window, stats, rows)
+
+    def rows(self, window: Window | None = None) -> list[AnalyticsRow]:
+        """Return every analytics row of the window, classified and priced."""
+        return self.view(window).rows
+
+    def costs_total(self, window: Window | None = None) -> CostSummary:
+        """Return total cost per resource, per team and overall."""
+        return self.view(window).costs
+
+    def costs_deleted(self, window: Window | None = None) -> DeletedCosts:
+        """Return the money spent on what is to be deleted."""
+        return self.view(window).deleted
+
+    def report(self, window: Window | None = None) -> Report:
+        """Return the full report of the window."""
+        return self.report_of(self.view(window))
+
+    def report_of(self, view: DataView) -> Report:
+        """Return the full report of a view."""
+        return build_report(view.rows, self.currency, self.clock(), view.window)
+
+    def data_version(self) -> int:
+        """Return the store's data version (it grows with every change)."""
+        with self.store() as uow:
+            return uow.state.get().data_version
+
+    def cached(
+        self, key: Hashable, compute: Callable[[DataView], T], window: Window | None = None
+    ) -> T:
+        """Return something derived from a window's view (a rendering), cached per version."""
+        view = self.view(window)
+        return self._cache.get((key, view.window), view.version, lambda: compute(view))
+
+    def ready(self) -> None:
+        """Raise StorageError unless the database answers."""
+        self.store.ping()
+
+    def metrics_state(self) -> MetricsState:
+        """Read what a scrape shows besides the data: pushes, counters, last refresh."""
+        with self.store() as uow:
+            return MetricsState(uow.pushes.state(), uow.counters.all(), uow.refresh.status())
+
+    def batches(self, limit: int = 20) -> list[BatchRecord]:
+        """Return the newest ingest batches (the audit trail), newest first."""
+        with self.store() as uow:
+            return uow.batches.recent(limit)
+
+    # Pushes --------------------------------------------------------------------------
+
+    def parse_push(self, payload: bytes) -> list[PushEvent]:
+        """Validate pushed request events (one object or a list); count a refusal."""
+        try:
+            return parse_push_body(payload)
+        except PushEventError:
+            self.count_rejected("push_rejected")
+            raise
+
+    def push(self, payload: bytes) -> int:
+        """Count pushed request events in their own transaction; return how many."""
+        events = self.parse_push(payload)
+        self.record_pushes(events)
+        return len(events)
+
+    def record_pushes(self, events: Sequence[PushEvent]) -> int:
+        """Count validated events in one transaction; return how many went to ``other``.
+
+        Past ``max_endpoints`` distinct endpoints, events of new endpoints are counted
+        under the endpoint ``other``.
+        """
+        with self.store(write=True) as uow:
+            known = uow.pushes.endpoints()
+            tally, overflow = _tally(events, known, self.latency_bounds, self.max_endpoints)
+            uow.pushes.add(tally)
+            if overflow:
+                uow.counters.add({"push_endpoint_overflow": overflow})
+            uow.commit()
+        return overflow
+
+    # Maintenance ---------------------------------------------------------------------
+
+    def rebuild(self, policy: Policy | None = None) -> RebuildResult:
+        """Recompute every series' aggregates from the raw observations, in one transaction.
+
+        ``policy`` becomes the policy in force (None: keep the stored one, or the
+        default for a store without one). This is the explicit way to change policy.
+        """
+        with self.store(write=True) as uow:
+            state = uow.state.get()
+            if policy is None:
+                policy = (
+                    policy_from_document(json.loads(state.policy_document))
+                    if state.policy_document
+                    else Policy()
+                )
+            keys = uow.series.keys()
+            aggregates = {sid: SeriesAggregate(sid, key) for sid, key in keys.items()}
+            observations = 0
+            for sid, distribution, first, last in uow.observations.all_distributions():
+                aggregate = aggregates[sid]
+                aggregate.distribution, aggregate.first, aggregate.last = distribution, first, last
+                observations += distribution.count
+            for aggregate in aggregates.values():
+                aggregate.judge(policy)
+            uow.series.save(aggregates.values())
+            uow.state.set_policy(policy.fingerprint, json.dumps(policy.to_document()))
+            uow.state.set_stale(False)
+            uow.state.bump()
+            uow.commit()
+        self._cache.clear()
+        return RebuildResult(len(aggregates), observations, policy.fingerprint)
+
+    def prune(
+        self, older_than: timedelta, progress: Callable[[int], None] | None = None
+    ) -> PruneResult:
+        """Delete observations collected more than ``older_than`` ago, in small transactions.
+
+        Each transaction takes at most PRUNE_SERIES_PER_TRANSACTION series and one
+        PRUNE_SLICE of their oldest history, so ingest is never held up for long; the
+        aggregates of every touched series move by what was deleted and stay exact.
+        ``progress`` sees the running count of deleted observations.
+        """
+        cutoff = to_micros(self.clock() - older_than)
+        removed_total = series_total = transactions = 0
+        slice_micros = to_micros(datetime(1970, 1, 1, tzinfo=UTC) + PRUNE_SLICE)
+        while True:
+            with self.store(write=True) as uow:
+                policy = self._writable(uow)
+                oldest = uow.series.oldest(cutoff, PRUNE_SERIES_PER_TRANSACTION)
+                if not oldest:
+                    break
+                bound = min(cutoff, oldest[0][1] + slice_micros)
+                ids = [sid for sid, first in oldest if first < bound]
+                aggregates = uow.series.load(ids)
+                removed = uow.observations.delete_before(ids, bound)
+                count = 0
+                for sid, (values, first, last) in removed.items():
+                    aggregates[sid].remove(values, first, last)
+                    aggregates[sid].judge(policy)
+                    count += sum(values.values())
+                uow.series.save(aggregates.values())
+                uow.counters.add({"observations_pruned": count})
+                uow.state.bump()
+                uow.commit()
+            removed_total += count
+            series_total += len(ids)
+            transactions += 1
+            if progress is not None:
+                progress(removed_total)
+        return PruneResult(removed_total, series_total, transactions)
+
+    # Refresh -------------------------------------------------------------------------
 
     def source_position(self, source: str) -> datetime | None:
         """Return how far a table source has been read."""
-        return self.repository.source_position(source)
+        with self.store() as uow:
+            return uow.refresh.position(source)
 
     def set_source_position(self, source: str, position: datetime) -> None:
         """Move a table source's read position forward."""
-        self.repository.set_source_position(source, position)
+        with self.store(write=True) as uow:
+            uow.refresh.set_position(source, position)
+            uow.commit()
+
+    def refresh_status(self) -> dict[str, object]:
+        """Return the last refresh: started_at, finished_at, ok, failed, running, pulls."""
+        with self.store() as uow:
+            status = uow.refresh.status()
+        if status is None:
+            return {"running": False, "started_at": None, "finished_at": None,
+                    "ok": 0, "failed": 0, "pulls": []}  # fmt: skip
+        return {
+            "running": status.holder is not None,
+            "started_at": status.started_at,
+            "finished_at": status.finished_at,
+            "ok": status.ok,
+            "failed": status.failed,
+            "pulls": list(json.loads(status.outcome)) if status.outcome else [],
+        }
+
+    def _lease(self, holder: str, lease_seconds: float, min_interval: float | None) -> bool:
+        with self.store(write=True) as uow:
+            taken = uow.refresh.lease(holder, self.clock(), lease_seconds, min_interval)
+            uow.commit()
+        return taken
+
+    def _finish(self, holder: str, outcomes: list[PullOutcome]) -> None:
+        ok = sum(o.ok for o in outcomes)
+        record = json.dumps([outcome_dict(o) for o in outcomes], ensure_ascii=False)
+        with self.store(write=True) as uow:
+            uow.refresh.finish(holder, self.clock(), ok, len(outcomes) - ok, record)
+            uow.commit()
 
     async def refresh_exclusive(
         self,
@@ -243,9 +628,7 @@ class UsageLens:
         Returns None when the lease was not taken; otherwise the outcomes, which are also
         recorded as the last refresh's state.
         """
-        taken = await asyncio.to_thread(
-            self.repository.lease_refresh, holder, self.clock(), lease_seconds, min_interval
-        )
+        taken = await asyncio.to_thread(self._lease, holder, lease_seconds, min_interval)
         if not taken:
             return None
         outcomes: list[PullOutcome] = []
@@ -254,117 +637,57 @@ class UsageLens:
                 self, sources, branches, tables=tables, concurrency=concurrency
             )
         finally:
-            ok = sum(o.ok for o in outcomes)
-            record = json.dumps([_outcome_dict(o) for o in outcomes], ensure_ascii=False)
-            await asyncio.to_thread(
-                self.repository.finish_refresh,
-                holder,
-                self.clock(),
-                ok,
-                len(outcomes) - ok,
-                record,
-            )
+            await asyncio.to_thread(self._finish, holder, outcomes)
         return outcomes
 
 
-async def pull_into(
-    target: PullTarget,
-    sources: Sequence[UsageSource],
-    branches: Sequence[int],
-    *,
-    tables: Sequence[TableSource] = (),
-    concurrency: int | None = None,
-    progress: Callable[[PullOutcome], None] | None = None,
-) -> list[PullOutcome]:
-    """Pull every branch and the prices of every source, and every table, concurrently.
-
-    At most ``concurrency`` pulls are in flight (None: all at once). Each branch's
-    summary is its own batch: one that fails is reported and the rest still land.
-    Price lists are merged in source order (the later source wins) and replace the
-    stored list if at least one source answered. Tables are read from where the last
-    read stopped. ``progress`` sees each outcome as it happens.
-    """
-    jobs = len(sources) * (len(branches) + 1) + len(tables)
-    gate = asyncio.Semaphore(concurrency or jobs or 1)
-
-    def report(outcome: PullOutcome) -> PullOutcome:
-        if progress is not None:
-            progress(outcome)
-        return outcome
-
-    async def usage(source: UsageSource, branch: int) -> PullOutcome:
-        async with gate:
-            try:
-                payload = await source.fetch_summary(branch)
-                result = await asyncio.to_thread(
-                    target.ingest_summary, payload, source=f"{source.name} branch {branch}"
-                )
-            except UsageLensError as exc:
-                return report(PullOutcome(source.name, "usage", branch, False, _describe(exc)))
-        return report(PullOutcome(source.name, "usage", branch, True, _counts(result), result))
-
-    async def table(source: TableSource) -> PullOutcome:
-        async with gate:
-            try:
-                position = await asyncio.to_thread(target.source_position, source.name)
-                batch = await asyncio.to_thread(source.fetch_since, position)
-                if not batch:
-                    return report(PullOutcome(source.name, "usage", None, True, "no new rows"))
-                result = await asyncio.to_thread(
-                    target.ingest_observations, batch, source=source.name
-                )
-                newest = max(obs.collected_at for obs in batch)
-                await asyncio.to_thread(target.set_source_position, source.name, newest)
-            except UsageLensError as exc:
-                return report(PullOutcome(source.name, "usage", None, False, _describe(exc)))
-        return report(PullOutcome(source.name, "usage", None, True, _counts(result), result))
-
-    async def prices(source: UsageSource) -> PriceList | str:
-        async with gate:
-            try:
-                return load_price_list(await source.fetch_prices())
-            except UsageLensError as exc:
-                return _describe(exc)
-
-    usage_pulls = asyncio.gather(
-        *(usage(s, b) for s in sources for b in branches), *(table(t) for t in tables)
-    )
-    price_pulls = asyncio.gather(*(prices(s) for s in sources))
-    usage_outcomes, price_results = await asyncio.gather(usage_pulls, price_pulls)
-    outcomes = list(usage_outcomes)
-    lists = list(zip(sources, price_results, strict=True))
-    fetched = [r for _, r in lists if isinstance(r, PriceList)]
-    if fetched:
-        try:
-            await asyncio.to_thread(target.store_prices, merge_price_lists(fetched))
-        except UsageLensError as exc:
-            lists = [(s, r if isinstance(r, str) else f"storing prices: {exc}") for s, r in lists]
-    for source, result in lists:
-        if isinstance(result, PriceList):
-            detail = f"{len(result.values)} resources priced"
-            outcomes.append(report(PullOutcome(source.name, "prices", None, True, detail)))
-        else:
-            outcomes.append(report(PullOutcome(source.name, "prices", None, False, result)))
-    return outcomes
+def _may_overlap(aggregate: SeriesAggregate, times: Sequence[int]) -> bool:
+    """Tell whether a series' stored span reaches any of these times."""
+    if aggregate.first is None or aggregate.last is None or not times:
+        return False
+    return min(times) <= aggregate.last and max(times) >= aggregate.first
 
 
-def _counts(result: IngestResult) -> str:
-    return (
-        f"{result.observations} observations: {result.inserted} inserted, "
-        f"{result.updated} updated, {result.duplicates} duplicates"
+def _result(batch: UsageBatch, merges: Iterable[SeriesMerge]) -> IngestResult:
+    inserted = updated = duplicates = 0
+    for change in merges:
+        inserted += change.inserted
+        updated += change.updated
+        duplicates += change.duplicates
+    return IngestResult(
+        0, batch.observations, inserted, updated, duplicates, batch.teams, batch.resources
     )
 
 
-def _outcome_dict(outcome: PullOutcome) -> dict[str, object]:
-    return {
-        "source": outcome.source,
-        "kind": outcome.kind,
-        "branch": outcome.branch,
-        "ok": outcome.ok,
-        "detail": outcome.detail,
-    }
+def _tally(
+    events: Iterable[PushEvent], known: set[str], bounds: Sequence[float], max_endpoints: int
+) -> tuple[PushTally, int]:
+    """Sum events up by status, endpoint and latency bucket, capping distinct endpoints."""
+    tally = PushTally()
+    named = len(known - {OVERFLOW_ENDPOINT})
+    overflow = 0
+    for event in events:
+        endpoint = event.endpoint
+        if endpoint not in known:
+            if named >= max_endpoints and endpoint != OVERFLOW_ENDPOINT:
+                endpoint = OVERFLOW_ENDPOINT
+                overflow += 1
+            else:
+                known.add(endpoint)
+                named += endpoint != OVERFLOW_ENDPOINT
+        tally.statuses[event.status] += 1
+        tally.sums[endpoint] = tally.sums.get(endpoint, 0.0) + event.time
+        tally.counts[endpoint] += 1
+        tally.buckets[(endpoint, latency_bucket(event.time, bounds))] += 1
+    return tally, overflow
 
 
-def _describe(exc: UsageLensError) -> str:
-    url = getattr(exc, "url", None)
-    return f"{url}: {exc}" if url else str(exc)
+__all__ = [
+    "DataView",
+    "MetricsState",
+    "PayloadReader",
+    "PruneResult",
+    "RebuildResult",
+    "UsageLens",
+    "utc_now",
+]

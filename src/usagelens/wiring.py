@@ -11,20 +11,22 @@ import httpx
 from sqlalchemy import Engine
 
 from usagelens.config import Settings
-from usagelens.services import PullOutcome, UsageLens
+from usagelens.pulls import PullOutcome
+from usagelens.services import UsageLens
 from usagelens.sources import HttpMonitoringSource, PostgresTableSource, RetryPolicy
 from usagelens.sources.table import is_table_source
-from usagelens.storage import SqlRepository
+from usagelens.storage import SqlStore
 
 
 def service_for(settings: Settings, engine: Engine) -> UsageLens:
     """Build the application service for these settings on an engine."""
     return UsageLens(
-        SqlRepository(engine),
+        SqlStore(engine),
         policy=settings.load_policy(),
         currency=settings.currency,
         latency_bounds=settings.push_buckets,
         max_endpoints=settings.push_max_endpoints,
+        window=settings.window,
     )
 
 

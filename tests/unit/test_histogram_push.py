@@ -8,16 +8,17 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from usagelens.domain.analytics import analyse
+from usagelens.domain.distribution import Distribution
 from usagelens.domain.errors import PushEventError
 from usagelens.domain.histogram import UsageHistogram, round_to_ten
-from usagelens.domain.model import Dimension
+from usagelens.domain.model import ALL_TIME, Dimension
 from usagelens.domain.policy import Policy
 from usagelens.domain.prices import PriceList
 from usagelens.domain.push import DEFAULT_LATENCY_BOUNDS, latency_bucket, parse_push_events
-from usagelens.domain.snapshot import build_snapshot, snapshot_from_json, snapshot_to_json
-from usagelens.exporter import UsageLensCollector
+from usagelens.exporter import LiveCollector, Scrape, render_data
 from usagelens.ports import PushState
-from usagelens.services import MetricsState
+from usagelens.services import DataView, MetricsState
 
 
 @pytest.mark.parametrize(
@@ -81,26 +82,27 @@ def test_bad_push_events(document: object, message: str) -> None:
     assert message in str(caught.value)
 
 
-def test_collector_renders_a_snapshot() -> None:
+def test_scrape_renders_data_and_live_parts() -> None:
     series = [
         (("team a", "0080", Dimension.CPU), [20.0, 24.0, 26.0, 29.0, 31.0]),
         (("team b", "0080", Dimension.CPU), [5.0, 5.0]),
     ]
-    snapshot = snapshot_from_json(
-        snapshot_to_json(build_snapshot(series, Policy(), PriceList({"0080": {Dimension.CPU: 10}})))
+    prices = PriceList({"0080": {Dimension.CPU: 10}})
+    view = DataView(
+        version=7,
+        window=ALL_TIME,
+        stats=[(key, Distribution.of(usages).stats()) for key, usages in series],
+        rows=analyse(series, Policy(), prices),
     )
     state = MetricsState(
-        snapshot=snapshot,
-        version=7,
-        computed_at=None,
         push=PushState({202: 3}, {"/x": (2.5, 3)}, {"/x": {"0.5": 1, "2.0": 2}}),
         counters={"batches_rejected": 2},
+        refresh=None,
     )
     registry = CollectorRegistry()
-    registry.register(UsageLensCollector(lambda: state, DEFAULT_LATENCY_BOUNDS))
-    families = {
-        f.name: f for f in text_string_to_metric_families(generate_latest(registry).decode())
-    }
+    registry.register(LiveCollector(lambda: state, DEFAULT_LATENCY_BOUNDS))
+    text = Scrape.of(render_data(view)).body(generate_latest(registry), gzip=False).decode()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
     usage = families["usagelens_resource_usage_percent"].samples
     buckets = {
         s.labels["le"]: s.value
@@ -108,8 +110,11 @@ def test_collector_renders_a_snapshot() -> None:
         if s.name.endswith("_bucket") and s.labels["team"] == "team a"
     }
     assert buckets["20"] - buckets["10"] == 2 and buckets["30"] - buckets["20"] == 3
+    sums = {s.labels["team"]: s.value for s in usage if s.name.endswith("_sum")}
+    assert sums == {"team a": 130.0, "team b": 10.0}
     costs = {s.labels["team"]: s.value for s in families["usagelens_resource_cost"].samples}
     assert costs == {"team a": 5.0, "team b": 5.0}
+    assert families["usagelens_snapshot_version"].samples[0].value == 7
     latency = {
         s.labels["le"]: s.value
         for s in families["http_service_latency_seconds"].samples
@@ -132,3 +137,11 @@ def test_collector_renders_a_snapshot() -> None:
         if s.name.endswith("_total")
     }
     assert batches == {"accepted": 0, "rejected": 2}
+
+
+def test_gzip_scrape_is_one_stream() -> None:
+    import gzip
+
+    scrape = Scrape.of(b"# data part\n" * 1000)
+    assert gzip.decompress(scrape.body(b"live 1\n", gzip=True)) == scrape.data + b"live 1\n"
+    assert gzip.decompress(scrape.body(b"live 2\n", gzip=True)) == scrape.data + b"live 2\n"

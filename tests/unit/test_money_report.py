@@ -154,11 +154,3 @@ def test_html_escapes_names() -> None:
     page = render_html(build_report(rows, "EUR", NOW, ALL_TIME))
     assert "<b>team</b>" not in page and "&lt;b&gt;team&lt;/b&gt;" in page
     assert "unpriced" in render_text(build_report(rows, "EUR", NOW, ALL_TIME))
-
-
-def test_rows_survive_the_snapshot_round_trip(sample_rows) -> None:  # type: ignore[no-untyped-def]
-    from usagelens.domain.report import row_from_dict, row_to_dict
-
-    assert [
-        row_from_dict(json.loads(json.dumps(row_to_dict(r)))) for r in sample_rows
-    ] == sample_rows

@@ -13,6 +13,7 @@ from usagelens import __version__
 from usagelens.api.errors import install_error_handlers
 from usagelens.api.limits import BodyLimitMiddleware
 from usagelens.api.metrics import RequestMetricsMiddleware
+from usagelens.api.pushes import PushBatcher
 from usagelens.api.routers import analytics, health, metrics, prices, report, usage, webhooks
 from usagelens.api.scheduler import run_scheduled_refresh
 from usagelens.api.schemas import PushEventIn
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None, *, service: UsageLens | None = 
         if settings.refresh_every and settings.sources:
             scheduler = asyncio.create_task(run_scheduled_refresh(service, settings))
         yield
+        await pushes.close()
         if scheduler is not None:
             scheduler.cancel()
             with suppress(asyncio.CancelledError):
@@ -62,6 +64,7 @@ def create_app(settings: Settings | None = None, *, service: UsageLens | None = 
     app.state.settings = settings
     app.state.service = service
     app.state.registry = registry
+    app.state.pushes = pushes = PushBatcher(service.record_pushes)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware, metrics=request_metrics)

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from usagelens.domain.model import Decision, Dimension, Intensity, SeriesKey, UsageType
-from usagelens.domain.policy import Policy
+from usagelens.domain.policy import Classification, Policy
 from usagelens.domain.prices import PriceList
 
 
@@ -32,12 +32,19 @@ class AnalyticsRow:
 def analyse(
     series: Iterable[tuple[SeriesKey, Sequence[float]]], policy: Policy, prices: PriceList
 ) -> list[AnalyticsRow]:
-    """Classify and price every series, splitting a shared resource's price evenly.
+    """Classify and price every non-empty series of raw usages."""
+    return price_rows(((key, policy.classify(usages)) for key, usages in series if usages), prices)
+
+
+def price_rows(
+    verdicts: Iterable[tuple[SeriesKey, Classification]], prices: PriceList
+) -> list[AnalyticsRow]:
+    """Price classified series, splitting a shared resource's price evenly; sort for reports.
 
     A resource dimension used by several teams costs each of them price / number of teams,
     so that the teams together pay the price exactly once.
     """
-    classified = [(key, policy.classify(usages)) for key, usages in series if usages]
+    classified = list(verdicts)
     users = Counter((resource, dimension) for (_, resource, dimension), _ in classified)
     rows = []
     for (team, resource, dimension), verdict in classified:

@@ -10,6 +10,7 @@ Every error the package raises on purpose derives from ``UsageLensError``::
     │   ├── PushEventError           a pushed request event is malformed
     │   └── PayloadTooLarge          a body exceeds the configured size limit
     ├── NotConfigured                the operation needs a setting that is missing
+    │   └── PolicyMismatch           this process's policy is not the store's
     ├── SourceError                  pulling from a monitoring source failed
     │   ├── SourceUnavailable        the source could not be reached or answered 5xx
     │   └── SourceNotFound           the source answered 404 (e.g. an unknown branch)
@@ -102,3 +103,16 @@ class SourceNotFound(SourceError):
 
 class StorageError(UsageLensError):
     """Report a database failure that is not the caller's fault."""
+
+
+class PolicyMismatch(NotConfigured):
+    """Refuse to show or write numbers under a policy the store was not built with."""
+
+    def __init__(self, stored: str, configured: str) -> None:
+        self.stored = stored
+        self.configured = configured
+        super().__init__(
+            f"USAGELENS_POLICY_FILE gives policy {configured}, but the stored verdicts were "
+            f"made under policy {stored}: run `usagelens rebuild` to recompute everything "
+            "under the configured policy, or unset USAGELENS_POLICY_FILE to use the stored one"
+        )

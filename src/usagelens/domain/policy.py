@@ -7,11 +7,13 @@ a policy document (see ``policy_from_document``).
 
 from __future__ import annotations
 
-import statistics
+import hashlib
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from usagelens.domain.distribution import Distribution
 from usagelens.domain.errors import PolicyError
 from usagelens.domain.model import Decision, Intensity, UsageType
 
@@ -90,8 +92,11 @@ class Policy:
         """Compute mean, median, usage type, intensity, decision and its reason."""
         if not usages:
             raise ValueError("cannot classify an empty series")
-        mean = statistics.fmean(usages)
-        median = float(statistics.median(usages))
+        stats = Distribution.of(usages).stats()
+        return self.judge(stats.count, stats.mean, stats.median)
+
+    def judge(self, count: int, mean: float, median: float) -> Classification:
+        """Classify a series from its statistics: usage type, intensity, decision, reason."""
         usage_type = self.usage_type(mean, median)
         intensity = self.intensity(median)
         rule = next((r for r in self.rules if r.matches(intensity, usage_type)), None)
@@ -100,7 +105,7 @@ class Policy:
         if rule is None or rule.usage_type is not None:
             reason += ", " + self._usage_reason(mean, usage_type)
         return Classification(
-            count=len(usages),
+            count=count,
             mean=mean,
             median=median,
             usage_type=usage_type,
@@ -108,6 +113,35 @@ class Policy:
             decision=decision,
             reason=f"{reason} → {decision}",
         )
+
+    def to_document(self) -> dict[str, object]:
+        """Return the policy as a complete document that ``policy_from_document`` reads."""
+        return {
+            "usage_type": {
+                "falling_below": float(self.falling_below),
+                "spiky_above": float(self.spiky_above),
+            },
+            "intensity": {
+                "low": float(self.low_max),
+                "medium": float(self.medium_max),
+                "high": float(self.high_max),
+            },
+            "decisions": [
+                {
+                    **({"intensity": r.intensity.value} if r.intensity else {}),
+                    **({"usage_type": r.usage_type.value} if r.usage_type else {}),
+                    "decision": r.decision.value,
+                }
+                for r in self.rules
+            ],
+            "default": self.default.value,
+        }
+
+    @property
+    def fingerprint(self) -> str:
+        """Return a short hash that two policies share exactly when they decide alike."""
+        canonical = json.dumps(self.to_document(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     def _intensity_reason(self, median: float, intensity: Intensity) -> str:
         bound = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import bisect
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +23,15 @@ class PushEvent:
     status: int
     endpoint: str
     time: float
+
+
+def parse_push_body(payload: bytes) -> list[PushEvent]:
+    """Decode a JSON body and validate its events (one object or a list)."""
+    try:
+        document = json.loads(payload)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise PushEventError(f"body is not valid JSON ({exc})") from None
+    return parse_push_events(document)
 
 
 def parse_push_events(document: object) -> list[PushEvent]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from usagelens.domain.analytics import AnalyticsRow
-from usagelens.domain.model import DIMENSIONS, Decision, Dimension, Intensity, UsageType, Window
+from usagelens.domain.model import DIMENSIONS, Decision, Window
 from usagelens.domain.money import CostSummary, DeletedCosts, deleted_costs, total_costs
 from usagelens.domain.summary import format_timestamp
 
@@ -76,24 +76,6 @@ def row_to_dict(row: AnalyticsRow) -> dict[str, object]:
         "reason": row.reason,
         "cost": row.cost,
     }
-
-
-def row_from_dict(data: dict[str, object]) -> AnalyticsRow:
-    """Rebuild an analytics row from ``row_to_dict``'s output."""
-    cost = data["cost"]
-    return AnalyticsRow(
-        team=str(data["team"]),
-        resource=str(data["resource"]),
-        dimension=Dimension(str(data["dimension"])),
-        count=int(data["count"]),  # type: ignore[call-overload]
-        mean=float(data["mean"]),  # type: ignore[arg-type]
-        median=float(data["median"]),  # type: ignore[arg-type]
-        usage_type=UsageType(str(data["usage_type"])),
-        intensity=Intensity(str(data["intensity"])),
-        decision=Decision(str(data["decision"])),
-        reason=str(data["reason"]),
-        cost=None if cost is None else float(cost),  # type: ignore[arg-type]
-    )
 
 
 def render_json(report: Report) -> dict[str, object]:

@@ -1,6 +1,6 @@
-"""SQL storage for SQLite and PostgreSQL through one SQLAlchemy Core code path."""
+"""SQL storage for SQLite and PostgreSQL: tables, migrations, and the unit of work."""
 
 from usagelens.storage.engine import create_engine_for, migrate
-from usagelens.storage.repository import SqlRepository
+from usagelens.storage.uow import SqlStore, SqlUnitOfWork
 
-__all__ = ["SqlRepository", "create_engine_for", "migrate"]
+__all__ = ["SqlStore", "SqlUnitOfWork", "create_engine_for", "migrate"]

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     DateTime,
     Float,
     ForeignKey,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 metadata = MetaData()
@@ -32,15 +35,54 @@ ingest_batches = Table(
     Column("resources", Integer, nullable=False),
 )
 
+HISTOGRAM_COLUMNS = tuple(f"h{bound}" for bound in range(0, 101, 10))
+"""Per series: observations rounded to 0, 10, …, 100 (not cumulative)."""
+
+series = Table(
+    "series",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("team", String(255), nullable=False),
+    Column("resource", String(255), nullable=False),
+    Column("dimension", String(16), nullable=False),
+    Column("count", BigInteger, nullable=False, server_default="0"),
+    Column("total", Float, nullable=True, comment="sum of the usages, correctly rounded"),
+    Column("mean", Float, nullable=True),
+    Column("median", Float, nullable=True),
+    *(Column(name, BigInteger, nullable=False, server_default="0") for name in HISTOGRAM_COLUMNS),
+    Column("usage_type", String(16), nullable=True),
+    Column("intensity", String(16), nullable=True),
+    Column("decision", String(16), nullable=True),
+    Column("reason", Text, nullable=True),
+    Column("first_at", BigInteger, nullable=True, comment="earliest stored time, µs since epoch"),
+    Column("last_at", BigInteger, nullable=True, comment="latest stored time, µs since epoch"),
+    Column(
+        "distribution",
+        LargeBinary,
+        nullable=False,
+        comment="distinct usages (float64 LE) then their counts (int64 LE)",
+    ),
+    UniqueConstraint("team", "resource", "dimension", name="uq_series_key"),
+)
+
 observations = Table(
     "observations",
     metadata,
-    Column("team", String(255), primary_key=True),
-    Column("resource", String(255), primary_key=True),
-    Column("dimension", String(16), primary_key=True),
-    Column("collected_at", DateTime, primary_key=True, index=True, comment="UTC, naive"),
+    Column("series_id", Integer, ForeignKey("series.id"), primary_key=True),
+    Column("t", BigInteger, primary_key=True, comment="collected_at, µs since epoch (UTC)"),
     Column("usage", Float, nullable=False),
-    Column("batch_id", Integer, ForeignKey("ingest_batches.id"), nullable=False),
+    Column("batch_id", Integer, nullable=False, comment="the ingest batch that wrote the value"),
+    sqlite_with_rowid=False,
+)
+
+store_state = Table(
+    "store_state",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("data_version", BigInteger, nullable=False, comment="bumped by every change"),
+    Column("policy_fingerprint", String(32), nullable=True),
+    Column("policy_document", Text, nullable=True, comment="the policy in force, JSON"),
+    Column("stale", Boolean, nullable=False, comment="aggregates need a rebuild"),
 )
 
 prices = Table(
@@ -49,15 +91,6 @@ prices = Table(
     Column("resource", String(255), primary_key=True),
     Column("dimension", String(16), primary_key=True),
     Column("price", Float, nullable=False),
-)
-
-metrics_snapshot = Table(
-    "metrics_snapshot",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("version", Integer, nullable=False),
-    Column("computed_at", DateTime, nullable=False),
-    Column("payload", Text, nullable=False),
 )
 
 push_statuses = Table(

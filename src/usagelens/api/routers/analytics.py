@@ -6,13 +6,16 @@ import operator
 from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Response
 
 from usagelens.api.deps import ServiceDep, WindowDep
 from usagelens.api.schemas import CostsDeletedOut, CostsTotalOut, ResourceRowOut, ResourcesOut
 from usagelens.domain.analytics import AnalyticsRow
 from usagelens.domain.model import Decision, Dimension
 from usagelens.domain.report import row_to_dict
+from usagelens.services import DataView
+
+JSON = "application/json"
 
 router = APIRouter(prefix="/api/v1", tags=["analytics"])
 
@@ -61,32 +64,48 @@ def _sort_key(field: SortKey) -> Callable[[AnalyticsRow], Any]:
 
 
 @router.get("/costs/total", response_model=CostsTotalOut, summary="Total cost")
-def costs_total(service: ServiceDep, window: WindowDep) -> CostsTotalOut:
+def costs_total(service: ServiceDep, window: WindowDep) -> Response:
     """Return total cost per team resource, per team and overall, and what is unpriced."""
-    costs = service.costs_total(window)
-    return CostsTotalOut.model_validate(
-        {
-            "currency": service.currency,
-            "total": costs.total,
-            "teams": costs.teams,
-            "resources": costs.resources,
-            "unpriced": costs.unpriced,
-        },
-        from_attributes=True,
-    )
+
+    def render(view: DataView) -> bytes:
+        costs = view.costs
+        return (
+            CostsTotalOut.model_validate(
+                {
+                    "currency": service.currency,
+                    "total": costs.total,
+                    "teams": costs.teams,
+                    "resources": costs.resources,
+                    "unpriced": costs.unpriced,
+                },
+                from_attributes=True,
+            )
+            .model_dump_json()
+            .encode()
+        )
+
+    return Response(service.cached("costs/total", render, window), media_type=JSON)
 
 
 @router.get("/costs/deleted", response_model=CostsDeletedOut, summary="Money on what to delete")
-def costs_deleted(service: ServiceDep, window: WindowDep) -> CostsDeletedOut:
+def costs_deleted(service: ServiceDep, window: WindowDep) -> Response:
     """Return the money spent on rows whose decision is delete, by dimension and team."""
-    deleted = service.costs_deleted(window)
-    return CostsDeletedOut.model_validate(
-        {
-            "currency": service.currency,
-            "total": deleted.total,
-            "by_dimension": deleted.by_dimension,
-            "teams": deleted.teams,
-            "resources": deleted.resources,
-        },
-        from_attributes=True,
-    )
+
+    def render(view: DataView) -> bytes:
+        deleted = view.deleted
+        return (
+            CostsDeletedOut.model_validate(
+                {
+                    "currency": service.currency,
+                    "total": deleted.total,
+                    "by_dimension": deleted.by_dimension,
+                    "teams": deleted.teams,
+                    "resources": deleted.resources,
+                },
+                from_attributes=True,
+            )
+            .model_dump_json()
+            .encode()
+        )
+
+    return Response(service.cached("costs/deleted", render, window), media_type=JSON)

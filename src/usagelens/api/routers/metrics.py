@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
-from prometheus_client.exposition import choose_encoder
 from starlette.concurrency import run_in_threadpool
 
 from usagelens.api.deps import ServiceDep, WriteAuth
 from usagelens.api.schemas import PushOut
+from usagelens.domain.errors import PushEventError
+from usagelens.domain.push import parse_push_body
+from usagelens.exporter import Scrape, live_part, render_data
 
 router = APIRouter(tags=["metrics"])
 
@@ -35,10 +37,16 @@ _BODY = {
     response_class=Response,
     responses={200: {"content": {"text/plain": {}, "application/openmetrics-text": {}}}},
 )
-def metrics(request: Request) -> Response:
-    """Render every metric from the stored snapshot (OpenMetrics if the scraper asks)."""
-    encoder, content_type = choose_encoder(request.headers.get("accept", ""))
-    return Response(encoder(request.app.state.registry), media_type=content_type)
+def metrics(request: Request, service: ServiceDep) -> Response:
+    """Render every metric: the data part once per data version, the live part fresh.
+
+    OpenMetrics if the scraper asks for it; gzip if it accepts it.
+    """
+    scrape = service.cached("metrics", lambda view: Scrape.of(render_data(view)))
+    live, content_type = live_part(request.app.state.registry, request.headers.get("accept", ""))
+    gzip = "gzip" in request.headers.get("accept-encoding", "").lower()
+    headers = {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"} if gzip else None
+    return Response(scrape.body(live, gzip), media_type=content_type, headers=headers)
 
 
 @router.post(
@@ -50,7 +58,15 @@ def metrics(request: Request) -> Response:
     responses={422: {"description": "a malformed event; nothing counted"}},
 )
 async def receive(request: Request, service: ServiceDep) -> PushOut:
-    """Count pushed request events (one object or a list) into the http_service_* series."""
+    """Count pushed request events (one object or a list) into the http_service_* series.
+
+    Answered once the events are committed (several requests share one commit).
+    """
     payload = await request.body()
-    accepted = await run_in_threadpool(service.push, payload)
-    return PushOut(accepted=accepted)
+    try:
+        events = parse_push_body(payload)
+    except PushEventError:
+        await run_in_threadpool(service.count_rejected, "push_rejected")
+        raise
+    await request.app.state.pushes.submit(events)
+    return PushOut(accepted=len(events))

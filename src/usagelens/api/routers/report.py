@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 
 from usagelens.api.deps import ServiceDep, WindowDep
 from usagelens.domain import report as render
+from usagelens.services import DataView
 
 router = APIRouter(prefix="/api/v1", tags=["report"])
 
@@ -44,8 +46,12 @@ def full_report(
     format: Annotated[Format, Query(description="output format")] = "text",
 ) -> Response:
     """Return per team a table and totals, then the overall totals and unpriced resources."""
-    report = service.report(window)
-    if format == "json":
-        return JSONResponse(render.render_json(report))
-    renderer, media_type = _RENDERERS[format]
-    return Response(renderer(report), media_type=media_type)
+
+    def make(view: DataView) -> bytes:
+        report = service.report_of(view)
+        if format == "json":
+            return json.dumps(render.render_json(report), ensure_ascii=False).encode()
+        return _RENDERERS[format][0](report).encode()
+
+    media_type = "application/json" if format == "json" else _RENDERERS[format][1]
+    return Response(service.cached(("report", format), make, window), media_type=media_type)

@@ -9,6 +9,8 @@ from starlette.concurrency import run_in_threadpool
 
 from usagelens.api.deps import ServiceDep, WriteAuth
 from usagelens.api.schemas import IngestOut
+from usagelens.domain.errors import SummaryFormatError
+from usagelens.services import PayloadReader
 
 router = APIRouter(prefix="/api/v1", tags=["usage"])
 
@@ -61,8 +63,29 @@ async def ingest_usage(
     ``application/json`` bodies are the JSON form; anything else is read as the text
     format unless it starts with ``[``.
     """
-    payload = await request.body()
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    json_form = True if content_type == "application/json" else None
-    result = await run_in_threadpool(service.ingest, payload, source=source, json_form=json_form)
+    reader = service.reader(True if content_type == "application/json" else None)
+    pending: list[bytes] = []
+    size = 0
+    try:
+        async for chunk in request.stream():
+            pending.append(chunk)
+            size += len(chunk)
+            if size >= _PARSE_EVERY:  # parse as the body arrives, off the event loop
+                await run_in_threadpool(_feed, reader, pending)
+                pending, size = [], 0
+        await run_in_threadpool(_feed, reader, pending)
+    except SummaryFormatError:
+        await run_in_threadpool(service.count_rejected, "batches_rejected")
+        raise
+    result = await run_in_threadpool(service.ingest_read, reader, source=source)
     return IngestOut.model_validate(result, from_attributes=True)
+
+
+_PARSE_EVERY = 1 << 20
+"""Bytes of body to gather before handing them to the parser."""
+
+
+def _feed(reader: PayloadReader, chunks: list[bytes]) -> None:
+    for chunk in chunks:
+        reader.feed(chunk)

@@ -9,7 +9,7 @@ from usagelens.api.deps import ServiceDep, SettingsDep, WriteAuth
 from usagelens.api.errors import problem
 from usagelens.api.schemas import IngestOut, PullOut, RefreshOut, RefreshStatusOut
 from usagelens.domain.errors import NotConfigured
-from usagelens.services import PullOutcome
+from usagelens.pulls import PullOutcome
 from usagelens.wiring import holder_name, refresh_configured
 
 router = APIRouter(prefix="/api/v1", tags=["webhooks"])

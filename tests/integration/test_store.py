@@ -1,4 +1,4 @@
-"""The repository on a real SQLite file and a real PostgreSQL database."""
+"""The store on a real SQLite file and a real PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import pytest
 from sqlalchemy import func, select
 
 from usagelens.domain.errors import SummaryFormatError
-from usagelens.domain.model import Dimension, Window
+from usagelens.domain.model import Dimension, SeriesKey, Window
 from usagelens.services import UsageLens
-from usagelens.storage import SqlRepository, create_engine_for, migrate
+from usagelens.storage import SqlStore, create_engine_for, migrate
 from usagelens.storage.tables import ingest_batches, observations
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
@@ -21,13 +21,20 @@ def service(database_url: str) -> UsageLens:
     engine = create_engine_for(database_url)
     migrate(engine)
     migrate(engine)  # idempotent
-    yield UsageLens(SqlRepository(engine), clock=lambda: NOW)
+    yield UsageLens(SqlStore(engine), clock=lambda: NOW)
     engine.dispose()
 
 
 def _count(service: UsageLens, table=observations) -> int:  # type: ignore[no-untyped-def]
-    with service.repository.engine.connect() as conn:  # type: ignore[attr-defined]
+    with service.store.engine.connect() as conn:  # type: ignore[attr-defined]
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+
+
+def _usages(service: UsageLens, key: SeriesKey) -> list[float]:
+    """Return a series' stored usages in time order."""
+    with service.store() as uow:
+        ids = {k: i for i, k in uow.series.keys().items()}
+        return [usage for _, usage in uow.observations.readings(ids[key])]
 
 
 def test_sample_lands_once_and_resending_counts_duplicates(
@@ -48,11 +55,11 @@ def test_sample_lands_once_and_resending_counts_duplicates(
     costs = service.costs_total()
     assert costs.total == 33951
     assert service.costs_deleted().by_dimension == {"CPU": 5344, "RAM": 2492, "NetFlow": 1443}
-    batches = service.repository.batches()
-    assert [b["duplicates"] for b in batches] == [24000, 0]
+    batches = service.batches()
+    assert [b.result.duplicates for b in batches] == [24000, 0]
     import hashlib
 
-    assert batches[0]["sha256"] == hashlib.sha256(sample_summary).hexdigest()
+    assert batches[0].sha256 == hashlib.sha256(sample_summary).hexdigest()
 
 
 def test_changed_value_replaces_and_counts_as_updated(service: UsageLens) -> None:
@@ -64,8 +71,7 @@ def test_changed_value_replaces_and_counts_as_updated(service: UsageLens) -> Non
         source="b",
     )
     assert (result.inserted, result.updated, result.duplicates) == (1, 1, 1)
-    series = dict(service.repository.series())
-    assert series[("t", "R", Dimension.CPU)] == [10.0, 30.0]
+    assert _usages(service, ("t", "R", Dimension.CPU)) == [10.0, 30.0]
 
 
 def test_repeats_inside_one_payload(service: UsageLens) -> None:
@@ -74,7 +80,7 @@ def test_repeats_inside_one_payload(service: UsageLens) -> None:
         source="a",
     )
     assert (result.observations, result.inserted, result.updated, result.duplicates) == (3, 1, 1, 1)
-    assert dict(service.repository.series())[("t", "R", Dimension.CPU)] == [12.0]
+    assert _usages(service, ("t", "R", Dimension.CPU)) == [12.0]
 
 
 def test_a_rejected_payload_stores_nothing(service: UsageLens, sample_summary: bytes) -> None:

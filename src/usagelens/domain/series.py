@@ -1,0 +1,136 @@
+"""A stored series and how a payload changes it, decided without I/O.
+
+``merge`` compares one series' readings in a payload with the stored values of the same
+times and says what to insert, what to replace and how the series' distribution moves.
+``SeriesAggregate`` is what the store keeps per series so that every number the service
+shows is updated by those moves alone.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from usagelens.domain.batch import SeriesReadings
+from usagelens.domain.distribution import Distribution, SeriesStats
+from usagelens.domain.model import SeriesKey
+from usagelens.domain.policy import Classification, Policy
+
+
+@dataclass(slots=True)
+class SeriesMerge:
+    """What one payload does to one series."""
+
+    inserts: list[tuple[int, float]] = field(default_factory=list)
+    """(time, usage) of times the store does not hold yet."""
+    updates: list[tuple[int, float]] = field(default_factory=list)
+    """(time, new usage) of stored times whose value changes."""
+    deltas: dict[float, int] = field(default_factory=dict)
+    """Observations gained (positive) or lost (negative) per usage value."""
+    inserted: int = 0
+    updated: int = 0
+    duplicates: int = 0
+
+    @property
+    def changed(self) -> bool:
+        """Tell whether anything is to be written."""
+        return bool(self.inserts or self.updates)
+
+
+def merge(readings: SeriesReadings, stored: Mapping[int, float]) -> SeriesMerge:
+    """Decide a series' part of a payload against the stored values of its times.
+
+    Every reading counts once: inserted (a new time), updated (a time that held another
+    value, in the store or earlier in the payload) or duplicate (the same value again).
+    A later repeat of a time in the payload wins.
+    """
+    result = SeriesMerge()
+    latest = readings.latest()
+    if len(latest) != len(readings):
+        seen: dict[int, float] = {}
+        for micros, usage in zip(readings.times, readings.usages, strict=True):
+            previous = seen.get(micros)
+            if previous is not None:
+                if previous == usage:
+                    result.duplicates += 1
+                else:
+                    result.updated += 1
+            seen[micros] = usage
+    if stored == latest:  # a re-sent payload: nothing to write
+        result.duplicates += len(latest)
+        return result
+    deltas = result.deltas
+    if not stored:
+        result.inserts = list(latest.items())
+        result.inserted += len(latest)
+        for usage in latest.values():
+            deltas[usage] = deltas.get(usage, 0) + 1
+        return result
+    for micros, usage in latest.items():
+        before = stored.get(micros)
+        if before is None:
+            result.inserts.append((micros, usage))
+            result.inserted += 1
+            deltas[usage] = deltas.get(usage, 0) + 1
+        elif before == usage:
+            result.duplicates += 1
+        else:
+            result.updates.append((micros, usage))
+            result.updated += 1
+            deltas[before] = deltas.get(before, 0) - 1
+            deltas[usage] = deltas.get(usage, 0) + 1
+    return result
+
+
+@dataclass(slots=True)
+class SeriesAggregate:
+    """One stored series: its distribution, time span, statistics and verdict."""
+
+    id: int
+    key: SeriesKey
+    distribution: Distribution = field(default_factory=Distribution)
+    first: int | None = None
+    """Earliest stored time (microseconds), None while empty."""
+    last: int | None = None
+    """Latest stored time (microseconds), None while empty."""
+    stats: SeriesStats | None = None
+    verdict: Classification | None = None
+
+    def holds_any(self, times: Iterable[int]) -> bool:
+        """Tell whether some of these times may already be stored (within the span)."""
+        if self.first is None or self.last is None:
+            return False
+        first, last = self.first, self.last
+        return any(first <= t <= last for t in times)
+
+    def add(self, change: SeriesMerge) -> None:
+        """Take in a merge's inserted times and value deltas (call ``judge`` afterwards)."""
+        self.distribution.apply(change.deltas)
+        if change.inserts:
+            low = min(t for t, _ in change.inserts)
+            high = max(t for t, _ in change.inserts)
+            self.first = low if self.first is None else min(self.first, low)
+            self.last = high if self.last is None else max(self.last, high)
+
+    def remove(self, removed: Mapping[float, int], first: int | None, last: int | None) -> None:
+        """Take out pruned observations (value → count); the store tells the new span."""
+        self.distribution.apply({value: -count for value, count in removed.items()})
+        self.first, self.last = first, last
+
+    def judge(self, policy: Policy) -> None:
+        """Recompute statistics and verdict from the distribution."""
+        if not self.distribution.count:
+            self.stats = self.verdict = None
+            self.first = self.last = None
+            return
+        self.stats = self.distribution.stats()
+        self.verdict = policy.judge(self.stats.count, self.stats.mean, self.stats.median)
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesSummary:
+    """What reads need of a non-empty series: statistics and verdict, no distribution."""
+
+    key: SeriesKey
+    stats: SeriesStats
+    verdict: Classification

@@ -1,0 +1,378 @@
+"""Series and observations in SQL: the hot paths, set-wise, on the driver's own cursor.
+
+Observations are keyed by (series_id, t) with t in microseconds since the epoch; on
+SQLite the table is ``WITHOUT ROWID`` so the key is the table. Bulk work goes straight to
+the DB-API cursor inside the unit of work's transaction: ``executemany`` on SQLite,
+``COPY`` and arrays (``unnest``) on PostgreSQL. Lookups are by exact keys, never by
+scanning a time range.
+"""
+
+from __future__ import annotations
+
+import io
+from array import array
+from collections import Counter
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from itertools import groupby, islice
+from operator import itemgetter
+from typing import Any
+
+from sqlalchemy import Connection
+
+from usagelens.domain.batch import to_micros
+from usagelens.domain.distribution import Distribution, SeriesStats
+from usagelens.domain.model import Decision, Dimension, Intensity, SeriesKey, UsageType, Window
+from usagelens.domain.policy import Classification
+from usagelens.domain.series import SeriesAggregate, SeriesSummary
+from usagelens.storage.tables import HISTOGRAM_COLUMNS
+
+_DIMENSIONS = {d.value: d for d in Dimension}
+_CHUNK = 5000
+_SUMMARY_COLUMNS = (
+    "id, team, resource, dimension, count, total, mean, median, "
+    + ", ".join(HISTOGRAM_COLUMNS)
+    + ", usage_type, intensity, decision, reason"
+)
+
+
+def _chunks(items: Iterable[Any], size: int = _CHUNK) -> Iterator[list[Any]]:
+    iterator = iter(items)
+    while chunk := list(islice(iterator, size)):
+        yield chunk
+
+
+class SqlSeries:
+    """Series rows: keys, ids and maintained aggregates."""
+
+    def __init__(self, conn: Connection, known: dict[SeriesKey, int]) -> None:
+        self._conn = conn
+        self._cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        self._postgres = conn.dialect.name == "postgresql"
+        self._mark = "%s" if self._postgres else "?"
+        self._known = known
+        self.created: dict[SeriesKey, int] = {}
+        """Ids created or first seen in this transaction (published to ``known`` on commit)."""
+
+    def ensure(self, keys: Collection[SeriesKey]) -> dict[SeriesKey, int]:
+        """Return the id of every key, creating the series that do not exist yet."""
+        found = {key: self._known[key] for key in keys if key in self._known}
+        missing = [key for key in keys if key not in found]
+        if not missing:
+            return found
+        selected = self._select(missing)
+        self.created.update(selected)
+        found.update(selected)
+        new = [key for key in missing if key not in found]
+        if new:
+            empty = b""
+            mark = self._mark
+            self._cursor.executemany(
+                "INSERT INTO series (team, resource, dimension, distribution) "
+                f"VALUES ({mark}, {mark}, {mark}, {mark}) "
+                "ON CONFLICT (team, resource, dimension) DO NOTHING",
+                [(team, resource, dim.value, empty) for team, resource, dim in new],
+            )
+            created = self._select(new)
+            self.created.update(created)
+            found.update(created)
+        return found
+
+    def _select(self, keys: Sequence[SeriesKey]) -> dict[SeriesKey, int]:
+        """Find the ids of these keys (reading every series of their teams: few rows)."""
+        wanted = set(keys)
+        found: dict[SeriesKey, int] = {}
+        for chunk in _chunks(sorted({team for team, _, _ in wanted}), 500):
+            marks = ", ".join([self._mark] * len(chunk))
+            self._cursor.execute(
+                f"SELECT id, team, resource, dimension FROM series WHERE team IN ({marks})", chunk
+            )
+            for sid, team, resource, dim in self._cursor.fetchall():
+                key = (team, resource, _DIMENSIONS[dim])
+                if key in wanted:
+                    found[key] = sid
+        return found
+
+    def load(self, ids: Collection[int]) -> dict[int, SeriesAggregate]:
+        """Return the aggregates of these series, locked until the transaction ends."""
+        loaded: dict[int, SeriesAggregate] = {}
+        lock = " FOR UPDATE" if self._postgres else ""
+        for chunk in _chunks(sorted(ids)):
+            marks = ", ".join([self._mark] * len(chunk))
+            self._cursor.execute(
+                "SELECT id, team, resource, dimension, distribution, first_at, last_at "
+                f"FROM series WHERE id IN ({marks}) ORDER BY id{lock}",
+                chunk,
+            )
+            for sid, team, resource, dim, blob, first, last in self._cursor.fetchall():
+                loaded[sid] = SeriesAggregate(
+                    id=sid,
+                    key=(team, resource, _DIMENSIONS[dim]),
+                    distribution=Distribution.from_bytes(bytes(blob)),
+                    first=first,
+                    last=last,
+                )
+        return loaded
+
+    def save(self, aggregates: Iterable[SeriesAggregate]) -> None:
+        """Store aggregates: distribution, span, statistics and verdict."""
+        mark = self._mark
+        columns = [
+            "count", "total", "mean", "median", *HISTOGRAM_COLUMNS,
+            "usage_type", "intensity", "decision", "reason", "first_at", "last_at",
+            "distribution",
+        ]  # fmt: skip
+        statement = (
+            "UPDATE series SET "
+            + ", ".join(f"{name} = {mark}" for name in columns)
+            + f" WHERE id = {mark}"
+        )
+        rows = [_series_row(aggregate) for aggregate in aggregates]
+        for chunk in _chunks(rows):
+            self._cursor.executemany(statement, chunk)
+
+    def summaries(self) -> list[SeriesSummary]:
+        """Return the statistics and verdict of every series that holds observations."""
+        self._cursor.execute(f"SELECT {_SUMMARY_COLUMNS} FROM series WHERE count > 0")
+        summaries = []
+        for row in self._cursor.fetchall():
+            _, team, resource, dim, count, total, mean, median = row[:8]
+            frequencies = tuple(row[8:19])
+            usage_type, intensity, decision, reason = row[19:23]
+            summaries.append(
+                SeriesSummary(
+                    key=(team, resource, _DIMENSIONS[dim]),
+                    stats=SeriesStats(count, total, mean, median, frequencies),
+                    verdict=Classification(
+                        count=count,
+                        mean=mean,
+                        median=median,
+                        usage_type=UsageType(usage_type),
+                        intensity=Intensity(intensity),
+                        decision=Decision(decision),
+                        reason=reason,
+                    ),
+                )
+            )
+        return summaries
+
+    def keys(self) -> dict[int, SeriesKey]:
+        """Return every series' key by id."""
+        self._cursor.execute("SELECT id, team, resource, dimension FROM series")
+        return {
+            sid: (team, resource, _DIMENSIONS[dim])
+            for sid, team, resource, dim in self._cursor.fetchall()
+        }
+
+    def oldest(self, micros: int, limit: int) -> list[tuple[int, int]]:
+        """Return up to ``limit`` (id, earliest time) of series holding data older than a time."""
+        mark = self._mark
+        self._cursor.execute(
+            f"SELECT id, first_at FROM series WHERE first_at < {mark} "
+            f"ORDER BY first_at, id LIMIT {mark}",
+            (micros, limit),
+        )
+        return [(sid, first) for sid, first in self._cursor.fetchall()]
+
+
+def _series_row(aggregate: SeriesAggregate) -> tuple[Any, ...]:
+    stats, verdict = aggregate.stats, aggregate.verdict
+    numbers: tuple[Any, ...]
+    if stats is None or verdict is None:
+        numbers = (0, None, None, None, *([0] * len(HISTOGRAM_COLUMNS)), None, None, None, None)
+    else:
+        numbers = (
+            stats.count,
+            stats.total,
+            stats.mean,
+            stats.median,
+            *stats.frequencies,
+            verdict.usage_type.value,
+            verdict.intensity.value,
+            verdict.decision.value,
+            verdict.reason,
+        )
+    blob = aggregate.distribution.to_bytes()
+    return (*numbers, aggregate.first, aggregate.last, blob, aggregate.id)
+
+
+class SqlObservations:
+    """Observations: exact-key lookups, bulk writes, set-wise distributions."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        self._postgres = conn.dialect.name == "postgresql"
+        self._mark = "%s" if self._postgres else "?"
+
+    def stored(self, wanted: Mapping[int, Collection[int]]) -> dict[int, dict[int, float]]:
+        """Return the stored usage of these (series id → times) keys, where held.
+
+        The answer may hold other stored times of a series between the earliest and the
+        latest time asked for; it never reads more than one row beyond what was asked.
+        """
+        if self._postgres:
+            return self._stored_by_keys(wanted)
+        found: dict[int, dict[int, float]] = {}
+        sparse: dict[int, Collection[int]] = {}
+        for sid, times in wanted.items():
+            # A contiguous read of the key range is the cheapest lookup on SQLite, as
+            # long as the range holds no more stored rows than the batch has times.
+            self._cursor.execute(
+                "SELECT t, usage FROM observations WHERE series_id = ? AND t BETWEEN ? AND ?"
+                " ORDER BY t LIMIT ?",
+                (sid, min(times), max(times), len(times) + 1),
+            )
+            rows = self._cursor.fetchall()
+            if len(rows) > len(times):
+                sparse[sid] = times
+            elif rows:
+                found[sid] = dict(rows)
+        if sparse:
+            found.update(self._stored_by_keys(sparse))
+        return found
+
+    def _stored_by_keys(self, wanted: Mapping[int, Collection[int]]) -> dict[int, dict[int, float]]:
+        """Look up exactly these keys, set-wise (a temporary table on SQLite, arrays on PG)."""
+        found: dict[int, dict[int, float]] = {}
+        keys = ((sid, t) for sid, times in wanted.items() for t in times)
+        for chunk in _chunks(keys, 50_000):
+            if self._postgres:
+                self._cursor.execute(
+                    "SELECT o.series_id, o.t, o.usage FROM observations o "
+                    "JOIN unnest(%s::int[], %s::bigint[]) AS p(series_id, t) "
+                    "ON o.series_id = p.series_id AND o.t = p.t",
+                    ([sid for sid, _ in chunk], [t for _, t in chunk]),
+                )
+            else:
+                self._cursor.execute(
+                    "CREATE TEMP TABLE IF NOT EXISTS probe (series_id INTEGER NOT NULL,"
+                    " t INTEGER NOT NULL, PRIMARY KEY (series_id, t)) WITHOUT ROWID"
+                )
+                self._cursor.execute("DELETE FROM probe")
+                self._cursor.executemany("INSERT OR IGNORE INTO probe VALUES (?, ?)", chunk)
+                self._cursor.execute(
+                    "SELECT o.series_id, o.t, o.usage FROM probe p "
+                    "JOIN observations o ON o.series_id = p.series_id AND o.t = p.t"
+                )
+            for sid, t, usage in self._cursor.fetchall():
+                found.setdefault(sid, {})[t] = usage
+        return found
+
+    def insert(self, rows: Iterable[tuple[int, int, float]], batch_id: int) -> None:
+        """Add (series id, time, usage) rows whose keys are not stored yet."""
+        if self._postgres:
+            self._copy(rows, batch_id)
+            return
+        for chunk in _chunks(rows, 20_000):
+            self._cursor.executemany(
+                "INSERT INTO observations (series_id, t, usage, batch_id) VALUES (?, ?, ?, ?)",
+                [(sid, t, usage, batch_id) for sid, t, usage in chunk],
+            )
+
+    def _copy(self, rows: Iterable[tuple[int, int, float]], batch_id: int) -> None:
+        tail = f"\t{batch_id}\n"
+        with self._cursor.copy(
+            "COPY observations (series_id, t, usage, batch_id) FROM STDIN"
+        ) as copy:
+            for chunk in _chunks(rows, 20_000):
+                buffer = io.StringIO()
+                buffer.writelines(f"{sid}\t{t}\t{usage!r}{tail}" for sid, t, usage in chunk)
+                copy.write(buffer.getvalue())
+
+    def replace(self, rows: Iterable[tuple[int, int, float]], batch_id: int) -> None:
+        """Change the usage of stored (series id, time) keys."""
+        for chunk in _chunks(rows, 20_000):
+            if self._postgres:
+                self._cursor.execute(
+                    "UPDATE observations o SET usage = p.usage, batch_id = %s "
+                    "FROM unnest(%s::int[], %s::bigint[], %s::float8[]) AS p(series_id, t, usage) "
+                    "WHERE o.series_id = p.series_id AND o.t = p.t",
+                    (batch_id, [r[0] for r in chunk], [r[1] for r in chunk], [r[2] for r in chunk]),
+                )
+            else:
+                self._cursor.executemany(
+                    "UPDATE observations SET usage = ?, batch_id = ? WHERE series_id = ? AND t = ?",
+                    [(usage, batch_id, sid, t) for sid, t, usage in chunk],
+                )
+
+    def distributions(self, window: Window) -> Iterator[tuple[int, Distribution]]:
+        """Yield every series' distribution of usages within a window, computed set-wise."""
+        conditions, params = [], []
+        if window.since is not None:
+            conditions.append(f"t >= {self._mark}")
+            params.append(to_micros(window.since))
+        if window.until is not None:
+            conditions.append(f"t < {self._mark}")
+            params.append(to_micros(window.until))
+        where = ("WHERE " + " AND ".join(conditions)) if conditions else ""
+        self._cursor.execute(
+            f"SELECT series_id, usage, count(*) FROM observations {where} "
+            "GROUP BY series_id, usage ORDER BY series_id, usage",
+            params,
+        )
+        yield from _grouped(self._cursor)
+
+    def all_distributions(self) -> Iterator[tuple[int, Distribution, int, int]]:
+        """Yield (series id, distribution, earliest, latest) of every series from raw rows."""
+        spans: dict[int, tuple[int, int]] = {}
+        self._cursor.execute(
+            "SELECT series_id, min(t), max(t) FROM observations GROUP BY series_id"
+        )
+        for sid, first, last in self._cursor.fetchall():
+            spans[sid] = (first, last)
+        for sid, distribution in self.distributions(Window()):
+            first, last = spans[sid]
+            yield sid, distribution, first, last
+
+    def delete_before(
+        self, ids: Collection[int], micros: int
+    ) -> dict[int, tuple[Counter[float], int | None, int | None]]:
+        """Delete these series' observations older than a time; say what went and what stays."""
+        if not ids:
+            return {}
+        mark = self._mark
+        marks = ", ".join([mark] * len(ids))
+        self._cursor.execute(
+            f"DELETE FROM observations WHERE series_id IN ({marks}) AND t < {mark} "
+            "RETURNING series_id, usage",
+            [*ids, micros],
+        )
+        removed: dict[int, Counter[float]] = {sid: Counter() for sid in ids}
+        for sid, usage in self._cursor.fetchall():
+            removed[sid][usage] += 1
+        self._cursor.execute(
+            "SELECT s.id,"
+            " (SELECT min(t) FROM observations o WHERE o.series_id = s.id),"
+            " (SELECT max(t) FROM observations o WHERE o.series_id = s.id)"
+            f" FROM series s WHERE s.id IN ({marks})",
+            list(ids),
+        )
+        return {sid: (removed[sid], first, last) for sid, first, last in self._cursor.fetchall()}
+
+    def readings(self, series_id: int) -> list[tuple[int, float]]:
+        """Return one series' (time, usage) in time order."""
+        self._cursor.execute(
+            f"SELECT t, usage FROM observations WHERE series_id = {self._mark} ORDER BY t",
+            (series_id,),
+        )
+        return [(t, usage) for t, usage in self._cursor.fetchall()]
+
+    def count(self) -> int:
+        """Return how many observations are stored."""
+        self._cursor.execute("SELECT count(*) FROM observations")
+        return int(self._cursor.fetchone()[0])
+
+
+def _grouped(cursor: Any) -> Iterator[tuple[int, Distribution]]:
+    """Turn (series id, usage, count) rows ordered by series and usage into distributions."""
+
+    def rows() -> Iterator[Any]:
+        while chunk := cursor.fetchmany(50_000):
+            yield from chunk
+
+    for sid, group in groupby(rows(), key=itemgetter(0)):
+        values, counts = array("d"), array("q")
+        for _, usage, count in group:
+            values.append(usage)
+            counts.append(count)
+        yield sid, Distribution.from_sorted(values, counts)

@@ -1,0 +1,313 @@
+"""The small repositories: prices, pushes, counters, batches, the store's state, refresh."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, Table, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from usagelens.domain.model import Dimension, IngestResult
+from usagelens.domain.prices import PriceList
+from usagelens.ports import BatchRecord, PushState, PushTally, RefreshStatus, StoreState
+from usagelens.storage.tables import (
+    counters,
+    ingest_batches,
+    prices,
+    push_endpoints,
+    push_latency,
+    push_statuses,
+    refresh_state,
+    source_cursors,
+    store_state,
+)
+
+_DIMENSIONS = {d.value: d for d in Dimension}
+
+
+def naive_utc(moment: datetime) -> datetime:
+    """Return a moment as naive UTC, the way DateTime columns hold it."""
+    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    return moment.replace(tzinfo=UTC) if moment is not None else None
+
+
+def _insert_for(conn: Connection) -> Any:
+    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert
+
+
+def _add_many(
+    conn: Connection, table: Table, keys: list[str], rows: list[dict[str, Any]], columns: list[str]
+) -> None:
+    """Upsert rows, adding their columns to what is stored."""
+    if not rows:
+        return
+    stmt = _insert_for(conn)(table)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=keys, set_={c: table.c[c] + stmt.excluded[c] for c in columns}
+    )
+    conn.execute(stmt, rows)
+
+
+class SqlPrices:
+    """The price list."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def get(self) -> PriceList:
+        """Return the stored price list."""
+        values: dict[str, dict[Dimension, float]] = {}
+        for resource, dim, amount in self._conn.execute(select(prices)):
+            values.setdefault(resource, {})[_DIMENSIONS[dim]] = amount
+        return PriceList(values)
+
+    def replace(self, price_list: PriceList) -> None:
+        """Make this the whole stored price list."""
+        rows = [
+            {"resource": resource, "dimension": dim.value, "price": amount}
+            for resource, dims in price_list.values.items()
+            for dim, amount in dims.items()
+        ]
+        self._conn.execute(delete(prices))
+        if rows:
+            self._conn.execute(insert(prices), rows)
+
+
+class SqlPushes:
+    """Counts of pushed request events."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def endpoints(self) -> set[str]:
+        """Return the endpoints counted so far."""
+        return set(self._conn.execute(select(push_endpoints.c.endpoint)).scalars())
+
+    def add(self, tally: PushTally) -> None:
+        """Add a tally to the stored counts."""
+        conn = self._conn
+        _add_many(
+            conn,
+            push_statuses,
+            ["status"],
+            [{"status": s, "count": n} for s, n in tally.statuses.items() if n],
+            ["count"],
+        )
+        _add_many(
+            conn,
+            push_endpoints,
+            ["endpoint"],
+            [{"endpoint": e, "sum": tally.sums[e], "count": n} for e, n in tally.counts.items()],
+            ["sum", "count"],
+        )
+        _add_many(
+            conn,
+            push_latency,
+            ["endpoint", "le"],
+            [{"endpoint": e, "le": le, "count": n} for (e, le), n in tally.buckets.items()],
+            ["count"],
+        )
+
+    def state(self) -> PushState:
+        """Return every pushed count."""
+        conn = self._conn
+        statuses = {int(s): int(n) for s, n in conn.execute(select(push_statuses))}
+        endpoints = {e: (float(t), int(n)) for e, t, n in conn.execute(select(push_endpoints))}
+        latency: dict[str, dict[str, int]] = {}
+        for endpoint, le, n in conn.execute(select(push_latency)):
+            latency.setdefault(endpoint, {})[le] = int(n)
+        return PushState(statuses, endpoints, latency)
+
+
+class SqlCounters:
+    """Named counters."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def add(self, amounts: Mapping[str, int]) -> None:
+        """Add to named counters, creating missing ones."""
+        rows = [{"name": k, "value": v} for k, v in amounts.items() if v]
+        _add_many(self._conn, counters, ["name"], rows, ["value"])
+
+    def all(self) -> dict[str, int]:
+        """Return every named counter."""
+        return {name: int(value) for name, value in self._conn.execute(select(counters))}
+
+
+class SqlBatches:
+    """The audit trail of accepted payloads."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def add(self, record: BatchRecord) -> int:
+        """Store a batch record; return its id."""
+        result = record.result
+        row = self._conn.execute(
+            insert(ingest_batches)
+            .values(
+                received_at=naive_utc(record.received_at),
+                source=record.source[:500],
+                sha256=record.sha256,
+                observations=result.observations,
+                inserted=result.inserted,
+                updated=result.updated,
+                duplicates=result.duplicates,
+                teams=result.teams,
+                resources=result.resources,
+            )
+            .returning(ingest_batches.c.id)
+        ).one()
+        return int(row[0])
+
+    def recent(self, limit: int = 20) -> list[BatchRecord]:
+        """Return the newest records, newest first."""
+        query = select(ingest_batches).order_by(ingest_batches.c.id.desc()).limit(limit)
+        return [
+            BatchRecord(
+                received_at=row.received_at.replace(tzinfo=UTC),
+                source=row.source,
+                sha256=row.sha256,
+                result=IngestResult(
+                    batch_id=row.id,
+                    observations=row.observations,
+                    inserted=row.inserted,
+                    updated=row.updated,
+                    duplicates=row.duplicates,
+                    teams=row.teams,
+                    resources=row.resources,
+                ),
+            )
+            for row in self._conn.execute(query)
+        ]
+
+
+class SqlState:
+    """The store's data version and policy in force (one row, created by the migration)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def get(self) -> StoreState:
+        """Return the store's state."""
+        row = self._conn.execute(select(store_state).where(store_state.c.id == 1)).one()
+        return StoreState(
+            data_version=int(row.data_version),
+            policy_fingerprint=row.policy_fingerprint,
+            policy_document=row.policy_document,
+            stale=bool(row.stale),
+        )
+
+    def bump(self) -> int:
+        """Advance the data version; return the new one."""
+        row = self._conn.execute(
+            update(store_state)
+            .where(store_state.c.id == 1)
+            .values(data_version=store_state.c.data_version + 1)
+            .returning(store_state.c.data_version)
+        ).one()
+        return int(row[0])
+
+    def set_policy(self, fingerprint: str, document: str) -> None:
+        """Record the policy the verdicts are now made under."""
+        self._conn.execute(
+            update(store_state)
+            .where(store_state.c.id == 1)
+            .values(policy_fingerprint=fingerprint, policy_document=document)
+        )
+
+    def set_stale(self, stale: bool) -> None:
+        """Mark the aggregates as needing a rebuild, or as rebuilt."""
+        self._conn.execute(update(store_state).where(store_state.c.id == 1).values(stale=stale))
+
+
+class SqlRefresh:
+    """The refresh lease, the last outcome and table sources' read positions."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def lease(
+        self, holder: str, now: datetime, lease_seconds: float, min_interval: float | None
+    ) -> bool:
+        """Take the lease unless another holder has it or one ran too recently.
+
+        One row in the store is the lock: with several workers or hosts only one refresh
+        runs at a time, and a crashed holder's lease simply expires.
+        """
+        moment = naive_utc(now)
+        conn = self._conn
+        row = conn.execute(select(refresh_state).where(refresh_state.c.id == 1)).first()
+        values = {
+            "holder": holder[:200],
+            "lease_until": moment + timedelta(seconds=lease_seconds),
+            "started_at": moment,
+        }
+        if row is None:
+            conn.execute(insert(refresh_state).values(id=1, ok=0, failed=0, **values))
+            return True
+        if row.lease_until is not None and row.lease_until > moment:
+            return False
+        if (
+            min_interval is not None
+            and row.started_at is not None
+            and (moment - row.started_at).total_seconds() < min_interval
+        ):
+            return False
+        conn.execute(update(refresh_state).where(refresh_state.c.id == 1).values(**values))
+        return True
+
+    def finish(self, holder: str, now: datetime, ok: int, failed: int, outcome: str) -> None:
+        """Record a refresh's outcome and release the lease."""
+        self._conn.execute(
+            update(refresh_state)
+            .where(refresh_state.c.id == 1, refresh_state.c.holder == holder[:200])
+            .values(
+                holder=None,
+                lease_until=None,
+                finished_at=naive_utc(now),
+                ok=ok,
+                failed=failed,
+                outcome=outcome,
+            )
+        )
+
+    def status(self) -> RefreshStatus | None:
+        """Return the lease and last outcome, None before the first refresh."""
+        row = self._conn.execute(select(refresh_state).where(refresh_state.c.id == 1)).first()
+        if row is None:
+            return None
+        return RefreshStatus(
+            holder=row.holder,
+            lease_until=_aware(row.lease_until),
+            started_at=_aware(row.started_at),
+            finished_at=_aware(row.finished_at),
+            ok=int(row.ok),
+            failed=int(row.failed),
+            outcome=row.outcome,
+        )
+
+    def position(self, source: str) -> datetime | None:
+        """Return how far a table source has been read (its newest collect_date taken)."""
+        position = self._conn.execute(
+            select(source_cursors.c.position).where(source_cursors.c.source == source[:500])
+        ).scalar()
+        return _aware(position)
+
+    def set_position(self, source: str, position: datetime) -> None:
+        """Move a table source's read position forward (never back)."""
+        stmt = _insert_for(self._conn)(source_cursors).values(
+            source=source[:500], position=naive_utc(position)
+        )
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["source"],
+            set_={"position": stmt.excluded.position},
+            where=source_cursors.c.position < stmt.excluded.position,
+        )
+        self._conn.execute(stmt)

@@ -1,0 +1,115 @@
+"""The SQL unit of work: one connection, one transaction, every repository on it."""
+
+from __future__ import annotations
+
+from types import TracebackType
+
+from sqlalchemy import Connection, Engine, RootTransaction, text
+from sqlalchemy.exc import SQLAlchemyError
+
+from usagelens.domain.errors import StorageError
+from usagelens.domain.model import SeriesKey
+from usagelens.storage.engine import WRITE
+from usagelens.storage.observations import SqlObservations, SqlSeries
+from usagelens.storage.records import (
+    SqlBatches,
+    SqlCounters,
+    SqlPrices,
+    SqlPushes,
+    SqlRefresh,
+    SqlState,
+)
+
+
+class SqlUnitOfWork:
+    """A transaction on SQLite or PostgreSQL; rolled back unless ``commit`` is called.
+
+    A writing unit of work takes the store's write lock when it begins (``BEGIN
+    IMMEDIATE`` on SQLite, an advisory lock on PostgreSQL), so writers take turns and
+    each sees what the previous one committed. Database errors leave it as StorageError.
+    """
+
+    series: SqlSeries
+    observations: SqlObservations
+    prices: SqlPrices
+    pushes: SqlPushes
+    counters: SqlCounters
+    batches: SqlBatches
+    state: SqlState
+    refresh: SqlRefresh
+
+    def __init__(self, engine: Engine, known: dict[SeriesKey, int], *, write: bool) -> None:
+        self._engine = engine
+        self._known = known
+        self._write = write
+        self._conn: Connection | None = None
+        self._transaction: RootTransaction | None = None
+
+    def __enter__(self) -> SqlUnitOfWork:
+        try:
+            conn = self._engine.connect()
+            if self._write:
+                conn.execution_options(**WRITE)
+            self._transaction = conn.begin()
+        except SQLAlchemyError as exc:
+            raise StorageError(f"database unreachable: {exc.__class__.__name__}") from exc
+        self._conn = conn
+        self.series = SqlSeries(conn, self._known)
+        self.observations = SqlObservations(conn)
+        self.prices = SqlPrices(conn)
+        self.pushes = SqlPushes(conn)
+        self.counters = SqlCounters(conn)
+        self.batches = SqlBatches(conn)
+        self.state = SqlState(conn)
+        self.refresh = SqlRefresh(conn)
+        return self
+
+    def commit(self) -> None:
+        """Commit the transaction; the series it created become known to later ones."""
+        assert self._transaction is not None, "commit outside the unit of work"
+        try:
+            self._transaction.commit()
+        except SQLAlchemyError as exc:
+            raise StorageError(f"database write failed: {exc.__class__.__name__}") from exc
+        self._known.update(self.series.created)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        conn, transaction = self._conn, self._transaction
+        self._conn = self._transaction = None
+        if conn is None or transaction is None:
+            return
+        try:
+            if transaction.is_active:
+                transaction.rollback()
+            conn.close()
+        except SQLAlchemyError:
+            conn.invalidate()
+        if isinstance(exc, SQLAlchemyError):
+            action = "write" if self._write else "read"
+            raise StorageError(f"database {action} failed: {exc.__class__.__name__}") from exc
+
+
+class SqlStore:
+    """Open units of work on one database (the ``UnitOfWorkFactory`` for SQL)."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._known: dict[SeriesKey, int] = {}
+        """Series ids seen committed; a series id never changes, so this only grows."""
+
+    def __call__(self, *, write: bool = False) -> SqlUnitOfWork:
+        """Open a unit of work; a writing one takes the write lock at its start."""
+        return SqlUnitOfWork(self.engine, self._known, write=write)
+
+    def ping(self) -> None:
+        """Raise StorageError unless the database answers."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except SQLAlchemyError as exc:
+            raise StorageError(f"database unreachable: {exc.__class__.__name__}") from exc
