@@ -296,31 +296,54 @@ class SqlObservations:
                 )
 
     def distributions(self, window: Window) -> Iterator[tuple[int, Distribution]]:
-        """Yield every series' distribution of usages within a window, computed set-wise."""
-        conditions, params = [], []
-        if window.since is not None:
-            conditions.append(f"t >= {self._mark}")
-            params.append(to_micros(window.since))
-        if window.until is not None:
-            conditions.append(f"t < {self._mark}")
-            params.append(to_micros(window.until))
-        where = ("WHERE " + " AND ".join(conditions)) if conditions else ""
+        """Yield every series' distribution of usages within a window, computed set-wise.
+
+        PostgreSQL groups the whole window in one query (a hash aggregate). SQLite would
+        sort every row of the window in one temporary B-tree; one small grouped range
+        read per series on the primary key is about twice as fast there.
+        """
+        since = to_micros(window.since) if window.since is not None else -(2**62)
+        until = to_micros(window.until) if window.until is not None else 2**62
+        if self._postgres:
+            self._cursor.execute(
+                "SELECT series_id, usage, count(*) FROM observations "
+                "WHERE t >= %s AND t < %s GROUP BY series_id, usage ORDER BY series_id, usage",
+                (since, until),
+            )
+            yield from _grouped(self._cursor)
+            return
         self._cursor.execute(
-            f"SELECT series_id, usage, count(*) FROM observations {where} "
-            "GROUP BY series_id, usage ORDER BY series_id, usage",
-            params,
+            "SELECT id FROM series WHERE count > 0 AND first_at < ? AND last_at >= ? ORDER BY id",
+            (until, since),
         )
-        yield from _grouped(self._cursor)
+        for (sid,) in self._cursor.fetchall():
+            self._cursor.execute(
+                "SELECT usage, count(*) FROM observations WHERE series_id = ? AND t >= ? "
+                "AND t < ? GROUP BY usage ORDER BY usage",
+                (sid, since, until),
+            )
+            rows = self._cursor.fetchall()
+            if rows:
+                values = array("d", [usage for usage, _ in rows])
+                counts = array("q", [count for _, count in rows])
+                yield sid, Distribution.from_sorted(values, counts)
 
     def all_distributions(self) -> Iterator[tuple[int, Distribution, int, int]]:
-        """Yield (series id, distribution, earliest, latest) of every series from raw rows."""
+        """Yield (series id, distribution, earliest, latest) of every series from raw rows.
+
+        Reads nothing but the observations (the aggregates may be stale: this rebuilds them).
+        """
         spans: dict[int, tuple[int, int]] = {}
         self._cursor.execute(
             "SELECT series_id, min(t), max(t) FROM observations GROUP BY series_id"
         )
         for sid, first, last in self._cursor.fetchall():
             spans[sid] = (first, last)
-        for sid, distribution in self.distributions(Window()):
+        self._cursor.execute(
+            "SELECT series_id, usage, count(*) FROM observations "
+            "GROUP BY series_id, usage ORDER BY series_id, usage"
+        )
+        for sid, distribution in _grouped(self._cursor):
             first, last = spans[sid]
             yield sid, distribution, first, last
 

@@ -1,0 +1,322 @@
+"""An in-memory store with the same ports as the SQL one, for use-case tests and trials.
+
+Writers take turns (one lock) and work on a copy of the data that replaces the shared
+data only when they commit, so a failed or abandoned unit of work leaves nothing
+behind, exactly like a rolled-back transaction. Nothing is kept across processes.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from collections import Counter
+from collections.abc import Collection, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from types import TracebackType
+
+from usagelens.domain.batch import to_micros
+from usagelens.domain.distribution import Distribution
+from usagelens.domain.model import IngestResult, SeriesKey, Window
+from usagelens.domain.prices import PriceList
+from usagelens.domain.series import SeriesAggregate, SeriesSummary
+from usagelens.ports import BatchRecord, PushState, PushTally, RefreshStatus, StoreState
+
+
+@dataclass
+class _Data:
+    """Everything a store holds."""
+
+    series: dict[int, SeriesAggregate] = field(default_factory=dict)
+    ids: dict[SeriesKey, int] = field(default_factory=dict)
+    observations: dict[int, dict[int, tuple[float, int]]] = field(default_factory=dict)
+    """series id → time → (usage, batch id)."""
+    prices: PriceList = field(default_factory=PriceList)
+    statuses: Counter[int] = field(default_factory=Counter)
+    endpoints: dict[str, tuple[float, int]] = field(default_factory=dict)
+    latency: dict[str, Counter[str]] = field(default_factory=dict)
+    counters: Counter[str] = field(default_factory=Counter)
+    batches: list[BatchRecord] = field(default_factory=list)
+    state: StoreState = field(default_factory=lambda: StoreState(1, None, None, False))
+    refresh: RefreshStatus | None = None
+    positions: dict[str, datetime] = field(default_factory=dict)
+
+
+class _Series:
+    def __init__(self, data: _Data) -> None:
+        self._data = data
+
+    def ensure(self, keys: Collection[SeriesKey]) -> dict[SeriesKey, int]:
+        ids = self._data.ids
+        for key in keys:
+            if key not in ids:
+                sid = ids[key] = len(ids) + 1
+                self._data.series[sid] = SeriesAggregate(sid, key)
+        return {key: ids[key] for key in keys}
+
+    def load(self, ids: Collection[int]) -> dict[int, SeriesAggregate]:
+        return {sid: self._data.series[sid] for sid in ids}
+
+    def save(self, aggregates: Iterable[SeriesAggregate]) -> None:
+        for aggregate in aggregates:
+            self._data.series[aggregate.id] = aggregate
+
+    def summaries(self) -> list[SeriesSummary]:
+        return [
+            SeriesSummary(a.key, a.stats, a.verdict)
+            for a in self._data.series.values()
+            if a.stats is not None and a.verdict is not None
+        ]
+
+    def keys(self) -> dict[int, SeriesKey]:
+        return {sid: a.key for sid, a in self._data.series.items()}
+
+    def oldest(self, micros: int, limit: int) -> list[tuple[int, int]]:
+        found = [
+            (a.first, sid)
+            for sid, a in self._data.series.items()
+            if a.first is not None and a.first < micros
+        ]
+        return [(sid, first) for first, sid in sorted(found)[:limit]]
+
+
+class _Observations:
+    def __init__(self, data: _Data) -> None:
+        self._data = data
+
+    def stored(self, wanted: Mapping[int, Collection[int]]) -> dict[int, dict[int, float]]:
+        found: dict[int, dict[int, float]] = {}
+        for sid, times in wanted.items():
+            held = self._data.observations.get(sid, {})
+            values = {t: held[t][0] for t in times if t in held}
+            if values:
+                found[sid] = values
+        return found
+
+    def insert(self, rows: Iterable[tuple[int, int, float]], batch_id: int) -> None:
+        for sid, t, usage in rows:
+            held = self._data.observations.setdefault(sid, {})
+            if t in held:
+                raise KeyError(f"observation ({sid}, {t}) is already stored")
+            held[t] = (usage, batch_id)
+
+    def replace(self, rows: Iterable[tuple[int, int, float]], batch_id: int) -> None:
+        for sid, t, usage in rows:
+            self._data.observations[sid][t] = (usage, batch_id)
+
+    def distributions(self, window: Window) -> Iterator[tuple[int, Distribution]]:
+        since = to_micros(window.since) if window.since else None
+        until = to_micros(window.until) if window.until else None
+        for sid in sorted(self._data.observations):
+            usages = [
+                usage
+                for t, (usage, _) in self._data.observations[sid].items()
+                if (since is None or t >= since) and (until is None or t < until)
+            ]
+            if usages:
+                yield sid, Distribution.of(usages)
+
+    def all_distributions(self) -> Iterator[tuple[int, Distribution, int, int]]:
+        for sid, held in sorted(self._data.observations.items()):
+            if held:
+                usages = [usage for usage, _ in held.values()]
+                yield sid, Distribution.of(usages), min(held), max(held)
+
+    def delete_before(
+        self, ids: Collection[int], micros: int
+    ) -> dict[int, tuple[Counter[float], int | None, int | None]]:
+        result = {}
+        for sid in ids:
+            held = self._data.observations.get(sid, {})
+            removed: Counter[float] = Counter()
+            for t in [t for t in held if t < micros]:
+                removed[held.pop(t)[0]] += 1
+            result[sid] = (removed, min(held, default=None), max(held, default=None))
+        return result
+
+    def readings(self, series_id: int) -> list[tuple[int, float]]:
+        held = self._data.observations.get(series_id, {})
+        return [(t, held[t][0]) for t in sorted(held)]
+
+    def count(self) -> int:
+        return sum(len(held) for held in self._data.observations.values())
+
+
+class _Prices:
+    def __init__(self, data: _Data) -> None:
+        self._data = data
+
+    def get(self) -> PriceList:
+        return self._data.prices
+
+    def replace(self, price_list: PriceList) -> None:
+        self._data.prices = price_list
+
+
+class _Pushes:
+    def __init__(self, data: _Data) -> None:
+        self._data = data
+
+    def endpoints(self) -> set[str]:
+        return set(self._data.endpoints)
+
+    def add(self, tally: PushTally) -> None:
+        data = self._data
+        data.statuses.update(tally.statuses)
+        for endpoint, count in tally.counts.items():
+            total, before = data.endpoints.get(endpoint, (0.0, 0))
+            data.endpoints[endpoint] = (total + tally.sums[endpoint], before + count)
+        for (endpoint, le), count in tally.buckets.items():
+            data.latency.setdefault(endpoint, Counter())[le] += count
+
+    def state(self) -> PushState:
+        data = self._data
+        return PushState(
+            dict(data.statuses),
+            dict(data.endpoints),
+            {endpoint: dict(buckets) for endpoint, buckets in data.latency.items()},
+        )
+
+
+class _Counters:
+    def __init__(self, data: _Data) -> None:
+        self._data = data
+
+    def add(self, amounts: Mapping[str, int]) -> None:
+        self._data.counters.update({k: v for k, v in amounts.items() if v})
+
+    def all(self) -> dict[str, int]:
+        return dict(self._data.counters)
+
+
+class _Batches:
+    def __init__(self, data: _Data) -> None:
+        self._data = data
+
+    def add(self, record: BatchRecord) -> int:
+        batch_id = len(self._data.batches) + 1
+        result: IngestResult = replace(record.result, batch_id=batch_id)
+        self._data.batches.append(replace(record, result=result))
+        return batch_id
+
+    def recent(self, limit: int = 20) -> list[BatchRecord]:
+        return list(reversed(self._data.batches))[:limit]
+
+
+class _State:
+    def __init__(self, data: _Data) -> None:
+        self._data = data
+
+    def get(self) -> StoreState:
+        return self._data.state
+
+    def bump(self) -> int:
+        state = self._data.state
+        self._data.state = replace(state, data_version=state.data_version + 1)
+        return self._data.state.data_version
+
+    def set_policy(self, fingerprint: str, document: str) -> None:
+        self._data.state = replace(
+            self._data.state, policy_fingerprint=fingerprint, policy_document=document
+        )
+
+    def set_stale(self, stale: bool) -> None:
+        self._data.state = replace(self._data.state, stale=stale)
+
+
+class _Refresh:
+    def __init__(self, data: _Data) -> None:
+        self._data = data
+
+    def lease(
+        self, holder: str, now: datetime, lease_seconds: float, min_interval: float | None
+    ) -> bool:
+        status = self._data.refresh
+        until = now + timedelta(seconds=lease_seconds)
+        if status is not None:
+            if status.lease_until is not None and status.lease_until > now:
+                return False
+            started = status.started_at
+            if min_interval is not None and started is not None:
+                if (now - started).total_seconds() < min_interval:
+                    return False
+            self._data.refresh = replace(status, holder=holder, lease_until=until, started_at=now)
+            return True
+        self._data.refresh = RefreshStatus(holder, until, now, None, 0, 0, None)
+        return True
+
+    def finish(self, holder: str, now: datetime, ok: int, failed: int, outcome: str) -> None:
+        status = self._data.refresh
+        if status is not None and status.holder == holder:
+            self._data.refresh = replace(
+                status, holder=None, lease_until=None, finished_at=now, ok=ok,
+                failed=failed, outcome=outcome,
+            )  # fmt: skip
+
+    def status(self) -> RefreshStatus | None:
+        return self._data.refresh
+
+    def position(self, source: str) -> datetime | None:
+        return self._data.positions.get(source)
+
+    def set_position(self, source: str, position: datetime) -> None:
+        before = self._data.positions.get(source)
+        if before is None or before < position:
+            self._data.positions[source] = position.astimezone(UTC)
+
+
+class MemoryUnitOfWork:
+    """A unit of work on a MemoryStore."""
+
+    def __init__(self, store: MemoryStore, *, write: bool) -> None:
+        self._store = store
+        self._write = write
+        self._data: _Data | None = None
+
+    def __enter__(self) -> MemoryUnitOfWork:
+        if self._write:
+            self._store.lock.acquire()
+            self._data = copy.deepcopy(self._store.data)
+        else:
+            self._data = self._store.data
+        data = self._data
+        self.series = _Series(data)
+        self.observations = _Observations(data)
+        self.prices = _Prices(data)
+        self.pushes = _Pushes(data)
+        self.counters = _Counters(data)
+        self.batches = _Batches(data)
+        self.state = _State(data)
+        self.refresh = _Refresh(data)
+        return self
+
+    def commit(self) -> None:
+        """Make the copy the store's data."""
+        if not self._write or self._data is None:
+            raise RuntimeError("only an open writing unit of work can commit")
+        self._store.data = self._data
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._write:
+            self._store.lock.release()
+        self._data = None
+
+
+class MemoryStore:
+    """Open units of work on data held in this process (the ``UnitOfWorkFactory``)."""
+
+    def __init__(self) -> None:
+        self.data = _Data()
+        self.lock = threading.RLock()
+
+    def __call__(self, *, write: bool = False) -> MemoryUnitOfWork:
+        """Open a unit of work; a writing one holds the store's lock until it ends."""
+        return MemoryUnitOfWork(self, write=write)
+
+    def ping(self) -> None:
+        """Answer: memory is always there."""

@@ -1,0 +1,175 @@
+"""On real SQLite and PostgreSQL: after every kind of change, every row equals a fresh,
+independent calculation over what is stored (data the code was not written against)."""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import text
+
+from tests import independent
+from usagelens.domain.histogram import UsageHistogram
+from usagelens.domain.policy import Policy, policy_from_document
+from usagelens.domain.summary import render_summary
+from usagelens.services import UsageLens
+from usagelens.simulator.data import company, price_list_yaml
+from usagelens.storage import SqlStore, create_engine_for, migrate
+from usagelens.storage.engine import _MIGRATIONS
+
+END = datetime(2026, 3, 14, 15, tzinfo=UTC)
+NOW = END + timedelta(hours=1)
+BRANCHES = (101, 102)
+
+
+@pytest.fixture
+def service(database_url: str) -> Iterator[UsageLens]:
+    engine = create_engine_for(database_url)
+    migrate(engine)
+    yield UsageLens(SqlStore(engine), clock=lambda: NOW)
+    engine.dispose()
+
+
+def _check(service: UsageLens, stored: dict, prices: dict, policy: Policy) -> None:  # type: ignore[type-arg]
+    """Every row, histogram and total equals the independent calculation."""
+    want = {
+        (r["team"], r["resource"], r["dimension"]): r
+        for r in independent.rows({k: v for k, v in stored.items() if v}, prices)
+    }
+    rows = service.rows()
+    assert {(r.team, r.resource, r.dimension.value) for r in rows} == set(want)
+    for row in rows:
+        key = (row.team, row.resource, row.dimension.value)
+        expected, usages = want[key], list(stored[key].values())
+        assert (row.count, row.median, row.cost) == (
+            expected["count"], expected["median"], expected["cost"],
+        )  # fmt: skip
+        assert row.mean == statistics.fmean(usages)
+        verdict = policy.judge(row.count, row.mean, row.median)
+        assert (row.usage_type, row.intensity, row.decision) == (
+            verdict.usage_type, verdict.intensity, verdict.decision,
+        )  # fmt: skip
+    stats = {(t, r, d.value): s for (t, r, d), s in service.view().stats}
+    for key, by_time in stored.items():
+        if by_time:
+            assert stats[key].frequencies == UsageHistogram.of(by_time.values()).frequencies
+            assert stats[key].total == math.fsum(by_time.values())
+    # Money: the independent costs, summed over the rows the policy says to delete.
+    deleted = {"CPU": 0.0, "RAM": 0.0, "NetFlow": 0.0}
+    for key, expected in want.items():
+        usages = list(stored[key].values())
+        verdict = policy.judge(len(usages), statistics.fmean(usages), expected["median"])
+        if verdict.decision.value == "delete" and expected["cost"] is not None:
+            deleted[key[2]] += expected["cost"]
+    total = sum(r["cost"] for r in want.values() if r["cost"] is not None)
+    assert service.costs_total().total == pytest.approx(total, abs=1e-9)
+    assert service.costs_deleted().by_dimension == pytest.approx(deleted, abs=1e-9)
+
+
+def _remember(stored: dict, payload: bytes) -> None:  # type: ignore[type-arg]
+    for key, by_time in independent.parse(payload.decode()).items():
+        stored.setdefault(key, {}).update(by_time)
+
+
+def test_bulk_resend_update_prune_and_policy_change(
+    service: UsageLens, sample_summary: bytes
+) -> None:
+    stored: dict = {}  # type: ignore[type-arg]
+    payloads = [render_summary(company(b).observations(END)).encode() for b in BRANCHES]
+    for payload in (*payloads, sample_summary):
+        service.ingest(payload, source="bulk")
+        _remember(stored, payload)
+    price_text = price_list_yaml([company(b) for b in BRANCHES])
+    service.replace_prices(price_text.encode())
+    prices = _prices(price_text)
+    _check(service, stored, prices, Policy())
+
+    again = service.ingest(payloads[0], source="resend")
+    assert (again.inserted, again.updated) == (0, 0)
+    _check(service, stored, prices, Policy())
+
+    # New values for old times, in the middle of the stored history, and a new hour.
+    older = company(BRANCHES[1]).observations(END - timedelta(hours=50), hours=30)
+    changed = render_summary(
+        [type(o)(o.team, o.resource, o.dimension, o.collected_at, 100 - o.usage) for o in older]
+    ).encode()
+    result = service.ingest(changed, source="update")
+    assert result.updated > 0
+    _remember(stored, changed)
+    newer = render_summary(company(BRANCHES[0]).observations(NOW, hours=1)).encode()
+    service.ingest(newer, source="hour")
+    _remember(stored, newer)
+    _check(service, stored, prices, Policy())
+
+    pruned = service.prune(timedelta(hours=150))
+    cutoff = (NOW - timedelta(hours=150)).strftime("%Y-%m-%d %H:%M:%S")
+    removed = 0
+    for by_time in stored.values():
+        for moment in [m for m in by_time if m < cutoff]:
+            del by_time[moment]
+            removed += 1
+    assert pruned.observations == removed > 0
+    _check(service, stored, prices, Policy())
+
+    strict = policy_from_document({"intensity": {"low": 45, "medium": 65, "high": 85}})
+    service.rebuild(strict)
+    _check(service, stored, prices, strict)
+
+
+def _prices(yaml_text: str) -> dict[str, dict[str, float]]:
+    from usagelens.documents import load_document
+
+    document = load_document(yaml_text.encode())
+    assert isinstance(document, dict)
+    return {
+        str(r): {d: float(p) for d, p in dims.items()} for r, dims in document["values"].items()
+    }
+
+
+def test_upgrade_from_the_snapshot_schema_carries_data_over(
+    database_url: str, sample_summary: bytes, sample_prices: bytes
+) -> None:
+    """A store written by the previous schema (0003) is migrated and rebuilt once."""
+    engine = create_engine_for(database_url)
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    with engine.connect() as conn, conn.begin():
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0003")
+    rows = [
+        (team, resource, dim, moment, usage)
+        for (team, resource, dim), by_time in independent.parse(sample_summary.decode()).items()
+        for moment, usage in by_time.items()
+    ]
+    with engine.connect() as conn, conn.begin():
+        batch_id = conn.execute(
+            text(
+                "INSERT INTO ingest_batches (received_at, source, sha256, observations,"
+                " inserted, updated, duplicates, teams, resources) VALUES"
+                " ('2026-11-20 00:00:00', 'old', 'x', 24000, 24000, 0, 0, 4, 40) RETURNING id"
+            )
+        ).scalar_one()
+        conn.execute(
+            text(
+                "INSERT INTO observations (team, resource, dimension, collected_at, usage,"
+                " batch_id) VALUES (:t, :r, :d, :m, :u, :b)"
+            ),
+            [
+                {"t": t, "r": r, "d": d, "m": datetime.fromisoformat(m), "u": u}
+                for t, r, d, m, u in rows
+            ],
+        )
+    migrate(engine)
+    service = UsageLens(SqlStore(engine), clock=lambda: NOW)
+    rebuilt = service.prepare()
+    assert rebuilt is not None and rebuilt.observations == 24000
+    service.replace_prices(sample_prices)
+    assert service.costs_total().total == 33951
+    assert service.costs_deleted().by_dimension == {"CPU": 5344, "RAM": 2492, "NetFlow": 1443}
+    assert service.ingest(sample_summary, source="again").duplicates == 24000
+    engine.dispose()

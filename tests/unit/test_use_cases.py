@@ -1,0 +1,219 @@
+"""Use cases on the in-memory store: incremental numbers equal a from-scratch calculation."""
+
+from __future__ import annotations
+
+import math
+import random
+import statistics
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from tests import independent
+from usagelens.documents import load_document
+from usagelens.domain.errors import NotConfigured, PolicyMismatch, SummaryFormatError
+from usagelens.domain.histogram import UsageHistogram
+from usagelens.domain.model import Window
+from usagelens.domain.policy import Policy, policy_from_document
+from usagelens.services import UsageLens
+from usagelens.storage.memory import MemoryStore
+
+NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
+START = NOW - timedelta(hours=48)
+
+
+def _service(policy: Policy | None = None, store: MemoryStore | None = None) -> UsageLens:
+    return UsageLens(store or MemoryStore(), policy=policy, clock=lambda: NOW)
+
+
+def _stamp(hour: int) -> str:
+    return (START + timedelta(hours=hour)).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _summary(records: list[tuple[str, str, str, int, float]]) -> bytes:
+    """Render (team, resource, dimension, hour, usage) records in the text format."""
+    teams: dict[str, list[str]] = {}
+    for team, resource, dimension, hour, usage in records:
+        text = str(int(usage)) if float(usage).is_integer() else repr(usage)
+        teams.setdefault(team, []).append(f"({resource},{dimension},{_stamp(hour)},{text})")
+    return "$".join(f"{team}|{';'.join(rs)}" for team, rs in teams.items()).encode()
+
+
+def _expected(service: UsageLens, stored: dict, prices: dict, policy: Policy) -> None:  # type: ignore[type-arg]
+    """Check every row against the independent implementation over what is stored."""
+    want = {
+        (r["team"], r["resource"], r["dimension"]): r
+        for r in independent.rows({k: v for k, v in stored.items() if v}, prices)
+    }
+    rows = service.rows()
+    assert len(rows) == len(want)
+    for row in rows:
+        expected = want[(row.team, row.resource, row.dimension.value)]
+        usages = list(stored[(row.team, row.resource, row.dimension.value)].values())
+        assert row.count == expected["count"]
+        assert row.mean == statistics.fmean(usages)
+        assert row.median == expected["median"]
+        assert row.cost == expected["cost"]
+        verdict = policy.judge(row.count, row.mean, row.median)
+        assert (row.usage_type, row.intensity, row.decision) == (
+            verdict.usage_type,
+            verdict.intensity,
+            verdict.decision,
+        )
+    stats = {(t, r, d.value): s for (t, r, d), s in service.view().stats}
+    assert set(stats) == set(want)
+    for key, by_time in stored.items():
+        if by_time:
+            assert stats[key].frequencies == UsageHistogram.of(by_time.values()).frequencies
+            assert stats[key].total == math.fsum(by_time.values())
+
+
+def test_sample_gives_the_known_numbers(sample_summary: bytes, sample_prices: bytes) -> None:
+    service = _service()
+    result = service.ingest(sample_summary, source="test")
+    assert (result.observations, result.inserted, result.teams, result.resources) == (
+        24000, 24000, 4, 40,
+    )  # fmt: skip
+    again = service.ingest(sample_summary, source="test")
+    assert (again.inserted, again.updated, again.duplicates) == (0, 0, 24000)
+    service.replace_prices(sample_prices)
+    assert service.costs_total().total == 33951
+    assert service.costs_deleted().by_dimension == {"CPU": 5344, "RAM": 2492, "NetFlow": 1443}
+    assert Counter(r.decision.value for r in service.rows()) == {
+        "keep": 85, "delete": 34, "extend": 1,
+    }  # fmt: skip
+
+
+_RECORDS = st.lists(
+    st.tuples(
+        st.sampled_from(["team a", "team b"]),
+        st.sampled_from(["0080", "SBP 366", "98F•063"]),
+        st.sampled_from(["CPU", "RAM", "NetFlow"]),
+        st.integers(0, 47),
+        st.integers(0, 100).map(float) | st.sampled_from([12.5, 0.1, 99.99, 33.3]),
+    ),
+    min_size=1,
+    max_size=40,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    batches=st.lists(_RECORDS, min_size=1, max_size=5),
+    prune_hours=st.lists(st.integers(1, 40), max_size=2),
+    seed=st.integers(0, 1000),
+)
+def test_incremental_numbers_equal_a_fresh_calculation(
+    batches: list[list[tuple[str, str, str, int, float]]], prune_hours: list[int], seed: int
+) -> None:
+    service = _service()
+    prices = {"0080": {"CPU": 100.0, "RAM": 30.0}, "SBP 366": {"NetFlow": 7.0}}
+    service.replace_prices(b"values:\n  0080: {CPU: 100, RAM: 30}\n  SBP 366: {NetFlow: 7}\n")
+    stored: dict = {}  # type: ignore[type-arg]
+    rng = random.Random(seed)
+    steps: list[object] = [*batches, *prune_hours]
+    rng.shuffle(steps)
+    for step in steps:
+        if isinstance(step, int):  # prune everything older than START + step hours
+            service.prune(NOW - (START + timedelta(hours=step)))
+            cutoff = _stamp(step)
+            for by_time in stored.values():
+                for moment in [m for m in by_time if m < cutoff]:
+                    del by_time[moment]
+        else:
+            assert isinstance(step, list)
+            result = service.ingest(_summary(step), source="test")
+            assert result.inserted + result.updated + result.duplicates == len(step)
+            for team, resource, dim, hour, usage in step:
+                stored.setdefault((team, resource, dim), {})[_stamp(hour)] = usage
+        _expected(service, stored, prices, Policy())
+
+
+def test_windowed_rows_come_from_raw_observations() -> None:
+    service = _service()
+    service.ingest(_summary([("t", "R", "CPU", h, float(h)) for h in range(10)]), source="a")
+    window = Window(START + timedelta(hours=2), START + timedelta(hours=5))
+    [row] = service.rows(window)
+    assert (row.count, row.mean, row.median) == (3, 3.0, 3.0)
+    assert service.rows(Window(since=NOW + timedelta(days=1))) == []
+
+
+def test_a_rolling_default_window_applies_when_none_is_named() -> None:
+    service = UsageLens(MemoryStore(), clock=lambda: NOW, window=timedelta(hours=45))
+    service.ingest(_summary([("t", "R", "CPU", h, float(h)) for h in range(10)]), source="a")
+    [row] = service.rows()  # hours 3..9 are within 45 hours of NOW (hour 48)
+    assert row.count == 7
+    [everything] = service.rows(Window(since=START))
+    assert everything.count == 10
+
+
+def test_the_first_policy_is_adopted_and_a_different_one_refused() -> None:
+    store = MemoryStore()
+    strict = policy_from_document(load_document(b"intensity: {low: 50, medium: 70, high: 95}"))
+    first = _service(strict, store)
+    first.ingest(_summary([("t", "R", "CPU", 0, 45.0)]), source="a")
+    assert first.rows()[0].decision.value == "delete"  # 45 is low under the strict policy
+
+    follower = _service(None, store)  # no policy configured: the stored one applies
+    assert follower.rows()[0].decision.value == "delete"
+    assert follower.policy.fingerprint == strict.fingerprint
+
+    other = _service(Policy(), store)  # the built-in default differs from what is stored
+    with pytest.raises(PolicyMismatch, match="usagelens rebuild"):
+        other.rows()
+    with pytest.raises(PolicyMismatch):
+        other.ingest(_summary([("t", "R", "CPU", 1, 45.0)]), source="b")
+    assert follower.rows()[0].count == 1  # the refused write stored nothing
+
+    other.rebuild(Policy())  # the explicit switch
+    assert other.rows()[0].decision.value == "keep"
+    assert follower.rows()[0].decision.value == "keep"  # followers follow
+    with pytest.raises(PolicyMismatch):
+        first.rows()
+
+
+def test_rebuild_from_raw_gives_what_increments_gave(sample_summary: bytes) -> None:
+    service = _service()
+    service.ingest(sample_summary, source="a")
+    changed = sample_summary.replace(b",7);", b",93);", 50)
+    service.ingest(changed, source="b")
+    service.prune(timedelta(days=7, hours=12))
+    before = service.view().stats, service.rows()
+    service.rebuild()
+    assert (service.view().stats, service.rows()) == before
+
+
+def test_stale_aggregates_are_refused_until_rebuilt(sample_summary: bytes) -> None:
+    service = _service()
+    service.ingest(sample_summary, source="a")
+    with service.store(write=True) as uow:
+        uow.state.set_stale(True)
+        uow.commit()
+    with pytest.raises(NotConfigured, match="rebuild"):
+        service.ingest(sample_summary, source="b")
+    assert service.prepare() is not None  # rebuilds
+    assert service.ingest(sample_summary, source="c").duplicates == 24000
+
+
+def test_a_rejected_payload_stores_nothing_and_is_counted(sample_summary: bytes) -> None:
+    service = _service()
+    with pytest.raises(SummaryFormatError):
+        service.ingest(sample_summary + b";(X,CPU,2026-11-19 10:00:00,abc)", source="bad")
+    with service.store() as uow:
+        assert uow.observations.count() == 0
+        assert uow.counters.all() == {"batches_rejected": 1}
+
+
+def test_pushes_past_the_endpoint_limit_go_to_other() -> None:
+    service = UsageLens(MemoryStore(), clock=lambda: NOW, max_endpoints=2)
+    events = b'[{"status": 200, "endpoint": "/a", "time": 0.5},' \
+        b'{"status": 200, "endpoint": "/b", "time": 1},' \
+        b'{"status": 500, "endpoint": "/c", "time": 11}]'  # fmt: skip
+    assert service.push(events) == 3
+    state = service.metrics_state()
+    assert set(state.push.endpoints) == {"/a", "/b", "other"}
+    assert state.push.statuses == {200: 2, 500: 1}
+    assert state.counters["push_endpoint_overflow"] == 1
