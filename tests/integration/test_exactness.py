@@ -160,7 +160,7 @@ def test_upgrade_from_the_snapshot_schema_carries_data_over(
                 " batch_id) VALUES (:t, :r, :d, :m, :u, :b)"
             ),
             [
-                {"t": t, "r": r, "d": d, "m": datetime.fromisoformat(m), "u": u}
+                {"t": t, "r": r, "d": d, "m": datetime.fromisoformat(m), "u": u, "b": batch_id}
                 for t, r, d, m, u in rows
             ],
         )

@@ -237,9 +237,12 @@ class _Refresh:
             if status.lease_until is not None and status.lease_until > now:
                 return False
             started = status.started_at
-            if min_interval is not None and started is not None:
-                if (now - started).total_seconds() < min_interval:
-                    return False
+            if (
+                min_interval is not None
+                and started is not None
+                and (now - started).total_seconds() < min_interval
+            ):
+                return False
             self._data.refresh = replace(status, holder=holder, lease_until=until, started_at=now)
             return True
         self._data.refresh = RefreshStatus(holder, until, now, None, 0, 0, None)
