@@ -8,8 +8,9 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -136,6 +137,85 @@ def start_server(tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
         server.stop()
 
 
+class InProcessClient:
+    """Call an ASGI app in-process through httpx.ASGITransport, from synchronous tests.
+
+    The app runs on an event loop in a helper thread (an anyio blocking portal), with
+    its lifespan entered, exactly as a server would run it; no socket is opened.
+    """
+
+    def __init__(self, app: Any, base_url: str = "http://testserver") -> None:
+        from anyio.from_thread import start_blocking_portal
+
+        self._portal_cm = start_blocking_portal()
+        self._portal = self._portal_cm.__enter__()
+        self._lifespan = self._portal.wrap_async_context_manager(app.router.lifespan_context(app))
+        self._lifespan.__enter__()
+        transport = httpx.ASGITransport(app=app, client=("192.0.2.10", 50000))
+        self._client = httpx.AsyncClient(transport=transport, base_url=base_url, timeout=60)
+
+    def request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        content = kwargs.get("content")
+        if content is not None and not isinstance(content, bytes | str):
+            chunks = list(content)  # a generator body, streamed to the app chunk by chunk
+
+            async def stream() -> AsyncIterator[bytes]:
+                for chunk in chunks:
+                    yield chunk
+
+            kwargs["content"] = stream()
+        response: httpx.Response = self._portal.call(
+            lambda: self._client.request(method, url, **kwargs)
+        )
+        return response
+
+    def get(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("GET", url, **kwargs)
+
+    def post(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("POST", url, **kwargs)
+
+    def put(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("PUT", url, **kwargs)
+
+    def delete(self, url: str, **kwargs: Any) -> httpx.Response:
+        return self.request("DELETE", url, **kwargs)
+
+    def close(self) -> None:
+        self._portal.call(self._client.aclose)
+        self._lifespan.__exit__(None, None, None)
+        self._portal_cm.__exit__(None, None, None)
+
+
+@pytest.fixture
+def app_client(tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
+    """Build the API in-process on a real SQLite file (see InProcessClient).
+
+    ``app_client(api_token="…", …)`` takes settings as keyword arguments. The client
+    address is a non-loopback one, like a remote caller's.
+    """
+    from usagelens.api import create_app
+    from usagelens.config import load_settings
+    from usagelens.storage import create_engine_for, migrate
+
+    clients: list[InProcessClient] = []
+
+    def build(**overrides: object) -> InProcessClient:
+        settings = load_settings(
+            database_url=f"sqlite:///{tmp_path / f'app-{len(clients)}.db'}", **overrides
+        )
+        engine = create_engine_for(settings.database_url)
+        migrate(engine)
+        engine.dispose()
+        client = InProcessClient(create_app(settings))
+        clients.append(client)
+        return client
+
+    yield build
+    for client in clients:
+        client.close()
+
+
 @pytest.fixture
 def simulator(tmp_path: Path) -> Iterator[Server]:
     """A real simulator process serving branches 1..3."""
@@ -150,13 +230,16 @@ def simulator(tmp_path: Path) -> Iterator[Server]:
 
 
 def scrape(
-    url: str, accept: str | None = None
+    url: str | httpx.Client | InProcessClient, accept: str | None = None
 ) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
-    """Scrape /metrics on a new connection; return {(sample name, labels): value}."""
+    """Scrape /metrics (a URL: on a new connection); return {(sample name, labels): value}."""
     from prometheus_client.parser import text_string_to_metric_families
 
     headers = {"Accept": accept} if accept else {}
-    response = httpx.get(url + "/metrics", headers=headers, timeout=30)
+    if isinstance(url, str):
+        response = httpx.get(url + "/metrics", headers=headers, timeout=30)
+    else:
+        response = url.get("/metrics", headers=headers)
     response.raise_for_status()
     return {
         (sample.name, frozenset(sample.labels.items())): sample.value

@@ -1,4 +1,4 @@
-"""The API served by a real uvicorn process on loopback, called with httpx."""
+"""The API in-process on a real SQLite file; a real uvicorn server where it matters."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from tests import independent
+from tests.conftest import InProcessClient
 from usagelens.documents import load_document
 
 TOKEN = "s3cret-token"
@@ -15,13 +16,11 @@ AUTH = {"X-Auth-Token": TOKEN}
 
 
 @pytest.fixture
-def api(start_server):  # type: ignore[no-untyped-def]
-    server = start_server({"USAGELENS_API_TOKEN": TOKEN, "USAGELENS_MAX_BODY_BYTES": "2000000"})
-    with httpx.Client(base_url=server.url, timeout=60) as client:
-        yield client
+def api(app_client):  # type: ignore[no-untyped-def]
+    return app_client(api_token=TOKEN, max_body_bytes=2_000_000)
 
 
-def _ingest(api: httpx.Client, body: bytes, **kwargs) -> httpx.Response:  # type: ignore[no-untyped-def]
+def _ingest(api: InProcessClient, body: bytes, **kwargs) -> httpx.Response:  # type: ignore[no-untyped-def]
     headers = {"Content-Type": "text/plain", **AUTH, **kwargs.pop("headers", {})}
     return api.post("/api/v1/usage", content=body, headers=headers, **kwargs)
 
@@ -34,7 +33,9 @@ def _problem(response: httpx.Response, status: int) -> dict:
     return body
 
 
-def test_sample_end_to_end(api: httpx.Client, sample_summary: bytes, sample_prices: bytes) -> None:
+def test_sample_end_to_end(
+    api: InProcessClient, sample_summary: bytes, sample_prices: bytes
+) -> None:
     first = _ingest(api, sample_summary)
     assert first.status_code == 200, first.text
     assert first.json() | {"batch_id": 0} == {
@@ -73,7 +74,7 @@ def test_sample_end_to_end(api: httpx.Client, sample_summary: bytes, sample_pric
 
 
 def test_resources_filters_sort_and_paging(
-    api: httpx.Client, sample_summary: bytes, sample_prices: bytes
+    api: InProcessClient, sample_summary: bytes, sample_prices: bytes
 ) -> None:
     _ingest(api, sample_summary)
     api.put("/api/v1/prices", content=sample_prices, headers=AUTH)
@@ -114,7 +115,7 @@ def test_resources_filters_sort_and_paging(
     ],
 )
 def test_malformed_summary_is_a_4xx_problem_and_stores_nothing(
-    api: httpx.Client, body: bytes, fragment: str
+    api: InProcessClient, body: bytes, fragment: str
 ) -> None:
     good = b"ok team|(R,CPU,2026-11-19 09:00:00,5)$"
     problem = _problem(_ingest(api, good + body), 422)
@@ -123,7 +124,7 @@ def test_malformed_summary_is_a_4xx_problem_and_stores_nothing(
     assert api.get("/api/v1/resources").json()["total"] == 0
 
 
-def test_malformed_json_body(api: httpx.Client) -> None:
+def test_malformed_json_body(api: InProcessClient) -> None:
     assert "payload is empty" in _problem(_ingest(api, b"  \n"), 422)["detail"]
     headers = {"Content-Type": "application/json"}
     assert "not valid JSON" in _problem(_ingest(api, b"[{", headers=headers), 422)["detail"]
@@ -153,7 +154,7 @@ def test_malformed_json_body(api: httpx.Client) -> None:
     assert _ingest(api, good.encode(), headers=headers).json()["inserted"] == 1
 
 
-def test_writes_need_the_token(api: httpx.Client, sample_prices: bytes) -> None:
+def test_writes_need_the_token(api: InProcessClient, sample_prices: bytes) -> None:
     body = b"t|(R,CPU,2026-11-19 10:00:00,5)"
     response = api.post("/api/v1/usage", content=body)
     assert _problem(response, 401) and response.headers["www-authenticate"] == "Bearer"
@@ -165,7 +166,7 @@ def test_writes_need_the_token(api: httpx.Client, sample_prices: bytes) -> None:
     assert api.get("/api/v1/costs/total").status_code == 200  # reads are open
 
 
-def test_body_over_the_limit_is_413(api: httpx.Client) -> None:
+def test_body_over_the_limit_is_413(api: InProcessClient) -> None:
     big = b"t|" + b";".join([b"(R,CPU,2026-11-19 10:00:00,5)"] * 80000)
     _problem(_ingest(api, big), 413)
 
@@ -181,7 +182,7 @@ def test_body_over_the_limit_is_413(api: httpx.Client) -> None:
 
 
 def test_bad_price_list_is_422_and_keeps_the_old_one(
-    api: httpx.Client, sample_prices: bytes
+    api: InProcessClient, sample_prices: bytes
 ) -> None:
     api.put("/api/v1/prices", content=sample_prices, headers=AUTH)
     problem = _problem(
@@ -191,7 +192,7 @@ def test_bad_price_list_is_422_and_keeps_the_old_one(
     assert len(api.get("/api/v1/prices").json()["values"]) == 40
 
 
-def test_report_formats(api: httpx.Client, sample_summary: bytes, sample_prices: bytes) -> None:
+def test_report_formats(api: InProcessClient, sample_summary: bytes, sample_prices: bytes) -> None:
     _ingest(api, sample_summary)
     api.put("/api/v1/prices", content=sample_prices, headers=AUTH)
     text = api.get("/api/v1/report")
@@ -208,7 +209,7 @@ def test_report_formats(api: httpx.Client, sample_summary: bytes, sample_prices:
     _problem(api.get("/api/v1/report", params={"format": "pdf"}), 422)
 
 
-def test_health_openapi_and_unknown_routes(api: httpx.Client) -> None:
+def test_health_openapi_and_unknown_routes(api: InProcessClient) -> None:
     assert api.get("/healthz").json() == {"status": "ok"}
     assert api.get("/readyz").json() == {"status": "ready"}
     spec = api.get("/openapi.json").json()

@@ -1,4 +1,7 @@
-"""/metrics and /metric-receiver on a real server: exact numbers, promtool, persistence."""
+"""/metrics and /metric-receiver: exact numbers, promtool, gzip, persistence across restarts.
+
+In-process on a real SQLite file, and on a real server where a restart matters.
+"""
 
 from __future__ import annotations
 
@@ -9,11 +12,12 @@ import httpx
 import pytest
 
 from tests import independent
-from tests.conftest import scrape
+from tests.conftest import domain_samples, scrape
 
 TOKEN = "metrics-token"
 AUTH = {"X-Auth-Token": TOKEN}
 ENV = {"USAGELENS_API_TOKEN": TOKEN, "USAGELENS_PUSH_MAX_ENDPOINTS": "3"}
+SETTINGS = {"api_token": TOKEN, "push_max_endpoints": 3}
 
 
 def _rounded(usage: float) -> int:
@@ -22,13 +26,11 @@ def _rounded(usage: float) -> int:
 
 
 def test_usage_histogram_matches_spec_on_the_sample(
-    start_server, sample_summary: bytes, promtool: str
+    app_client, sample_summary: bytes, promtool: str
 ) -> None:  # type: ignore[no-untyped-def]
-    server = start_server(ENV)
-    httpx.post(
-        server.url + "/api/v1/usage", content=sample_summary, headers=AUTH, timeout=60
-    ).raise_for_status()
-    samples = scrape(server.url)
+    client = app_client(**SETTINGS)
+    client.post("/api/v1/usage", content=sample_summary, headers=AUTH).raise_for_status()
+    samples = scrape(client)
     series = independent.parse(sample_summary.decode())
     assert len(series) == 120
     for (team, resource, dimension), by_time in series.items():
@@ -56,24 +58,26 @@ def test_usage_histogram_matches_spec_on_the_sample(
     inserted = ("usagelens_ingested_observations_total", frozenset({("outcome", "inserted")}))
     assert samples[inserted] == 24000
 
-    text = httpx.get(server.url + "/metrics").text
+    text = client.get("/metrics").text
     check = subprocess.run(
         [promtool, "check", "metrics"], input=text, capture_output=True, text=True
     )
     assert check.returncode == 0, check.stdout + check.stderr
 
-    openmetrics = httpx.get(
-        server.url + "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}
+    openmetrics = client.get(
+        "/metrics", headers={"Accept": "application/openmetrics-text; version=1.0.0"}
     )
     assert openmetrics.headers["content-type"].startswith("application/openmetrics-text")
     assert openmetrics.text.rstrip().endswith("# EOF")
 
 
-def test_money_gauges(start_server, sample_summary: bytes, sample_prices: bytes) -> None:  # type: ignore[no-untyped-def]
-    server = start_server(ENV)
-    httpx.post(server.url + "/api/v1/usage", content=sample_summary, headers=AUTH, timeout=60)
-    httpx.put(server.url + "/api/v1/prices", content=sample_prices, headers=AUTH, timeout=60)
-    samples = scrape(server.url)
+def test_money_gauges(app_client, sample_summary: bytes, sample_prices: bytes) -> None:  # type: ignore[no-untyped-def]
+    client = app_client(**SETTINGS)
+    client.post("/api/v1/usage", content=sample_summary, headers=AUTH)
+    before = scrape(client)
+    assert not any(n == "usagelens_resource_cost" for n, _ in before)
+    client.put("/api/v1/prices", content=sample_prices, headers=AUTH)
+    samples = scrape(client)  # a new data version: the data part is rendered again
     deleted = defaultdict(float)
     for (name, labels), value in samples.items():
         if name == "usagelens_deleted_cost":
@@ -156,12 +160,12 @@ def test_pushed_events_come_out_exactly_and_survive_a_restart(start_server, prom
     check(scrape(start_server(ENV).url))
 
 
-def test_endpoint_cardinality_is_capped(start_server) -> None:  # type: ignore[no-untyped-def]
-    server = start_server(ENV)  # at most 3 distinct endpoints
+def test_endpoint_cardinality_is_capped(app_client) -> None:  # type: ignore[no-untyped-def]
+    client = app_client(**SETTINGS)  # at most 3 distinct endpoints
     events = [{"status": 200, "endpoint": f"/e{i}", "time": 0.2} for i in range(6)]
     events.append({"status": 200, "endpoint": "/e1", "time": 0.2})
-    assert httpx.post(server.url + "/metric-receiver", json=events, headers=AUTH).status_code == 200
-    samples = scrape(server.url)
+    assert client.post("/metric-receiver", json=events, headers=AUTH).status_code == 200
+    samples = scrape(client)
     counts = {
         dict(labels)["endpoint"]: v
         for (n, labels), v in samples.items()
@@ -171,11 +175,11 @@ def test_endpoint_cardinality_is_capped(start_server) -> None:  # type: ignore[n
     assert samples[("usagelens_push_endpoint_overflow_total", frozenset())] == 3
 
 
-def test_own_request_metrics_use_route_templates(start_server) -> None:  # type: ignore[no-untyped-def]
-    server = start_server(ENV)
-    httpx.get(server.url + "/api/v1/resources", params={"team": "x"})
-    httpx.get(server.url + "/no/such/path/123")
-    samples = scrape(server.url)
+def test_own_request_metrics_use_route_templates(app_client) -> None:  # type: ignore[no-untyped-def]
+    client = app_client(**SETTINGS)
+    client.get("/api/v1/resources", params={"team": "x"})
+    client.get("/no/such/path/123")
+    samples = scrape(client)
     routes = {
         dict(labels)["route"]
         for (n, labels), _ in samples.items()
@@ -183,3 +187,25 @@ def test_own_request_metrics_use_route_templates(start_server) -> None:  # type:
     }
     assert "/api/v1/resources" in routes and "unmatched" in routes
     assert not any("123" in r for r in routes)
+
+
+def test_gzip_scrape_equals_the_plain_one(app_client, sample_summary: bytes) -> None:  # type: ignore[no-untyped-def]
+    client = app_client(**SETTINGS)
+    client.post("/api/v1/usage", content=sample_summary, headers=AUTH)
+    for _ in range(2):  # the second comes from the cached rendering
+        raw = client.get("/metrics", headers={"Accept-Encoding": "gzip"})
+        assert raw.headers["content-encoding"] == "gzip"
+        plain = client.get("/metrics", headers={"Accept-Encoding": "identity"})
+        assert "content-encoding" not in plain.headers
+        assert domain_samples(_parse(raw.text)) == domain_samples(_parse(plain.text))
+        assert len(raw.content) > 100_000  # httpx decoded it: the whole exposition
+
+
+def _parse(text: str) -> dict:  # type: ignore[type-arg]
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }

@@ -107,3 +107,31 @@ def test_four_workers_agree(
             assert first[key] == running, (endpoint, label)
     batches = first[("usagelens_ingest_batches_total", frozenset({("result", "accepted")}))]
     assert batches == 4
+
+
+@pytest.mark.postgres
+def test_servers_on_different_ports_see_every_write_at_once(
+    start_server, postgres_url: str, sample_summary: bytes, sample_prices: bytes
+) -> None:  # type: ignore[no-untyped-def]
+    """Two serve processes (as on two hosts) sharing one PostgreSQL answer alike."""
+    env = {"USAGELENS_API_TOKEN": TOKEN, "USAGELENS_DATABASE_URL": postgres_url}
+    first, second = start_server(env, workers=2), start_server(env, workers=2)
+    with httpx.Client(headers=AUTH, timeout=60) as client:
+        for writer, reader in ((first, second), (second, first)):
+            # Warm the reader's caches, then write through the other server.
+            rows = reader.url + "/api/v1/resources?limit=10000"
+            before = client.get(rows).json()
+            if before["items"]:
+                body = sample_summary.replace(b",7);", b",93);", 40)
+            else:
+                body = sample_summary
+            assert client.post(writer.url + "/api/v1/usage", content=body).status_code == 200
+            assert client.put(writer.url + "/api/v1/prices", content=sample_prices).is_success
+            for path in ("/api/v1/costs/total", "/api/v1/costs/deleted", "/api/v1/resources"):
+                assert client.get(reader.url + path).json() == client.get(writer.url + path).json()
+            assert client.get(rows).json() != before
+            assert domain_samples(scrape(reader.url)) == domain_samples(scrape(writer.url))
+        pushed = {"status": 202, "endpoint": "/p", "time": 0.3}
+        assert client.post(first.url + "/metric-receiver", json=pushed).status_code == 200
+        key = ("http_service_requests_total", frozenset({("status", "202")}))
+        assert scrape(second.url)[key] == 1

@@ -15,7 +15,7 @@ from usagelens.api.limits import BodyLimitMiddleware
 from usagelens.api.metrics import RequestMetricsMiddleware
 from usagelens.api.pushes import PushBatcher
 from usagelens.api.routers import analytics, health, metrics, prices, report, usage, webhooks
-from usagelens.api.scheduler import run_scheduled_refresh
+from usagelens.api.scheduler import run_retention, run_scheduled_refresh
 from usagelens.api.schemas import PushEventIn
 from usagelens.config import Settings, load_settings
 from usagelens.exporter import build_registry
@@ -42,15 +42,17 @@ def create_app(settings: Settings | None = None, *, service: UsageLens | None = 
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        scheduler = None
+        tasks = []
         if settings.refresh_every and settings.sources:
-            scheduler = asyncio.create_task(run_scheduled_refresh(service, settings))
+            tasks.append(asyncio.create_task(run_scheduled_refresh(service, settings)))
+        if settings.retention is not None:
+            tasks.append(asyncio.create_task(run_retention(service, settings)))
         yield
         await pushes.close()
-        if scheduler is not None:
-            scheduler.cancel()
+        for task in tasks:
+            task.cancel()
             with suppress(asyncio.CancelledError):
-                await scheduler
+                await task
         if engine is not None:
             engine.dispose()
 

@@ -40,3 +40,33 @@ async def run_scheduled_refresh(service: UsageLens, settings: Settings) -> None:
         except Exception:
             log.exception("scheduled refresh failed")
         await asyncio.sleep(max(0.5, every / 4))
+
+
+RETENTION_EVERY = 600.0
+"""Seconds between retention passes (each worker; a pass with nothing to do is one query)."""
+
+
+async def run_retention(service: UsageLens, settings: Settings) -> None:
+    """Prune observations older than ``settings.retention`` every RETENTION_EVERY seconds.
+
+    Runs until cancelled. Each pass deletes in small transactions (see UsageLens.prune),
+    so ingest is never held up for long.
+    """
+    retention = settings.retention
+    if retention is None:
+        return
+    await asyncio.sleep(random.uniform(0, 5.0))
+    while True:
+        try:
+            result = await asyncio.to_thread(service.prune, retention)
+            if result.observations:
+                log.info(
+                    "retention: pruned %d observations older than %s",
+                    result.observations,
+                    retention,
+                )
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("retention pass failed")
+        await asyncio.sleep(RETENTION_EVERY * random.uniform(0.9, 1.1))
