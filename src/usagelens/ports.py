@@ -140,8 +140,15 @@ class SeriesRepository(Protocol):
 class ObservationRepository(Protocol):
     """Observations keyed by (series id, time in microseconds)."""
 
-    def stored(self, wanted: Mapping[int, Collection[int]]) -> dict[int, dict[int, float]]:
-        """Return the stored usage of exactly these (series id → times) keys, where held."""
+    def differing(
+        self, wanted: Mapping[int, Mapping[int, float]]
+    ) -> dict[int, dict[int, float | None]]:
+        """Compare (series id → time → usage) with the store, set-wise.
+
+        Returns per series the times whose stored usage differs from the one given:
+        the stored usage, or None where the time is not stored. Equal keys are left out,
+        so a re-sent payload comes back empty.
+        """
         ...
 
     def insert(self, rows: Iterable[tuple[int, int, float]], batch_id: int) -> None:

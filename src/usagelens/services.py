@@ -302,7 +302,8 @@ class UsageLens:
         """Store a parsed payload in one transaction, updating the series it touches.
 
         Every reading counts once: inserted, updated or duplicate. Only the keys the
-        batch names are looked up, and only where a series' stored span could hold them.
+        batch names are compared with the store, and only where a series' stored span
+        could hold them (appending new times to a series needs no lookup).
         """
         if not batch.series:
             raise SummaryFormatError("payload is empty")
@@ -310,14 +311,19 @@ class UsageLens:
             policy = self._writable(uow)
             ids = uow.series.ensure(list(batch.series))
             aggregates = uow.series.load(set(ids.values()))
-            wanted = {}
-            for key, readings in batch.series.items():
-                aggregate = aggregates[ids[key]]
-                if _may_overlap(aggregate, readings.times):
-                    wanted[aggregate.id] = readings.times
-            stored = uow.observations.stored(wanted) if wanted else {}
+            latest = {ids[key]: readings.latest() for key, readings in batch.series.items()}
+            wanted = {
+                sid: values
+                for sid, values in latest.items()
+                if _may_overlap(aggregates[sid], batch.series[aggregates[sid].key].times)
+            }
+            differing = uow.observations.differing(wanted) if wanted else {}
             merges = {
-                ids[key]: merge(readings, stored.get(ids[key], {}))
+                ids[key]: merge(
+                    readings,
+                    latest[ids[key]],
+                    differing.get(ids[key], {}) if ids[key] in wanted else None,
+                )
                 for key, readings in batch.series.items()
             }
             result = _result(batch, merges.values())

@@ -37,15 +37,20 @@ class SeriesMerge:
         return bool(self.inserts or self.updates)
 
 
-def merge(readings: SeriesReadings, stored: Mapping[int, float]) -> SeriesMerge:
-    """Decide a series' part of a payload against the stored values of its times.
+def merge(
+    readings: SeriesReadings,
+    latest: Mapping[int, float],
+    differing: Mapping[int, float | None] | None,
+) -> SeriesMerge:
+    """Decide a series' part of a payload.
 
+    ``latest`` is the payload's last value per time (``readings.latest()``);
+    ``differing`` holds the times whose stored value is not that value, with the stored
+    usage (None: not stored), or is None itself when the store holds none of the times.
     Every reading counts once: inserted (a new time), updated (a time that held another
     value, in the store or earlier in the payload) or duplicate (the same value again).
-    A later repeat of a time in the payload wins.
     """
     result = SeriesMerge()
-    latest = readings.latest()
     if len(latest) != len(readings):
         seen: dict[int, float] = {}
         for micros, usage in zip(readings.times, readings.usages, strict=True):
@@ -56,30 +61,39 @@ def merge(readings: SeriesReadings, stored: Mapping[int, float]) -> SeriesMerge:
                 else:
                     result.updated += 1
             seen[micros] = usage
-    if stored == latest:  # a re-sent payload: nothing to write
-        result.duplicates += len(latest)
-        return result
     deltas = result.deltas
-    if not stored:
+    if differing is None:
         result.inserts = list(latest.items())
         result.inserted += len(latest)
         for usage in latest.values():
             deltas[usage] = deltas.get(usage, 0) + 1
         return result
-    for micros, usage in latest.items():
-        before = stored.get(micros)
+    result.duplicates += len(latest) - len(differing)
+    for micros, before in differing.items():
+        usage = latest[micros]
         if before is None:
             result.inserts.append((micros, usage))
             result.inserted += 1
-            deltas[usage] = deltas.get(usage, 0) + 1
-        elif before == usage:
-            result.duplicates += 1
         else:
             result.updates.append((micros, usage))
             result.updated += 1
             deltas[before] = deltas.get(before, 0) - 1
-            deltas[usage] = deltas.get(usage, 0) + 1
+        deltas[usage] = deltas.get(usage, 0) + 1
     return result
+
+
+def differences(
+    latest: Mapping[int, float], stored: Mapping[int, float]
+) -> dict[int, float | None]:
+    """Return the times whose stored value (None: not stored) differs from ``latest``'s."""
+    if stored == latest:  # a re-sent payload
+        return {}
+    found: dict[int, float | None] = {}
+    for micros, usage in latest.items():
+        before = stored.get(micros)
+        if before != usage:
+            found[micros] = before
+    return found
 
 
 @dataclass(slots=True)

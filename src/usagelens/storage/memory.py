@@ -19,7 +19,7 @@ from usagelens.domain.batch import to_micros
 from usagelens.domain.distribution import Distribution
 from usagelens.domain.model import IngestResult, SeriesKey, Window
 from usagelens.domain.prices import PriceList
-from usagelens.domain.series import SeriesAggregate, SeriesSummary
+from usagelens.domain.series import SeriesAggregate, SeriesSummary, differences
 from usagelens.ports import BatchRecord, PushState, PushTally, RefreshStatus, StoreState
 
 
@@ -84,13 +84,14 @@ class _Observations:
     def __init__(self, data: _Data) -> None:
         self._data = data
 
-    def stored(self, wanted: Mapping[int, Collection[int]]) -> dict[int, dict[int, float]]:
-        found: dict[int, dict[int, float]] = {}
-        for sid, times in wanted.items():
+    def differing(
+        self, wanted: Mapping[int, Mapping[int, float]]
+    ) -> dict[int, dict[int, float | None]]:
+        found: dict[int, dict[int, float | None]] = {}
+        for sid, values in wanted.items():
             held = self._data.observations.get(sid, {})
-            values = {t: held[t][0] for t in times if t in held}
-            if values:
-                found[sid] = values
+            stored = {t: held[t][0] for t in values if t in held}
+            found[sid] = differences(values, stored)
         return found
 
     def insert(self, rows: Iterable[tuple[int, int, float]], batch_id: int) -> None:

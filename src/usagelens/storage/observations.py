@@ -23,7 +23,7 @@ from usagelens.domain.batch import to_micros
 from usagelens.domain.distribution import Distribution, SeriesStats
 from usagelens.domain.model import Decision, Dimension, Intensity, SeriesKey, UsageType, Window
 from usagelens.domain.policy import Classification
-from usagelens.domain.series import SeriesAggregate, SeriesSummary
+from usagelens.domain.series import SeriesAggregate, SeriesSummary, differences
 from usagelens.storage.tables import HISTOGRAM_COLUMNS
 
 _DIMENSIONS = {d.value: d for d in Dimension}
@@ -174,6 +174,11 @@ class SqlSeries:
         return [(sid, first) for sid, first in self._cursor.fetchall()]
 
 
+def _array(items: Iterable[object]) -> str:
+    """Write numbers as a PostgreSQL array literal (much faster than binding a list)."""
+    return "{" + ",".join(map(str, items)) + "}"
+
+
 def _series_row(aggregate: SeriesAggregate) -> tuple[Any, ...]:
     stats, verdict = aggregate.stats, aggregate.verdict
     numbers: tuple[Any, ...]
@@ -204,58 +209,76 @@ class SqlObservations:
         self._postgres = conn.dialect.name == "postgresql"
         self._mark = "%s" if self._postgres else "?"
 
-    def stored(self, wanted: Mapping[int, Collection[int]]) -> dict[int, dict[int, float]]:
-        """Return the stored usage of these (series id → times) keys, where held.
+    def differing(
+        self, wanted: Mapping[int, Mapping[int, float]]
+    ) -> dict[int, dict[int, float | None]]:
+        """Compare (series id → time → usage) with the store; return what differs.
 
-        The answer may hold other stored times of a series between the earliest and the
-        latest time asked for; it never reads more than one row beyond what was asked.
+        PostgreSQL compares server-side in one query per 50 000 keys and sends back only
+        the keys that differ. SQLite reads each series' stored rows between the earliest
+        and the latest time asked (a contiguous primary-key range, at most one row more
+        than was asked) and compares them here; a series whose range holds more rows
+        than were asked is looked up by its exact keys instead.
         """
         if self._postgres:
-            return self._stored_by_keys(wanted)
-        found: dict[int, dict[int, float]] = {}
-        sparse: dict[int, Collection[int]] = {}
-        for sid, times in wanted.items():
-            # A contiguous read of the key range is the cheapest lookup on SQLite, as
-            # long as the range holds no more stored rows than the batch has times.
+            return self._differing_on_server(wanted)
+        found: dict[int, dict[int, float | None]] = {}
+        sparse: dict[int, Mapping[int, float]] = {}
+        for sid, values in wanted.items():
             self._cursor.execute(
                 "SELECT t, usage FROM observations WHERE series_id = ? AND t BETWEEN ? AND ?"
                 " ORDER BY t LIMIT ?",
-                (sid, min(times), max(times), len(times) + 1),
+                (sid, min(values), max(values), len(values) + 1),
             )
             rows = self._cursor.fetchall()
-            if len(rows) > len(times):
-                sparse[sid] = times
-            elif rows:
-                found[sid] = dict(rows)
+            if len(rows) > len(values):
+                sparse[sid] = values
+            else:
+                found[sid] = differences(values, dict(rows))
         if sparse:
-            found.update(self._stored_by_keys(sparse))
+            stored = self._stored_by_keys(sparse)
+            for sid, values in sparse.items():
+                found[sid] = differences(values, stored.get(sid, {}))
+        return found
+
+    def _differing_on_server(
+        self, wanted: Mapping[int, Mapping[int, float]]
+    ) -> dict[int, dict[int, float | None]]:
+        found: dict[int, dict[int, float | None]] = {sid: {} for sid in wanted}
+        keys = ((sid, t, u) for sid, values in wanted.items() for t, u in values.items())
+        for chunk in _chunks(keys, 50_000):
+            self._cursor.execute(
+                "SELECT p.sid, p.t, o.usage FROM unnest(%s::int[], %s::bigint[], %s::float8[])"
+                " AS p(sid, t, usage) LEFT JOIN observations o"
+                " ON o.series_id = p.sid AND o.t = p.t WHERE o.usage IS DISTINCT FROM p.usage",
+                (
+                    _array(sid for sid, _, _ in chunk),
+                    _array(t for _, t, _ in chunk),
+                    _array(repr(u) for _, _, u in chunk),  # repr: the exact float
+                ),
+            )
+            for sid, t, before in self._cursor.fetchall():
+                found[sid][t] = before
         return found
 
     def _stored_by_keys(self, wanted: Mapping[int, Collection[int]]) -> dict[int, dict[int, float]]:
-        """Look up exactly these keys, set-wise (a temporary table on SQLite, arrays on PG)."""
+        """Look up exactly these keys on SQLite, set-wise, through a temporary table."""
         found: dict[int, dict[int, float]] = {}
         keys = ((sid, t) for sid, times in wanted.items() for t in times)
+        self._cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS probe (series_id INTEGER NOT NULL,"
+            " t INTEGER NOT NULL, PRIMARY KEY (series_id, t)) WITHOUT ROWID"
+        )
         for chunk in _chunks(keys, 50_000):
-            if self._postgres:
-                self._cursor.execute(
-                    "SELECT o.series_id, o.t, o.usage FROM observations o "
-                    "JOIN unnest(%s::int[], %s::bigint[]) AS p(series_id, t) "
-                    "ON o.series_id = p.series_id AND o.t = p.t",
-                    ([sid for sid, _ in chunk], [t for _, t in chunk]),
-                )
-            else:
-                self._cursor.execute(
-                    "CREATE TEMP TABLE IF NOT EXISTS probe (series_id INTEGER NOT NULL,"
-                    " t INTEGER NOT NULL, PRIMARY KEY (series_id, t)) WITHOUT ROWID"
-                )
-                self._cursor.execute("DELETE FROM probe")
-                self._cursor.executemany("INSERT OR IGNORE INTO probe VALUES (?, ?)", chunk)
-                self._cursor.execute(
-                    "SELECT o.series_id, o.t, o.usage FROM probe p "
-                    "JOIN observations o ON o.series_id = p.series_id AND o.t = p.t"
-                )
+            self._cursor.execute("DELETE FROM probe")
+            self._cursor.executemany("INSERT OR IGNORE INTO probe VALUES (?, ?)", chunk)
+            self._cursor.execute(
+                "SELECT o.series_id, o.t, o.usage FROM probe p "
+                "JOIN observations o ON o.series_id = p.series_id AND o.t = p.t"
+            )
             for sid, t, usage in self._cursor.fetchall():
                 found.setdefault(sid, {})[t] = usage
+        self._cursor.execute("DELETE FROM probe")
         return found
 
     def insert(self, rows: Iterable[tuple[int, int, float]], batch_id: int) -> None:
@@ -287,7 +310,12 @@ class SqlObservations:
                     "UPDATE observations o SET usage = p.usage, batch_id = %s "
                     "FROM unnest(%s::int[], %s::bigint[], %s::float8[]) AS p(series_id, t, usage) "
                     "WHERE o.series_id = p.series_id AND o.t = p.t",
-                    (batch_id, [r[0] for r in chunk], [r[1] for r in chunk], [r[2] for r in chunk]),
+                    (
+                        batch_id,
+                        _array(r[0] for r in chunk),
+                        _array(r[1] for r in chunk),
+                        _array(repr(r[2]) for r in chunk),
+                    ),
                 )
             else:
                 self._cursor.executemany(

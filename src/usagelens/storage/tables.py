@@ -8,7 +8,6 @@ from sqlalchemy import (
     Column,
     DateTime,
     Float,
-    ForeignKey,
     Integer,
     LargeBinary,
     MetaData,
@@ -68,7 +67,13 @@ series = Table(
 observations = Table(
     "observations",
     metadata,
-    Column("series_id", Integer, ForeignKey("series.id"), primary_key=True),
+    Column(
+        "series_id",
+        Integer,
+        primary_key=True,
+        comment="series.id; no foreign key: PostgreSQL would check it per row by trigger,"
+        " and series are created before their observations and never deleted",
+    ),
     Column("t", BigInteger, primary_key=True, comment="collected_at, µs since epoch (UTC)"),
     Column("usage", Float, nullable=False),
     Column("batch_id", Integer, nullable=False, comment="the ingest batch that wrote the value"),
