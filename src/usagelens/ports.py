@@ -151,11 +151,11 @@ class ObservationRepository(Protocol):
         """
         ...
 
-    def insert(self, rows: Iterable[tuple[int, int, float]], batch_id: int) -> None:
+    def insert(self, rows: Iterable[tuple[int, int, float]]) -> None:
         """Add (series id, time, usage) rows whose keys are not stored yet."""
         ...
 
-    def replace(self, rows: Iterable[tuple[int, int, float]], batch_id: int) -> None:
+    def replace(self, rows: Iterable[tuple[int, int, float]]) -> None:
         """Change the usage of stored (series id, time) keys."""
         ...
 

@@ -328,12 +328,8 @@ class UsageLens:
             }
             result = _result(batch, merges.values())
             batch_id = uow.batches.add(BatchRecord(self.clock(), source, sha256, result))
-            uow.observations.insert(
-                ((sid, t, u) for sid, m in merges.items() for t, u in m.inserts), batch_id
-            )
-            uow.observations.replace(
-                ((sid, t, u) for sid, m in merges.items() for t, u in m.updates), batch_id
-            )
+            uow.observations.insert((sid, t, u) for sid, m in merges.items() for t, u in m.inserts)
+            uow.observations.replace((sid, t, u) for sid, m in merges.items() for t, u in m.updates)
             changed = []
             for sid, change in merges.items():
                 if change.changed:

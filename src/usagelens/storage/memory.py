@@ -29,8 +29,8 @@ class _Data:
 
     series: dict[int, SeriesAggregate] = field(default_factory=dict)
     ids: dict[SeriesKey, int] = field(default_factory=dict)
-    observations: dict[int, dict[int, tuple[float, int]]] = field(default_factory=dict)
-    """series id → time → (usage, batch id)."""
+    observations: dict[int, dict[int, float]] = field(default_factory=dict)
+    """series id → time → usage."""
     prices: PriceList = field(default_factory=PriceList)
     statuses: Counter[int] = field(default_factory=Counter)
     endpoints: dict[str, tuple[float, int]] = field(default_factory=dict)
@@ -90,20 +90,20 @@ class _Observations:
         found: dict[int, dict[int, float | None]] = {}
         for sid, values in wanted.items():
             held = self._data.observations.get(sid, {})
-            stored = {t: held[t][0] for t in values if t in held}
+            stored = {t: held[t] for t in values if t in held}
             found[sid] = differences(values, stored)
         return found
 
-    def insert(self, rows: Iterable[tuple[int, int, float]], batch_id: int) -> None:
+    def insert(self, rows: Iterable[tuple[int, int, float]]) -> None:
         for sid, t, usage in rows:
             held = self._data.observations.setdefault(sid, {})
             if t in held:
                 raise KeyError(f"observation ({sid}, {t}) is already stored")
-            held[t] = (usage, batch_id)
+            held[t] = usage
 
-    def replace(self, rows: Iterable[tuple[int, int, float]], batch_id: int) -> None:
+    def replace(self, rows: Iterable[tuple[int, int, float]]) -> None:
         for sid, t, usage in rows:
-            self._data.observations[sid][t] = (usage, batch_id)
+            self._data.observations[sid][t] = usage
 
     def distributions(self, window: Window) -> Iterator[tuple[int, Distribution]]:
         since = to_micros(window.since) if window.since else None
@@ -111,7 +111,7 @@ class _Observations:
         for sid in sorted(self._data.observations):
             usages = [
                 usage
-                for t, (usage, _) in self._data.observations[sid].items()
+                for t, usage in self._data.observations[sid].items()
                 if (since is None or t >= since) and (until is None or t < until)
             ]
             if usages:
@@ -120,7 +120,7 @@ class _Observations:
     def all_distributions(self) -> Iterator[tuple[int, Distribution, int, int]]:
         for sid, held in sorted(self._data.observations.items()):
             if held:
-                usages = [usage for usage, _ in held.values()]
+                usages = list(held.values())
                 yield sid, Distribution.of(usages), min(held), max(held)
 
     def delete_before(
@@ -131,13 +131,13 @@ class _Observations:
             held = self._data.observations.get(sid, {})
             removed: Counter[float] = Counter()
             for t in [t for t in held if t < micros]:
-                removed[held.pop(t)[0]] += 1
+                removed[held.pop(t)] += 1
             result[sid] = (removed, min(held, default=None), max(held, default=None))
         return result
 
     def readings(self, series_id: int) -> list[tuple[int, float]]:
         held = self._data.observations.get(series_id, {})
-        return [(t, held[t][0]) for t in sorted(held)]
+        return [(t, held[t]) for t in sorted(held)]
 
     def count(self) -> int:
         return sum(len(held) for held in self._data.observations.values())

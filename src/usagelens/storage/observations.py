@@ -281,37 +281,32 @@ class SqlObservations:
         self._cursor.execute("DELETE FROM probe")
         return found
 
-    def insert(self, rows: Iterable[tuple[int, int, float]], batch_id: int) -> None:
+    def insert(self, rows: Iterable[tuple[int, int, float]]) -> None:
         """Add (series id, time, usage) rows whose keys are not stored yet."""
         if self._postgres:
-            self._copy(rows, batch_id)
+            self._copy(rows)
             return
         for chunk in _chunks(rows, 20_000):
             self._cursor.executemany(
-                "INSERT INTO observations (series_id, t, usage, batch_id) VALUES (?, ?, ?, ?)",
-                [(sid, t, usage, batch_id) for sid, t, usage in chunk],
+                "INSERT INTO observations (series_id, t, usage) VALUES (?, ?, ?)", chunk
             )
 
-    def _copy(self, rows: Iterable[tuple[int, int, float]], batch_id: int) -> None:
-        tail = f"\t{batch_id}\n"
-        with self._cursor.copy(
-            "COPY observations (series_id, t, usage, batch_id) FROM STDIN"
-        ) as copy:
+    def _copy(self, rows: Iterable[tuple[int, int, float]]) -> None:
+        with self._cursor.copy("COPY observations (series_id, t, usage) FROM STDIN") as copy:
             for chunk in _chunks(rows, 20_000):
                 buffer = io.StringIO()
-                buffer.writelines(f"{sid}\t{t}\t{usage!r}{tail}" for sid, t, usage in chunk)
+                buffer.writelines(f"{sid}\t{t}\t{usage!r}\n" for sid, t, usage in chunk)
                 copy.write(buffer.getvalue())
 
-    def replace(self, rows: Iterable[tuple[int, int, float]], batch_id: int) -> None:
+    def replace(self, rows: Iterable[tuple[int, int, float]]) -> None:
         """Change the usage of stored (series id, time) keys."""
         for chunk in _chunks(rows, 20_000):
             if self._postgres:
                 self._cursor.execute(
-                    "UPDATE observations o SET usage = p.usage, batch_id = %s "
+                    "UPDATE observations o SET usage = p.usage "
                     "FROM unnest(%s::int[], %s::bigint[], %s::float8[]) AS p(series_id, t, usage) "
                     "WHERE o.series_id = p.series_id AND o.t = p.t",
                     (
-                        batch_id,
                         _array(r[0] for r in chunk),
                         _array(r[1] for r in chunk),
                         _array(repr(r[2]) for r in chunk),
@@ -319,8 +314,8 @@ class SqlObservations:
                 )
             else:
                 self._cursor.executemany(
-                    "UPDATE observations SET usage = ?, batch_id = ? WHERE series_id = ? AND t = ?",
-                    [(usage, batch_id, sid, t) for sid, t, usage in chunk],
+                    "UPDATE observations SET usage = ? WHERE series_id = ? AND t = ?",
+                    [(usage, sid, t) for sid, t, usage in chunk],
                 )
 
     def distributions(self, window: Window) -> Iterator[tuple[int, Distribution]]:

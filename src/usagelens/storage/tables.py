@@ -76,7 +76,6 @@ observations = Table(
     ),
     Column("t", BigInteger, primary_key=True, comment="collected_at, µs since epoch (UTC)"),
     Column("usage", Float, nullable=False),
-    Column("batch_id", Integer, nullable=False, comment="the ingest batch that wrote the value"),
     sqlite_with_rowid=False,
 )
 
