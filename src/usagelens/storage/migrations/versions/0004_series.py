@@ -2,9 +2,10 @@
 
 Replaces the whole-history metrics snapshot: every write now updates only the series it
 touches. Observations no longer name the batch that wrote them (the batches table keeps
-the audit trail; the column cost a fifth of the insert time on SQLite). Stored observations are carried over; the new aggregates are then marked stale
-and rebuilt once from them (``usagelens rebuild`` runs, or the next ``serve`` / command
-that opens the store).
+the audit trail; the column cost a fifth of the insert time on SQLite). Stored
+observations are carried over; the new aggregates are then marked stale and rebuilt
+once from them (``usagelens rebuild`` runs, or the next ``serve`` / command that opens
+the store).
 
 Revision ID: 0004
 Revises: 0003
