@@ -23,6 +23,11 @@ class VersionedCache:
         self._guard = threading.Lock()
         self._max = max_entries
 
+    def peek(self, key: Hashable, version: int) -> Any:
+        """Return the entry for (key, version), or None."""
+        entry = self._entries.get(key)
+        return entry[1] if entry is not None and entry[0] == version else None
+
     def get(self, key: Hashable, version: int, compute: Callable[[], T]) -> T:
         """Return the entry for (key, version), computing it if it is missing or older."""
         entry = self._entries.get(key)

@@ -332,6 +332,10 @@ class UnitOfWorkFactory(Protocol):
         """Open a unit of work; a writing one takes the store's write lock at its start."""
         ...
 
+    def state(self) -> StoreState:
+        """Read the store's state on its own, cheaply (the check before a cached read)."""
+        ...
+
     def ping(self) -> None:
         """Raise StorageError unless the store answers."""
         ...

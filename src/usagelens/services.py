@@ -397,8 +397,17 @@ class UsageLens:
         return Window(since=now - self.window)
 
     def view(self, window: Window | None = None) -> DataView:
-        """Return rows, statistics and money of a window, cached per data version."""
+        """Return rows, statistics and money of a window, cached per data version.
+
+        A warm read is one cheap query for the store's state; on a miss the view is
+        computed in a read transaction and cached under the version read inside it.
+        """
         window = self.resolve(window)
+        state = self.store.state()
+        self.policy_in_force(state)
+        cached: DataView | None = self._cache.peek(("view", window), state.data_version)
+        if cached is not None:
+            return cached
         with self.store() as uow:
             state = uow.state.get()
             policy = self.policy_in_force(state)
@@ -452,6 +461,12 @@ class UsageLens:
         self, key: Hashable, compute: Callable[[DataView], T], window: Window | None = None
     ) -> T:
         """Return something derived from a window's view (a rendering), cached per version."""
+        window = self.resolve(window)
+        state = self.store.state()
+        self.policy_in_force(state)
+        hit: T | None = self._cache.peek((key, window), state.data_version)
+        if hit is not None:
+            return hit
         view = self.view(window)
         return self._cache.get((key, view.window), view.version, lambda: compute(view))
 

@@ -322,5 +322,9 @@ class MemoryStore:
         """Open a unit of work; a writing one holds the store's lock until it ends."""
         return MemoryUnitOfWork(self, write=write)
 
+    def state(self) -> StoreState:
+        """Return the store's state."""
+        return self.data.state
+
     def ping(self) -> None:
         """Answer: memory is always there."""

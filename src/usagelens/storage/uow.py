@@ -9,6 +9,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from usagelens.domain.errors import StorageError
 from usagelens.domain.model import SeriesKey
+from usagelens.ports import StoreState
 from usagelens.storage.engine import WRITE
 from usagelens.storage.observations import SqlObservations, SqlSeries
 from usagelens.storage.records import (
@@ -105,6 +106,31 @@ class SqlStore:
     def __call__(self, *, write: bool = False) -> SqlUnitOfWork:
         """Open a unit of work; a writing one takes the write lock at its start."""
         return SqlUnitOfWork(self.engine, self._known, write=write)
+
+    def state(self) -> StoreState:
+        """Read the store's state on a bare pooled connection (a fraction of a unit of work)."""
+        try:
+            connection = self.engine.raw_connection()
+        except SQLAlchemyError as exc:
+            raise StorageError(f"database unreachable: {exc.__class__.__name__}") from exc
+        try:
+            cursor = connection.cursor()
+            cursor.execute(
+                "SELECT data_version, policy_fingerprint, policy_document, stale"
+                " FROM store_state WHERE id = 1"
+            )
+            row = cursor.fetchone()
+            cursor.close()
+            connection.rollback()
+        except Exception as exc:
+            connection.invalidate()
+            raise StorageError(f"database read failed: {exc.__class__.__name__}") from exc
+        finally:
+            connection.close()
+        if row is None:
+            raise StorageError("the store has no state row: run `usagelens migrate`")
+        version, fingerprint, document, stale = row
+        return StoreState(int(version), fingerprint, document, bool(stale))
 
     def ping(self) -> None:
         """Raise StorageError unless the database answers."""
