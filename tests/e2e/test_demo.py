@@ -45,3 +45,37 @@ def test_cli_ingest_prices_report_on_a_local_database(tmp_path: Path) -> None:
     assert json.loads(report.stdout)["total"] == 33951
     bad = run("ingest", str(data / "prices_1.yaml"))
     assert bad.returncode == 1 and "team 1" in bad.stderr
+
+
+def test_cli_policy_rebuild_and_prune(tmp_path: Path) -> None:
+    """A policy file that disagrees with the store is refused until rebuild; prune works."""
+    import json
+    import os
+
+    data = Path(__file__).parents[1] / "data"
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("intensity: {low: 50, medium: 70, high: 95}\n")
+    base = {**os.environ, "USAGELENS_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+    base.pop("USAGELENS_POLICY_FILE", None)
+
+    def run(*args: str, policy_file: Path | None = None) -> subprocess.CompletedProcess[str]:
+        env = {**base, **({"USAGELENS_POLICY_FILE": str(policy_file)} if policy_file else {})}
+        return subprocess.run(
+            [sys.executable, "-m", "usagelens", *args],
+            capture_output=True, text=True, timeout=120, env=env,
+        )  # fmt: skip
+
+    assert run("ingest", str(data / "summary_1.txt")).returncode == 0
+    refused = run("report", "--format", "json", policy_file=policy)
+    assert refused.returncode == 1
+    assert "usagelens rebuild" in refused.stderr and "Traceback" not in refused.stderr
+    rebuilt = run("rebuild", policy_file=policy)
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    assert "rebuilt 120 series from 24000 observations" in rebuilt.stderr
+    strict = json.loads(run("report", "--format", "json").stdout)  # follows the stored policy
+    assert strict["decisions"]["delete"] > 34
+    pruned = run("prune", "--older-than", "1h")  # the sample is from 2026-11: all of it goes
+    assert pruned.returncode == 0, pruned.stderr
+    assert "pruned 24000 observations" in pruned.stderr
+    assert json.loads(run("report", "--format", "json").stdout)["teams"] == []
+    assert run("prune").returncode == 2  # no --older-than and no USAGELENS_RETENTION
