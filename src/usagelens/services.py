@@ -43,32 +43,7 @@ from usagelens.domain.push import (
 )
 from usagelens.domain.report import Report, build_report
 from usagelens.domain.series import SeriesAggregate, SeriesMerge, merge
-from usagelens.domain.summary import render_summary
-
-try:  # TODO(lead): the streaming parsers land from the parser work
-    from usagelens.domain.summary import RecordsParser, SummaryParser  # type: ignore[attr-defined]
-except ImportError:  # pragma: no cover
-    from usagelens.domain.summary import parse_records, parse_summary_bytes
-
-    class SummaryParser:  # type: ignore[no-redef]
-        def __init__(self) -> None:
-            self._chunks: list[bytes] = []
-
-        def feed(self, chunk: bytes) -> None:
-            self._chunks.append(chunk)
-
-        def close(self) -> UsageBatch:
-            return UsageBatch.of(parse_summary_bytes(b"".join(self._chunks)))
-
-    class RecordsParser(SummaryParser):  # type: ignore[no-redef,misc]
-        def close(self) -> UsageBatch:
-            try:
-                document = json.loads(b"".join(self._chunks))
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise SummaryFormatError(f"payload is not valid JSON ({exc})") from None
-            return UsageBatch.of(parse_records(document))
-
-
+from usagelens.domain.summary import RecordsParser, SummaryParser, render_summary
 from usagelens.ports import (
     BatchRecord,
     Clock,
