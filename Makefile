@@ -23,8 +23,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
-bench: $(STAMP)
-	$(BIN)/python benchmarks/run.py
+bench: $(STAMP)  # issue 7's workload, ~15 min; BENCH_ARGS="--backend sqlite --python …"
+	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+
+bench-scale: $(STAMP)  # write figures at 1 M and 10 M observations: takes long
+	$(BIN)/python benchmarks/scale.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
