@@ -26,16 +26,36 @@ async def _fire(url: str, summaries: list[bytes], events: list[dict]) -> None:  
     limits = httpx.Limits(max_connections=40, max_keepalive_connections=0)
     async with httpx.AsyncClient(base_url=url, headers=AUTH, timeout=120, limits=limits) as client:
         gate = asyncio.Semaphore(40)
+        seen: list[int] = []
 
         async def send(method: str, path: str, **kwargs) -> None:  # type: ignore[no-untyped-def]
             async with gate:
                 response = await client.request(method, path, **kwargs)
                 assert response.status_code == 200, response.text
+                if path == "/metrics":  # a scrape mid-write sees whole summaries or none
+                    seen.append(_stored(response.text))
 
         jobs = [send("POST", "/metric-receiver", json=event) for event in events]
         jobs += [send("POST", "/api/v1/usage", content=body) for body in summaries]
+        jobs += [send("GET", "/metrics") for _ in range(40)]
         random.Random(7).shuffle(jobs)
         await asyncio.gather(*jobs)
+    assert len(seen) == 40
+    assert all(count % 24000 == 0 for count in seen), seen  # each summary holds 24,000
+
+
+def _stored(exposition: str) -> int:
+    """How many observations a scrape counts over every series."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return int(
+        sum(
+            sample.value
+            for family in text_string_to_metric_families(exposition)
+            for sample in family.samples
+            if sample.name == "usagelens_resource_usage_percent_count"
+        )
+    )
 
 
 @pytest.mark.parametrize(
