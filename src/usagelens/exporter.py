@@ -17,6 +17,8 @@ import threading
 import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
+from itertools import accumulate
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -50,11 +52,41 @@ def _escape(value: str) -> str:
 
 def _number(value: float) -> str:
     """Format a sample value the way prometheus_client does (Go's float formatting)."""
+    text = repr(float(value))
+    if text.find(".") <= 6 and "n" not in text:  # Python's and Go's forms agree (not inf/nan)
+        return text
     return str(floatToGoString(value))  # type: ignore[no-untyped-call]
 
 
 def _header(name: str, kind: str, help_text: str) -> str:
     return f"# HELP {name} {help_text}\n# TYPE {name} {kind}\n"
+
+
+_HOLE = "\0"
+"""Where a series' labels go in the line templates below (never in an escaped label)."""
+_HISTOGRAM_LINES = "".join(
+    [f'{_USAGE}_bucket{{{_HOLE},le="{le}"}} %d.0\n' for le in (*_LE, "+Inf")]
+    + [f"{_USAGE}_count{{{_HOLE}}} %d.0\n", f"{_USAGE}_sum{{{_HOLE}}} %s\n"]
+)
+_DECISION_LINES = {
+    chosen: "".join(
+        f'usagelens_resource_decision{{{_HOLE},decision="{option.value}"}} '
+        f"{'1.0' if option is chosen else '0.0'}\n"
+        for option in Decision
+    )
+    for chosen in Decision
+}
+
+
+@lru_cache(maxsize=1 << 18)
+def _series_lines(team: str, resource: str, dimension: str) -> tuple[str, str]:
+    """A series' label set, and its histogram lines as a %-template.
+
+    Labels never change for a series, so they are escaped and laid out once per process;
+    a rendering then only fills in numbers.
+    """
+    labels = f'team="{_escape(team)}",resource="{_escape(resource)}",dimension="{dimension}"'
+    return labels, _HISTOGRAM_LINES.replace(_HOLE, labels.replace("%", "%%"))
 
 
 def render_data(view: DataView) -> bytes:
@@ -67,16 +99,11 @@ def render_data(view: DataView) -> bytes:
         )
     ]
     for (team, resource, dimension), stats in view.stats:
-        labels = (
-            f'team="{_escape(team)}",resource="{_escape(resource)}",dimension="{dimension.value}"'
+        histogram = _series_lines(team, resource, dimension.value)[1]
+        out.append(
+            histogram
+            % (*accumulate(stats.frequencies), stats.count, stats.count, _number(stats.total))
         )
-        running = 0
-        for le, frequency in zip(_LE, stats.frequencies, strict=True):
-            running += frequency
-            out.append(f'{_USAGE}_bucket{{{labels},le="{le}"}} {running}.0\n')
-        out.append(f'{_USAGE}_bucket{{{labels},le="+Inf"}} {stats.count}.0\n')
-        out.append(f"{_USAGE}_count{{{labels}}} {stats.count}.0\n")
-        out.append(f"{_USAGE}_sum{{{labels}}} {_number(stats.total)}\n")
     cost = [
         _header(
             "usagelens_resource_cost",
@@ -93,17 +120,10 @@ def render_data(view: DataView) -> bytes:
     ]
     counts = dict.fromkeys(Decision, 0)
     for row in view.rows:
-        labels = (
-            f'team="{_escape(row.team)}",resource="{_escape(row.resource)}",'
-            f'dimension="{row.dimension.value}"'
-        )
+        labels = _series_lines(row.team, row.resource, row.dimension.value)[0]
         if row.cost is not None:
             cost.append(f"usagelens_resource_cost{{{labels}}} {_number(row.cost)}\n")
-        for option in Decision:
-            flag = "1.0" if row.decision is option else "0.0"
-            decision.append(
-                f'usagelens_resource_decision{{{labels},decision="{option.value}"}} {flag}\n'
-            )
+        decision.append(_DECISION_LINES[row.decision].replace(_HOLE, labels))
         counts[row.decision] += 1
     out += cost
     out += decision
@@ -140,28 +160,37 @@ def render_data(view: DataView) -> bytes:
     return "".join(out).encode()
 
 
-@dataclass(frozen=True)
 class Scrape:
-    """A data rendering ready to serve: plain, and as the head of a gzip stream."""
+    """A data rendering ready to serve: plain, and (once a scraper asks) gzipped.
 
-    data: bytes
-    gzip_head: bytes
-    _compressor: zlib._Compress
-    _lock: threading.Lock
+    The data part is compressed once, on the first gzip scrape, at level 1: three times
+    faster than the default level for a fifth more bytes on the wire. Each gzip answer
+    then only compresses the small live part on a copy of that compressor.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self._lock = threading.Lock()
+        self._gzip: tuple[bytes, zlib._Compress] | None = None
 
     @classmethod
     def of(cls, data: bytes) -> Scrape:
-        """Render once: keep the bytes, and a gzip compressor that has taken them in."""
-        compressor = zlib.compressobj(6, zlib.DEFLATED, 31)
-        return cls(data, compressor.compress(data), compressor, threading.Lock())
+        """Wrap a rendering of the data families."""
+        return cls(data)
 
     def body(self, live: bytes, gzip: bool) -> bytes:
         """Return the whole answer: the data part, then the live part (gzipped if asked)."""
         if not gzip:
             return self.data + live
         with self._lock:
-            compressor = self._compressor.copy()
-        return self.gzip_head + compressor.compress(live) + compressor.flush()
+            if self._gzip is None:
+                compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, 31)
+                self._gzip = (compressor.compress(self.data), compressor)
+            head, compressor = self._gzip[0], self._gzip[1].copy()
+        return head + compressor.compress(live) + compressor.flush()
+
+
+GZIP_LEVEL = 1
 
 
 class LiveCollector(Collector):

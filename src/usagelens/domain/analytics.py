@@ -11,7 +11,7 @@ from usagelens.domain.policy import Classification, Policy
 from usagelens.domain.prices import PriceList
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # read-only by convention: frozen construction costs 2.5× per row
 class AnalyticsRow:
     """One team's resource dimension: its statistics, verdict and cost."""
 

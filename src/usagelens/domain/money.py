@@ -46,7 +46,7 @@ class DeletedCosts:
 
 def total_costs(rows: Sequence[AnalyticsRow]) -> CostSummary:
     """Sum the cost of every priced row per resource, per team and overall."""
-    teams = {row.team: 0.0 for row in rows}
+    teams = dict.fromkeys(_teams(rows), 0.0)
     resources = _per_resource(rows)
     for item in resources:
         teams[item.team] += item.total
@@ -60,7 +60,7 @@ def total_costs(rows: Sequence[AnalyticsRow]) -> CostSummary:
 
 def deleted_costs(rows: Sequence[AnalyticsRow]) -> DeletedCosts:
     """Sum the cost of the rows to delete, split by dimension, per team and overall."""
-    teams = {row.team: {**_zero_by_dimension(), "total": 0.0} for row in rows}
+    teams = {team: {**_zero_by_dimension(), "total": 0.0} for team in _teams(rows)}
     by_dimension = _zero_by_dimension()
     deleted = [row for row in rows if row.decision is Decision.DELETE]
     for row in deleted:
@@ -75,6 +75,11 @@ def deleted_costs(rows: Sequence[AnalyticsRow]) -> DeletedCosts:
         teams=teams,
         resources=_per_resource(deleted),
     )
+
+
+def _teams(rows: Iterable[AnalyticsRow]) -> dict[str, None]:
+    """The teams of these rows, in order of first appearance."""
+    return dict.fromkeys(row.team for row in rows)
 
 
 def unpriced_resources(rows: Iterable[AnalyticsRow]) -> list[str]:

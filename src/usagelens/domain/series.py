@@ -141,7 +141,7 @@ class SeriesAggregate:
         self.verdict = policy.judge(self.stats.count, self.stats.mean, self.stats.median)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # read-only by convention: frozen construction costs 2.5× per row
 class SeriesSummary:
     """What reads need of a non-empty series: statistics and verdict, no distribution."""
 

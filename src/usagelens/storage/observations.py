@@ -27,6 +27,9 @@ from usagelens.domain.series import SeriesAggregate, SeriesSummary, differences
 from usagelens.storage.tables import HISTOGRAM_COLUMNS
 
 _DIMENSIONS = {d.value: d for d in Dimension}
+_USAGE_TYPES = {u.value: u for u in UsageType}
+_INTENSITIES = {i.value: i for i in Intensity}
+_DECISIONS = {d.value: d for d in Decision}
 _CHUNK = 5000
 _SUMMARY_COLUMNS = (
     "id, team, resource, dimension, count, total, mean, median, "
@@ -146,9 +149,9 @@ class SqlSeries:
                         count=count,
                         mean=mean,
                         median=median,
-                        usage_type=UsageType(usage_type),
-                        intensity=Intensity(intensity),
-                        decision=Decision(decision),
+                        usage_type=_USAGE_TYPES[usage_type],
+                        intensity=_INTENSITIES[intensity],
+                        decision=_DECISIONS[decision],
                         reason=reason,
                     ),
                 )
@@ -230,11 +233,11 @@ class SqlObservations:
                 " ORDER BY t LIMIT ?",
                 (sid, min(values), max(values), len(values) + 1),
             )
-            rows = self._cursor.fetchall()
-            if len(rows) > len(values):
+            stored = dict(self._cursor)
+            if len(stored) > len(values):
                 sparse[sid] = values
             else:
-                found[sid] = differences(values, dict(rows))
+                found[sid] = differences(values, stored)
         if sparse:
             stored = self._stored_by_keys(sparse)
             for sid, values in sparse.items():

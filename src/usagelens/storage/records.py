@@ -62,7 +62,9 @@ class SqlPrices:
     def get(self) -> PriceList:
         """Return the stored price list."""
         values: dict[str, dict[Dimension, float]] = {}
-        for resource, dim, amount in self._conn.execute(select(prices)):
+        cursor = self._conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor.execute("SELECT resource, dimension, price FROM prices")
+        for resource, dim, amount in cursor.fetchall():
             values.setdefault(resource, {})[_DIMENSIONS[dim]] = amount
         return PriceList(values)
 
