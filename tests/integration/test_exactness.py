@@ -15,6 +15,7 @@ from sqlalchemy import text
 
 from tests import independent
 from usagelens.domain.histogram import UsageHistogram
+from usagelens.domain.model import Window
 from usagelens.domain.policy import Policy, policy_from_document
 from usagelens.domain.summary import render_summary
 from usagelens.services import UsageLens
@@ -71,6 +72,43 @@ def _check(service: UsageLens, stored: dict, prices: dict, policy: Policy) -> No
     assert service.costs_deleted().by_dimension == pytest.approx(deleted, abs=1e-9)
 
 
+def _check_windows(service: UsageLens, stored: dict, prices: dict) -> None:  # type: ignore[type-arg]
+    """Windowed rows equal the independent calculation over the rows inside each window.
+
+    The windows cover every way a series is read: wholly inside, mostly inside (its
+    outside subtracted from the stored distribution), mostly outside, and bounded on
+    both sides.
+    """
+    windows = [
+        (END - timedelta(days=300), None),
+        (END - timedelta(hours=180), None),
+        (END - timedelta(hours=10), None),
+        (None, END - timedelta(hours=30)),
+        (END - timedelta(hours=120), END - timedelta(hours=60)),
+        (END - timedelta(hours=190), END - timedelta(hours=2)),
+    ]
+    for since, until in windows:
+        low = since.strftime("%Y-%m-%d %H:%M:%S") if since else ""
+        high = until.strftime("%Y-%m-%d %H:%M:%S") if until else "9999"
+        inside = {
+            key: {t: u for t, u in by_time.items() if low <= t < high}
+            for key, by_time in stored.items()
+        }
+        want = {
+            (r["team"], r["resource"], r["dimension"]): r
+            for r in independent.rows({k: v for k, v in inside.items() if v}, prices)
+        }
+        rows = service.rows(Window(since, until))
+        assert {(r.team, r.resource, r.dimension.value) for r in rows} == set(want)
+        for row in rows:
+            key = (row.team, row.resource, row.dimension.value)
+            expected = want[key]
+            assert (row.count, row.median, row.cost, row.decision.value) == (
+                expected["count"], expected["median"], expected["cost"], expected["decision"],
+            ), (since, until, key)  # fmt: skip
+            assert row.mean == statistics.fmean(inside[key].values())
+
+
 def _remember(stored: dict, payload: bytes) -> None:  # type: ignore[type-arg]
     for key, by_time in independent.parse(payload.decode()).items():
         stored.setdefault(key, {}).update(by_time)
@@ -105,6 +143,7 @@ def test_bulk_resend_update_prune_and_policy_change(
     service.ingest(newer, source="hour")
     _remember(stored, newer)
     _check(service, stored, prices, Policy())
+    _check_windows(service, stored, prices)
 
     pruned = service.prune(timedelta(hours=150))
     cutoff = (NOW - timedelta(hours=150)).strftime("%Y-%m-%d %H:%M:%S")
@@ -115,6 +154,7 @@ def test_bulk_resend_update_prune_and_policy_change(
             removed += 1
     assert pruned.observations == removed > 0
     _check(service, stored, prices, Policy())
+    _check_windows(service, stored, prices)
 
     strict = policy_from_document({"intensity": {"low": 45, "medium": 65, "high": 85}})
     service.rebuild(strict)

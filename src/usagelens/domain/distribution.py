@@ -86,6 +86,22 @@ class Distribution:
                 distribution._add_to_totals(value, count)
         return distribution
 
+    def without(self, removed: Iterable[tuple[float, int]]) -> Distribution:
+        """Return a new distribution lacking ``(value, count)`` observations (a window's outside).
+
+        Raises ValueError if a value would be removed more often than it occurs.
+        """
+        remaining = dict(zip(self.values, self.counts, strict=True))
+        for value, count in removed:
+            left = remaining.get(value + 0.0, 0) - count
+            if left < 0:
+                raise ValueError(f"cannot remove {count} × {value}: not that many stored")
+            remaining[value + 0.0] = left
+        kept = sorted((value, count) for value, count in remaining.items() if count)
+        return Distribution.from_sorted(
+            array("d", [value for value, _ in kept]), array("q", [count for _, count in kept])
+        )
+
     def apply(self, deltas: Mapping[float, int]) -> None:
         """Add (positive) or remove (negative) observations of each value.
 

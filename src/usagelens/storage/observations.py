@@ -324,9 +324,12 @@ class SqlObservations:
     def distributions(self, window: Window) -> Iterator[tuple[int, Distribution]]:
         """Yield every series' distribution of usages within a window, computed set-wise.
 
-        PostgreSQL groups the whole window in one query (a hash aggregate). SQLite would
-        sort every row of the window in one temporary B-tree; one small grouped range
-        read per series on the primary key is about twice as fast there.
+        PostgreSQL groups the whole window in one query (a hash aggregate). SQLite reads
+        per series whichever side of the window is smaller, by its stored time span: the
+        rows inside, grouped by usage; or the rows outside, subtracted from the stored
+        distribution (read in the same transaction, so the two agree). A series wholly
+        inside the window is its stored distribution; a 7-day window over 200 hours reads
+        a sixth of the rows. Each read is a range of the primary key.
         """
         since = to_micros(window.since) if window.since is not None else -(2**62)
         until = to_micros(window.until) if window.until is not None else 2**62
@@ -339,20 +342,39 @@ class SqlObservations:
             yield from _grouped(self._cursor)
             return
         self._cursor.execute(
-            "SELECT id FROM series WHERE count > 0 AND first_at < ? AND last_at >= ? ORDER BY id",
+            "SELECT id, first_at, last_at, distribution FROM series "
+            "WHERE count > 0 AND first_at < ? AND last_at >= ? ORDER BY id",
             (until, since),
         )
-        for (sid,) in self._cursor.fetchall():
-            self._cursor.execute(
-                "SELECT usage, count(*) FROM observations WHERE series_id = ? AND t >= ? "
-                "AND t < ? GROUP BY usage ORDER BY usage",
-                (sid, since, until),
-            )
-            rows = self._cursor.fetchall()
-            if rows:
-                values = array("d", [usage for usage, _ in rows])
-                counts = array("q", [count for _, count in rows])
-                yield sid, Distribution.from_sorted(values, counts)
+        for sid, first, last, blob in self._cursor.fetchall():
+            inside = min(last, until - 1) - max(first, since)
+            if inside == last - first:
+                yield sid, Distribution.from_bytes(bytes(blob))
+            elif 2 * inside > last - first:
+                stored = Distribution.from_bytes(bytes(blob))
+                distribution = stored.without(self._outside(sid, since, until))
+                if distribution.count:
+                    yield sid, distribution
+            else:
+                self._cursor.execute(
+                    "SELECT usage, count(*) FROM observations WHERE series_id = ? AND t >= ? "
+                    "AND t < ? GROUP BY usage ORDER BY usage",
+                    (sid, since, until),
+                )
+                if rows := self._cursor.fetchall():
+                    values = array("d", [usage for usage, _ in rows])
+                    counts = array("q", [count for _, count in rows])
+                    yield sid, Distribution.from_sorted(values, counts)
+
+    def _outside(self, sid: int, since: int, until: int) -> list[tuple[float, int]]:
+        """(usage, count) of a series' rows before ``since`` or from ``until`` on (SQLite)."""
+        self._cursor.execute(
+            "SELECT usage, count(*) FROM (SELECT usage FROM observations"
+            " WHERE series_id = ? AND t < ? UNION ALL SELECT usage FROM observations"
+            " WHERE series_id = ? AND t >= ?) GROUP BY usage",
+            (sid, since, sid, until),
+        )
+        return self._cursor.fetchall()
 
     def all_distributions(self) -> Iterator[tuple[int, Distribution, int, int]]:
         """Yield (series id, distribution, earliest, latest) of every series from raw rows.
