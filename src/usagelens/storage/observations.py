@@ -374,7 +374,7 @@ class SqlObservations:
             " WHERE series_id = ? AND t >= ?) GROUP BY usage",
             (sid, since, sid, until),
         )
-        return self._cursor.fetchall()
+        return [(usage, count) for usage, count in self._cursor.fetchall()]
 
     def all_distributions(self) -> Iterator[tuple[int, Distribution, int, int]]:
         """Yield (series id, distribution, earliest, latest) of every series from raw rows.
