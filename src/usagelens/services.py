@@ -286,20 +286,18 @@ class UsageLens:
             policy = self._writable(uow)
             ids = uow.series.ensure(list(batch.series))
             aggregates = uow.series.load(set(ids.values()))
-            latest = {ids[key]: readings.latest() for key, readings in batch.series.items()}
             wanted = {
-                sid: values
-                for sid, values in latest.items()
-                if _may_overlap(aggregates[sid], batch.series[aggregates[sid].key].times)
+                ids[key]: readings.latest()
+                for key, readings in batch.series.items()
+                if _may_overlap(aggregates[ids[key]], readings.times)
             }
             differing = uow.observations.differing(wanted) if wanted else {}
             merges = {
-                ids[key]: merge(
-                    readings,
-                    latest[ids[key]],
-                    differing.get(ids[key], {}) if ids[key] in wanted else None,
-                )
+                sid: merge(readings, differing.get(sid, {}), wanted[sid])
+                if sid in wanted
+                else merge(readings, None)
                 for key, readings in batch.series.items()
+                for sid in (ids[key],)
             }
             result = _result(batch, merges.values())
             batch_id = uow.batches.add(BatchRecord(self.clock(), source, sha256, result))

@@ -43,6 +43,14 @@ class SeriesReadings:
         self.times.append(micros)
         self.usages.append(usage)
 
+    def repeats(self) -> bool:
+        """Tell whether some time occurs more than once."""
+        return len(set(self.times)) != len(self.times)
+
+    def __iter__(self) -> Iterator[tuple[int, float]]:
+        """Yield (time, usage) in payload order."""
+        return zip(self.times, self.usages, strict=True)
+
     def latest(self) -> dict[int, float]:
         """Return time → usage, a later repeat of a time replacing the earlier one."""
         return dict(zip(self.times, self.usages, strict=True))

@@ -8,6 +8,7 @@ shows is updated by those moves alone.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
@@ -21,8 +22,9 @@ from usagelens.domain.policy import Classification, Policy
 class SeriesMerge:
     """What one payload does to one series."""
 
-    inserts: list[tuple[int, float]] = field(default_factory=list)
-    """(time, usage) of times the store does not hold yet."""
+    inserts: SeriesReadings | list[tuple[int, float]] = field(default_factory=list)
+    """(time, usage) of times the store does not hold yet: the readings themselves when
+    the store holds none of their times and no time repeats (no copy of a big payload)."""
     updates: list[tuple[int, float]] = field(default_factory=list)
     """(time, new usage) of stored times whose value changes."""
     deltas: dict[float, int] = field(default_factory=dict)
@@ -36,22 +38,32 @@ class SeriesMerge:
         """Tell whether anything is to be written."""
         return bool(self.inserts or self.updates)
 
+    def inserted_span(self) -> tuple[int, int] | None:
+        """Return the earliest and latest inserted time, None if nothing is inserted."""
+        if not self.inserts:
+            return None
+        if isinstance(self.inserts, SeriesReadings):
+            return min(self.inserts.times), max(self.inserts.times)
+        return min(t for t, _ in self.inserts), max(t for t, _ in self.inserts)
+
 
 def merge(
     readings: SeriesReadings,
-    latest: Mapping[int, float],
     differing: Mapping[int, float | None] | None,
+    latest: Mapping[int, float] | None = None,
 ) -> SeriesMerge:
     """Decide a series' part of a payload.
 
-    ``latest`` is the payload's last value per time (``readings.latest()``);
-    ``differing`` holds the times whose stored value is not that value, with the stored
-    usage (None: not stored), or is None itself when the store holds none of the times.
+    ``differing`` holds the times whose stored value is not the payload's last value for
+    that time, with the stored usage (None: not stored), or is None itself when the store
+    holds none of the times. ``latest`` is the payload's last value per time
+    (``readings.latest()``), if the caller has it already.
     Every reading counts once: inserted (a new time), updated (a time that held another
     value, in the store or earlier in the payload) or duplicate (the same value again).
     """
     result = SeriesMerge()
-    if len(latest) != len(readings):
+    repeats = len(latest) != len(readings) if latest is not None else readings.repeats()
+    if repeats:
         seen: dict[int, float] = {}
         for micros, usage in zip(readings.times, readings.usages, strict=True):
             previous = seen.get(micros)
@@ -62,6 +74,13 @@ def merge(
                     result.updated += 1
             seen[micros] = usage
     deltas = result.deltas
+    if differing is None and not repeats:
+        result.inserts = readings
+        result.inserted += len(readings)
+        result.deltas = dict(Counter(readings.usages))
+        return result
+    if latest is None:
+        latest = readings.latest()
     if differing is None:
         result.inserts = list(latest.items())
         result.inserted += len(latest)
@@ -69,16 +88,18 @@ def merge(
             deltas[usage] = deltas.get(usage, 0) + 1
         return result
     result.duplicates += len(latest) - len(differing)
+    inserts: list[tuple[int, float]] = []
     for micros, before in differing.items():
         usage = latest[micros]
         if before is None:
-            result.inserts.append((micros, usage))
+            inserts.append((micros, usage))
             result.inserted += 1
         else:
             result.updates.append((micros, usage))
             result.updated += 1
             deltas[before] = deltas.get(before, 0) - 1
         deltas[usage] = deltas.get(usage, 0) + 1
+    result.inserts = inserts
     return result
 
 
@@ -120,9 +141,8 @@ class SeriesAggregate:
     def add(self, change: SeriesMerge) -> None:
         """Take in a merge's inserted times and value deltas (call ``judge`` afterwards)."""
         self.distribution.apply(change.deltas)
-        if change.inserts:
-            low = min(t for t, _ in change.inserts)
-            high = max(t for t, _ in change.inserts)
+        if span := change.inserted_span():
+            low, high = span
             self.first = low if self.first is None else min(self.first, low)
             self.last = high if self.last is None else max(self.last, high)
 
