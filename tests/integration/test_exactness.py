@@ -139,6 +139,24 @@ def test_bulk_resend_update_prune_and_policy_change(
     result = service.ingest(changed, source="update")
     assert result.updated > 0
     _remember(stored, changed)
+    # Two times far apart per series: the stored rows between them are many more than
+    # the payload names, so the store is asked for exactly those keys.
+    ends = [
+        *(
+            type(o)(o.team, o.resource, o.dimension, o.collected_at, 100 - o.usage)
+            for o in company(BRANCHES[0]).observations(END - timedelta(hours=190), hours=1)
+        ),
+        *company(BRANCHES[0]).observations(END, hours=1),
+    ]
+    far_apart = render_summary(ends).encode()
+    result = service.ingest(far_apart, source="ends")
+    changed_first = sum(
+        1 for o in company(BRANCHES[0]).observations(END - timedelta(hours=190), hours=1)
+        if o.usage != 100 - o.usage
+    )  # fmt: skip
+    assert (result.inserted, result.updated) == (0, changed_first)
+    assert result.duplicates == len(ends) - changed_first
+    _remember(stored, far_apart)
     newer = render_summary(company(BRANCHES[0]).observations(NOW, hours=1)).encode()
     service.ingest(newer, source="hour")
     _remember(stored, newer)

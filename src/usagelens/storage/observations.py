@@ -217,32 +217,58 @@ class SqlObservations:
     ) -> dict[int, dict[int, float | None]]:
         """Compare (series id → time → usage) with the store; return what differs.
 
-        PostgreSQL compares server-side in one query per 50 000 keys and sends back only
-        the keys that differ. SQLite reads each series' stored rows between the earliest
-        and the latest time asked (a contiguous primary-key range, at most one row more
-        than was asked) and compares them here; a series whose range holds more rows
-        than were asked is looked up by its exact keys instead.
+        Each series' stored rows between the earliest and the latest time asked are read
+        (a contiguous primary-key range, at most one row more than was asked: one query
+        per series on SQLite, one lateral join for all on PostgreSQL) and compared here.
+        A series whose range holds more rows than were asked is looked up by its exact
+        keys instead (PostgreSQL compares those server-side).
         """
-        if self._postgres:
-            return self._differing_on_server(wanted)
         found: dict[int, dict[int, float | None]] = {}
         sparse: dict[int, Mapping[int, float]] = {}
-        for sid, values in wanted.items():
-            self._cursor.execute(
-                "SELECT t, usage FROM observations WHERE series_id = ? AND t BETWEEN ? AND ?"
-                " ORDER BY t LIMIT ?",
-                (sid, min(values), max(values), len(values) + 1),
-            )
-            stored = dict(self._cursor)
+        for sid, stored in self._ranges(wanted):
+            values = wanted[sid]
             if len(stored) > len(values):
                 sparse[sid] = values
             else:
                 found[sid] = differences(values, stored)
-        if sparse:
-            stored = self._stored_by_keys(sparse)
+        if sparse and self._postgres:
+            found.update(self._differing_on_server(sparse))
+        elif sparse:
+            by_keys = self._stored_by_keys(sparse)
             for sid, values in sparse.items():
-                found[sid] = differences(values, stored.get(sid, {}))
+                found[sid] = differences(values, by_keys.get(sid, {}))
         return found
+
+    def _ranges(
+        self, wanted: Mapping[int, Mapping[int, float]]
+    ) -> Iterator[tuple[int, dict[int, float]]]:
+        """Yield each series' stored (time → usage) within the span asked, capped at n + 1."""
+        if not self._postgres:
+            for sid, values in wanted.items():
+                self._cursor.execute(
+                    "SELECT t, usage FROM observations WHERE series_id = ? AND t BETWEEN ? AND ?"
+                    " ORDER BY t LIMIT ?",
+                    (sid, min(values), max(values), len(values) + 1),
+                )
+                yield sid, dict(self._cursor)
+            return
+        for chunk in _chunks(wanted.items(), 2000):
+            self._cursor.execute(
+                "SELECT r.sid, o.t, o.usage FROM unnest(%s::int[], %s::bigint[], %s::bigint[],"
+                " %s::int[]) AS r(sid, lo, hi, n) CROSS JOIN LATERAL (SELECT t, usage"
+                " FROM observations WHERE series_id = r.sid AND t BETWEEN r.lo AND r.hi"
+                " ORDER BY t LIMIT r.n + 1) AS o",
+                (
+                    _array(sid for sid, _ in chunk),
+                    _array(min(values) for _, values in chunk),
+                    _array(max(values) for _, values in chunk),
+                    _array(len(values) for _, values in chunk),
+                ),
+            )
+            stored: dict[int, dict[int, float]] = {sid: {} for sid, _ in chunk}
+            for sid, t, usage in self._cursor.fetchall():
+                stored[sid][t] = usage
+            yield from stored.items()
 
     def _differing_on_server(
         self, wanted: Mapping[int, Mapping[int, float]]
