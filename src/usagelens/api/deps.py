@@ -1,4 +1,8 @@
-"""Dependencies shared by the routers: the service, settings, the write guard, windows."""
+"""Dependencies shared by the routers: the service, settings, the write guard, windows.
+
+They do no I/O, so they are ``async def``: FastAPI runs a plain ``def`` dependency in
+the thread pool, a hop that costs more than the dependency itself.
+"""
 
 from __future__ import annotations
 
@@ -14,13 +18,13 @@ from usagelens.domain.model import Window
 from usagelens.services import UsageLens
 
 
-def get_service(request: Request) -> UsageLens:
+async def get_service(request: Request) -> UsageLens:
     """Return the application's service object."""
     service: UsageLens = request.app.state.service
     return service
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """Return the application's settings."""
     settings: Settings = request.app.state.settings
     return settings
@@ -30,7 +34,7 @@ ServiceDep = Annotated[UsageLens, Depends(get_service)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-def require_writer(request: Request, settings: SettingsDep) -> None:
+async def require_writer(request: Request, settings: SettingsDep) -> None:
     """Let a write through only with the configured token (or from loopback if none is set)."""
     token = settings.token
     if token is None:
@@ -54,7 +58,7 @@ def require_writer(request: Request, settings: SettingsDep) -> None:
 WriteAuth = Depends(require_writer)
 
 
-def window(
+async def window(
     since: Annotated[
         datetime | None, Query(description="only observations collected at or after (UTC)")
     ] = None,

@@ -23,7 +23,9 @@ def create_engine_for(url: str) -> Engine:
         parsed = parsed.set(drivername="postgresql+psycopg")
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed.render_as_string(hide_password=False))
-    engine = create_engine(parsed, pool_pre_ping=True)
+    # Keep as many connections as requests usually run at once: a connection made for a
+    # burst and dropped after it costs a TCP and auth handshake each time.
+    engine = create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
     @event.listens_for(engine, "begin")
     def _serialize_writers(connection: Any) -> None:
@@ -35,7 +37,14 @@ def create_engine_for(url: str) -> Engine:
 
 
 def _sqlite_engine(url: str) -> Engine:
-    engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
+    # One pooled connection per request thread (anyio runs up to 40): SQLite connections
+    # are cheap to keep, and one opened per request past the pool costs more than the query.
+    engine = create_engine(
+        url,
+        connect_args={"timeout": 30, "check_same_thread": False},
+        pool_size=40,
+        max_overflow=10,
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
