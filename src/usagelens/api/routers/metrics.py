@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
+from starlette.types import Receive, Scope, Send
 
 from usagelens.api.deps import ServiceDep, WriteAuth
 from usagelens.api.schemas import PushOut
@@ -46,7 +47,27 @@ def metrics(request: Request, service: ServiceDep) -> Response:
     live, content_type = live_part(request.app.state.registry, request.headers.get("accept", ""))
     gzip = "gzip" in request.headers.get("accept-encoding", "").lower()
     headers = {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"} if gzip else None
-    return Response(scrape.body(live, gzip), media_type=content_type, headers=headers)
+    return PartsResponse(scrape.parts(live, gzip), media_type=content_type, headers=headers)
+
+
+class PartsResponse(Response):
+    """A response whose body is sent as several byte strings, never joined into one."""
+
+    def __init__(
+        self, parts: list[bytes], media_type: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(b"", media_type=media_type, headers=headers)
+        self.parts = parts
+        self.headers["content-length"] = str(sum(map(len, parts)))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Send the head, then each part."""
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        last = len(self.parts) - 1
+        for index, part in enumerate(self.parts):
+            await send({"type": "http.response.body", "body": part, "more_body": index < last})
 
 
 @router.post(
