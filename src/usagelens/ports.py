@@ -68,6 +68,8 @@ class BatchRecord:
     sha256: str
     result: IngestResult
     """Its counts; ``result.batch_id`` is the record's id once stored."""
+    data_version: int | None = None
+    """The store's data version once the payload was committed (None: not recorded)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -235,6 +237,10 @@ class BatchRepository(Protocol):
 
     def recent(self, limit: int = 20) -> list[BatchRecord]:
         """Return the newest records, newest first."""
+        ...
+
+    def version_of(self, sha256: str) -> int | None:
+        """Return the newest data version at which a payload with this digest was stored."""
         ...
 
 

@@ -286,6 +286,8 @@ class UsageLens:
             policy = self._writable(uow)
             ids = uow.series.ensure(list(batch.series))
             aggregates = uow.series.load(set(ids.values()))
+            if _stored_already(batch, aggregates.values(), uow.batches.version_of(sha256)):
+                return self._record_resend(uow, batch, sha256, source)
             wanted = {
                 ids[key]: readings.latest()
                 for key, readings in batch.series.items()
@@ -300,17 +302,16 @@ class UsageLens:
                 for sid in (ids[key],)
             }
             result = _result(batch, merges.values())
-            batch_id = uow.batches.add(BatchRecord(self.clock(), source, sha256, result))
             uow.observations.insert((sid, t, u) for sid, m in merges.items() for t, u in m.inserts)
             uow.observations.replace((sid, t, u) for sid, m in merges.items() for t, u in m.updates)
-            changed = []
-            for sid, change in merges.items():
-                if change.changed:
-                    aggregate = aggregates[sid]
-                    aggregate.add(change)
-                    aggregate.judge(policy)
-                    changed.append(aggregate)
+            changed = [aggregates[sid] for sid, change in merges.items() if change.changed]
+            version = uow.state.bump() if changed else uow.state.get().data_version
+            for aggregate in changed:
+                aggregate.add(merges[aggregate.id])
+                aggregate.judge(policy)
+                aggregate.version = version
             uow.series.save(changed)
+            batch_id = uow.batches.add(BatchRecord(self.clock(), source, sha256, result, version))
             uow.counters.add(
                 {
                     "batches_accepted": 1,
@@ -319,13 +320,24 @@ class UsageLens:
                     "observations_duplicate": result.duplicates,
                 }
             )
-            if changed:
-                uow.state.bump()
             uow.commit()
         return IngestResult(
             batch_id, result.observations, result.inserted, result.updated,
             result.duplicates, result.teams, result.resources,
         )  # fmt: skip
+
+    def _record_resend(
+        self, uow: UnitOfWork, batch: UsageBatch, sha256: str, source: str
+    ) -> IngestResult:
+        """Record a payload known to hold exactly what is stored: all duplicates."""
+        readings = batch.observations
+        teams, resources = batch.teams, batch.resources
+        result = IngestResult(0, readings, 0, 0, readings, teams, resources)
+        version = uow.state.get().data_version
+        batch_id = uow.batches.add(BatchRecord(self.clock(), source, sha256, result, version))
+        uow.counters.add({"batches_accepted": 1, "observations_duplicate": readings})
+        uow.commit()
+        return IngestResult(batch_id, readings, 0, 0, readings, teams, resources)
 
     def count_rejected(self, name: str) -> None:
         """Count a refused payload (``batches_rejected``, ``push_rejected``)."""
@@ -511,12 +523,13 @@ class UsageLens:
                 aggregate = aggregates[sid]
                 aggregate.distribution, aggregate.first, aggregate.last = distribution, first, last
                 observations += distribution.count
+            version = uow.state.bump()
             for aggregate in aggregates.values():
                 aggregate.judge(policy)
+                aggregate.version = version
             uow.series.save(aggregates.values())
             uow.state.set_policy(policy.fingerprint, json.dumps(policy.to_document()))
             uow.state.set_stale(False)
-            uow.state.bump()
             uow.commit()
         self._cache.clear()
         return RebuildResult(len(aggregates), observations, policy.fingerprint)
@@ -545,13 +558,14 @@ class UsageLens:
                 aggregates = uow.series.load(ids)
                 removed = uow.observations.delete_before(ids, bound)
                 count = 0
+                version = uow.state.bump()
                 for sid, (values, first, last) in removed.items():
                     aggregates[sid].remove(values, first, last)
                     aggregates[sid].judge(policy)
+                    aggregates[sid].version = version
                     count += sum(values.values())
                 uow.series.save(aggregates.values())
                 uow.counters.add({"observations_pruned": count})
-                uow.state.bump()
                 uow.commit()
             removed_total += count
             series_total += len(ids)
@@ -629,6 +643,23 @@ class UsageLens:
         finally:
             await asyncio.to_thread(self._finish, holder, outcomes)
         return outcomes
+
+
+def _stored_already(
+    batch: UsageBatch, aggregates: Iterable[SeriesAggregate], seen_at: int | None
+) -> bool:
+    """Tell whether a payload is one already stored, unchanged since, so all duplicates.
+
+    True when a payload with the same SHA-256 was committed at data version ``seen_at``,
+    none of the payload's series has changed since (each series records the version of
+    its last change), and no time repeats within a series (a repeat counts as an update).
+    Then every reading equals the stored value of its key, and nothing need be read.
+    """
+    if seen_at is None:
+        return False
+    if any(a.first is None or a.version > seen_at for a in aggregates):
+        return False
+    return not any(readings.repeats() for readings in batch.series.values())
 
 
 def _may_overlap(aggregate: SeriesAggregate, times: Sequence[int]) -> bool:

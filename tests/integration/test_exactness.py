@@ -163,6 +163,12 @@ def test_bulk_resend_update_prune_and_policy_change(
     _check(service, stored, prices, Policy())
     _check_windows(service, stored, prices)
 
+    # The same bytes as an earlier payload whose values have changed since: not a re-send.
+    restored = service.ingest(payloads[1], source="bulk again")
+    assert restored.updated > 0
+    _remember(stored, payloads[1])
+    _check(service, stored, prices, Policy())
+
     pruned = service.prune(timedelta(hours=150))
     cutoff = (NOW - timedelta(hours=150)).strftime("%Y-%m-%d %H:%M:%S")
     removed = 0

@@ -217,3 +217,30 @@ def test_pushes_past_the_endpoint_limit_go_to_other() -> None:
     assert set(state.push.endpoints) == {"/a", "/b", "other"}
     assert state.push.statuses == {200: 2, 500: 1}
     assert state.counters["push_endpoint_overflow"] == 1
+
+
+def test_an_identical_resend_is_all_duplicates_until_its_series_change() -> None:
+    service = _service()
+    first = _summary([("t", "r", "CPU", h, 10.0 + h) for h in range(6)])
+    other = _summary([("t", "r2", "RAM", h, 50.0) for h in range(3)])
+    service.ingest(first, source="a")
+    service.ingest(other, source="b")  # changes another series only
+    version = service.data_version()
+    again = service.ingest(first, source="a")
+    assert (again.inserted, again.updated, again.duplicates) == (0, 0, 6)
+    assert service.data_version() == version  # nothing recomputed
+
+    # Another payload changes one of its values: the same bytes are no longer all stored.
+    service.ingest(_summary([("t", "r", "CPU", 2, 99.0)]), source="c")
+    back = service.ingest(first, source="a")
+    assert (back.inserted, back.updated, back.duplicates) == (0, 1, 5)
+    [row] = [r for r in service.rows() if r.resource == "r"]
+    assert row.median == statistics.median([10.0 + h for h in range(6)])
+
+    # A time repeated within the payload counts as an update every time.
+    repeated = _summary([("t", "r", "CPU", 1, 11.0), ("t", "r", "CPU", 1, 40.0)])
+    service.ingest(repeated, source="d")
+    twice = service.ingest(repeated, source="d")
+    assert (twice.inserted, twice.updated, twice.duplicates) == (0, 1, 1)
+    batches = service.batches(limit=1)
+    assert batches[0].result.duplicates == 1

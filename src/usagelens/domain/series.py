@@ -130,6 +130,8 @@ class SeriesAggregate:
     """Latest stored time (microseconds), None while empty."""
     stats: SeriesStats | None = None
     verdict: Classification | None = None
+    version: int = 0
+    """The data version of the series' last change (0: not recorded)."""
 
     def holds_any(self, times: Iterable[int]) -> bool:
         """Tell whether some of these times may already be stored (within the span)."""

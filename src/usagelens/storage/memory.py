@@ -203,6 +203,14 @@ class _Batches:
     def recent(self, limit: int = 20) -> list[BatchRecord]:
         return list(reversed(self._data.batches))[:limit]
 
+    def version_of(self, sha256: str) -> int | None:
+        versions = [
+            b.data_version
+            for b in self._data.batches
+            if b.sha256 == sha256 and b.data_version is not None
+        ]
+        return max(versions, default=None)
+
 
 class _State:
     def __init__(self, data: _Data) -> None:

@@ -102,17 +102,18 @@ class SqlSeries:
         for chunk in _chunks(sorted(ids)):
             marks = ", ".join([self._mark] * len(chunk))
             self._cursor.execute(
-                "SELECT id, team, resource, dimension, distribution, first_at, last_at "
-                f"FROM series WHERE id IN ({marks}) ORDER BY id{lock}",
+                "SELECT id, team, resource, dimension, distribution, first_at, last_at,"
+                f" changed_version FROM series WHERE id IN ({marks}) ORDER BY id{lock}",
                 chunk,
             )
-            for sid, team, resource, dim, blob, first, last in self._cursor.fetchall():
+            for sid, team, resource, dim, blob, first, last, version in self._cursor.fetchall():
                 loaded[sid] = SeriesAggregate(
                     id=sid,
                     key=(team, resource, _DIMENSIONS[dim]),
                     distribution=Distribution.from_bytes(bytes(blob)),
                     first=first,
                     last=last,
+                    version=version,
                 )
         return loaded
 
@@ -122,7 +123,7 @@ class SqlSeries:
         columns = [
             "count", "total", "mean", "median", *HISTOGRAM_COLUMNS,
             "usage_type", "intensity", "decision", "reason", "first_at", "last_at",
-            "distribution",
+            "distribution", "changed_version",
         ]  # fmt: skip
         statement = (
             "UPDATE series SET "
@@ -200,7 +201,7 @@ def _series_row(aggregate: SeriesAggregate) -> tuple[Any, ...]:
             verdict.reason,
         )
     blob = aggregate.distribution.to_bytes()
-    return (*numbers, aggregate.first, aggregate.last, blob, aggregate.id)
+    return (*numbers, aggregate.first, aggregate.last, blob, aggregate.version, aggregate.id)
 
 
 class SqlObservations:

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, insert, select, update
+from sqlalchemy import Connection, Table, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from usagelens.domain.model import Dimension, IngestResult
@@ -184,10 +184,18 @@ class SqlBatches:
                 duplicates=result.duplicates,
                 teams=result.teams,
                 resources=result.resources,
+                data_version=record.data_version,
             )
             .returning(ingest_batches.c.id)
         ).one()
         return int(row[0])
+
+    def version_of(self, sha256: str) -> int | None:
+        """Return the newest data version at which a payload with this digest was stored."""
+        row = self._conn.execute(
+            select(func.max(ingest_batches.c.data_version)).where(ingest_batches.c.sha256 == sha256)
+        ).one()
+        return None if row[0] is None else int(row[0])
 
     def recent(self, limit: int = 20) -> list[BatchRecord]:
         """Return the newest records, newest first."""
@@ -206,6 +214,7 @@ class SqlBatches:
                     teams=row.teams,
                     resources=row.resources,
                 ),
+                data_version=row.data_version,
             )
             for row in self._conn.execute(query)
         ]

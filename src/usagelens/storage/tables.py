@@ -8,6 +8,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Float,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -32,6 +33,8 @@ ingest_batches = Table(
     Column("duplicates", Integer, nullable=False),
     Column("teams", Integer, nullable=False),
     Column("resources", Integer, nullable=False),
+    Column("data_version", BigInteger, nullable=True, comment="the store's, once committed"),
+    Index("ix_ingest_batches_sha256", "sha256"),
 )
 
 HISTOGRAM_COLUMNS = tuple(f"h{bound}" for bound in range(0, 101, 10))
@@ -60,6 +63,13 @@ series = Table(
         LargeBinary,
         nullable=False,
         comment="distinct usages (float64 LE) then their counts (int64 LE)",
+    ),
+    Column(
+        "changed_version",
+        BigInteger,
+        nullable=False,
+        server_default="0",
+        comment="the data version of the series' last change",
     ),
     UniqueConstraint("team", "resource", "dimension", name="uq_series_key"),
 )
