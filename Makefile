@@ -1,32 +1,38 @@
 # usagelens: `make demo` and `make test` work on a fresh clone; each builds .venv itself.
+# `demo` installs only what the product needs; test, lint and bench tools come with `test`.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+RUNTIME := $(VENV)/.installed-runtime
+DEV := $(VENV)/.installed-dev
 
-.PHONY: demo test lint bench serve clean
+.PHONY: demo test lint bench bench-scale clean
 
-$(STAMP): pyproject.toml
+$(RUNTIME): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	touch $(STAMP)
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUNTIME)
 
-demo: $(STAMP)
+$(DEV): $(RUNTIME)
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(DEV)
+
+demo: $(RUNTIME)
 	$(BIN)/usagelens demo
 
-test: $(STAMP)
+test: $(DEV)
 	$(BIN)/python -m pytest
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
 	$(BIN)/mypy
 
-bench: $(STAMP)  # issue 7's workload, ~15 min; BENCH_ARGS="--backend sqlite --python …"
+bench: $(DEV)  # issue 7's workload, ~4 min; BENCH_ARGS="--backend sqlite --python …"
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 
-bench-scale: $(STAMP)  # write figures at 1 M and 10 M observations: takes long
+bench-scale: $(DEV)  # write figures at 1 M and 10 M observations, ~10 min a backend
 	$(BIN)/python benchmarks/scale.py $(BENCH_ARGS)
 
 clean:
