@@ -24,11 +24,11 @@ from rich.console import Console
 from rich.table import Table
 
 from usagelens.config import Settings, load_settings, parse_duration
-from usagelens.documents import dump_yaml
+from usagelens.documents import dump_yaml, load_document
 from usagelens.domain import report as render
 from usagelens.domain.errors import InvalidInput, UsageLensError
 from usagelens.domain.model import IngestResult, Window
-from usagelens.domain.policy import Policy
+from usagelens.domain.policy import Policy, policy_from_document
 from usagelens.domain.summary import parse_timestamp
 from usagelens.loadgen import Answer, Request, parse_form, parse_header, run_load
 from usagelens.ports import PullTarget
@@ -675,3 +675,80 @@ def _serve_in_thread(asgi: Any, host: str, port: int) -> uvicorn.Server:
             raise _fail(f"the server on {host}:{port} did not start")
         time.sleep(0.02)
     return server
+
+
+policy_app = typer.Typer(help="Inspect the decision policy.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+
+
+@policy_app.command("diff")
+def policy_diff(
+    file: Annotated[Path, typer.Argument(help="candidate policy (YAML or JSON)")],
+    since: Annotated[str | None, typer.Option(help="from this time (UTC)")] = None,
+    until: Annotated[str | None, typer.Option(help="before this time (UTC)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    url: UrlOption = None,
+) -> None:
+    """Show which rows a candidate policy would decide otherwise, and how the money on
+    what is to be deleted would move. Nothing is stored.
+
+    Example: usagelens policy diff stricter.yaml
+    """
+    settings = load_settings()
+    try:
+        payload = file.read_bytes()
+    except OSError as exc:
+        raise _fail(f"cannot read {file}: {exc.strerror}") from None
+    if url:
+        params = {k: v for k, v in {"since": since, "until": until}.items() if v}
+        with _client(url, settings) as client:
+            document = _checked(
+                client.post("/api/v1/policy/diff", content=payload, params=params)
+            ).json()
+    else:
+        try:
+            candidate = policy_from_document(load_document(payload, what=f"policy {file}"))
+        except InvalidInput as exc:
+            raise _fail(str(exc)) from None
+        service = _open_service(settings)
+        document = service.policy_diff(candidate, _window(since, until)).to_document(
+            service.currency
+        )
+    if as_json:
+        typer.echo(json.dumps(document, ensure_ascii=False, indent=2))
+        return
+    _print_policy_diff(document)
+
+
+def _print_policy_diff(document: dict[str, Any]) -> None:
+    console = Console()
+    currency = document["currency"]
+    console.print(
+        f"{document['changed']} of {document['rows']} rows change decision", highlight=False
+    )
+    if document["changes"]:
+        table = Table("team", "resource", "dim", "now", "candidate")
+        table.add_column(f"cost {currency}", justify="right")
+        for change in document["changes"]:
+            cost = change["cost"]
+            table.add_row(
+                change["team"],
+                change["resource"],
+                change["dimension"],
+                change["before"],
+                change["after"],
+                "—" if cost is None else f"{cost:,.2f}",
+            )
+        console.print(table)
+    money = document["deleted_cost"]
+    table = Table(f"money on what is to be deleted ({currency})")
+    for heading in ("now", "candidate", "change"):
+        table.add_column(heading, justify="right")
+    for key in ("CPU", "RAM", "NetFlow", "total"):
+        table.add_row(
+            key,
+            f"{money['before'][key]:,.2f}",
+            f"{money['after'][key]:,.2f}",
+            f"{money['change'][key]:+,.2f}",
+        )
+    console.print(table)

@@ -44,6 +44,7 @@ from usagelens.domain.push import (
 from usagelens.domain.report import Report, build_report
 from usagelens.domain.series import SeriesAggregate, SeriesMerge, merge
 from usagelens.domain.summary import RecordsParser, SummaryParser, render_summary
+from usagelens.domain.whatif import PolicyDiff, diff_policy
 from usagelens.ports import (
     BatchRecord,
     Clock,
@@ -432,6 +433,10 @@ class UsageLens:
     def report(self, window: Window | None = None) -> Report:
         """Return the full report of the window."""
         return self.report_of(self.view(window))
+
+    def policy_diff(self, candidate: Policy, window: Window | None = None) -> PolicyDiff:
+        """Tell which rows ``candidate`` would decide otherwise, and the money; store nothing."""
+        return diff_policy(self.view(window).rows, candidate)
 
     def report_of(self, view: DataView) -> Report:
         """Return the full report of a view."""

@@ -15,7 +15,16 @@ from usagelens.api.errors import install_error_handlers
 from usagelens.api.limits import BodyLimitMiddleware
 from usagelens.api.metrics import RequestMetricsMiddleware
 from usagelens.api.pushes import PushBatcher
-from usagelens.api.routers import analytics, health, metrics, prices, report, usage, webhooks
+from usagelens.api.routers import (
+    analytics,
+    health,
+    metrics,
+    policy,
+    prices,
+    report,
+    usage,
+    webhooks,
+)
 from usagelens.api.scheduler import run_retention, run_scheduled_refresh
 from usagelens.api.schemas import PushEventIn
 from usagelens.config import Settings, load_settings
@@ -76,7 +85,7 @@ def create_app(settings: Settings | None = None, *, service: UsageLens | None = 
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware, metrics=request_metrics)
-    for router in (usage, prices, analytics, report, webhooks, metrics, health):
+    for router in (usage, prices, analytics, policy, report, webhooks, metrics, health):
         app.include_router(router.router)
     _register_push_schema(app)
     return app

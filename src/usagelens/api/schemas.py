@@ -165,3 +165,51 @@ class PushOut(BaseModel):
     """How many pushed events were counted."""
 
     accepted: int
+
+
+Decision = Literal["delete", "keep", "extend"]
+
+
+class DecisionCountsOut(BaseModel):
+    """Rows per decision."""
+
+    delete: int
+    keep: int
+    extend: int
+
+
+class DeletedByDimensionOut(ByDimensionOut):
+    """Money on what is to be deleted, by dimension and in all."""
+
+    total: float
+
+
+class DeletedChangeOut(BaseModel):
+    """Money on what is to be deleted: now, under the candidate, and the difference."""
+
+    before: DeletedByDimensionOut
+    after: DeletedByDimensionOut
+    change: DeletedByDimensionOut
+
+
+class DecisionChangeOut(BaseModel):
+    """One row the candidate policy decides otherwise."""
+
+    team: str
+    resource: str
+    dimension: Literal["CPU", "RAM", "NetFlow"]
+    before: Decision
+    after: Decision
+    reason: str = Field(description="why, under the candidate policy")
+    cost: float | None = Field(description="the row's cost; null when unpriced")
+
+
+class PolicyDiffOut(BaseModel):
+    """What a candidate policy would change; nothing is stored."""
+
+    currency: str
+    rows: int
+    changed: int
+    decisions: dict[Literal["before", "after"], DecisionCountsOut]
+    deleted_cost: DeletedChangeOut
+    changes: list[DecisionChangeOut]

@@ -1,0 +1,57 @@
+"""Policy what-if: what a candidate policy would decide, without changing anything."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
+
+from usagelens.api.deps import ServiceDep, WindowDep
+from usagelens.api.schemas import PolicyDiffOut
+from usagelens.documents import load_document
+from usagelens.domain.errors import InvalidInput, PolicyError
+from usagelens.domain.policy import Policy, policy_from_document
+
+router = APIRouter(prefix="/api/v1", tags=["policy"])
+
+_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "A policy document in YAML or JSON (docs/policy.md); keys left out "
+        "keep their defaults.",
+        "content": {
+            "application/yaml": {
+                "schema": {"type": "string"},
+                "example": "intensity: {low: 45, medium: 65, high: 85}\n",
+            },
+            "application/json": {
+                "schema": {"type": "object"},
+                "example": {"intensity": {"low": 45, "medium": 65, "high": 85}},
+            },
+        },
+    }
+}
+
+
+@router.post(
+    "/policy/diff",
+    response_model=PolicyDiffOut,
+    openapi_extra=_BODY,
+    summary="What a candidate policy would change",
+    responses={422: {"description": "malformed policy document"}},
+)
+async def policy_diff(request: Request, service: ServiceDep, window: WindowDep) -> PolicyDiffOut:
+    """Judge every row of the window under the candidate policy: the rows whose decision
+    changes, the decisions counted, and how the money on what is to be deleted moves.
+    Nothing is stored."""
+    candidate = _candidate(await request.body())
+    diff = await run_in_threadpool(service.policy_diff, candidate, window)
+    return PolicyDiffOut.model_validate(diff.to_document(service.currency))
+
+
+def _candidate(payload: bytes) -> Policy:
+    try:
+        return policy_from_document(load_document(payload, what="policy"))
+    except PolicyError:
+        raise
+    except InvalidInput as exc:
+        raise PolicyError(str(exc)) from None
