@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 from pathlib import Path
@@ -131,3 +132,32 @@ def test_prometheus_scrapes_the_same_totals(
         url, "histogram_quantile(0.9, sum by (le, team) (usagelens_resource_usage_percent_bucket))"
     )
     assert len(p90) == 4 and all(0 <= float(r["value"][1]) <= 100 for r in p90)
+    _every_grafana_query_answers(url)
+
+
+GRAFANA = Path(__file__).resolve().parents[2] / "docs" / "examples" / "grafana-dashboard.json"
+
+
+def _every_grafana_query_answers(url: str) -> None:
+    """Every PromQL expression of the example Grafana dashboard (its variables set to
+    "all") evaluates without error and returns data on the real Prometheus."""
+    dashboard = json.loads(GRAFANA.read_text())
+    variables = {"$__rate_interval": "30s", "$team": ".*", "$resource": ".*"}
+    queries = [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]] + [
+        v["query"]["query"] for v in dashboard["templating"]["list"] if v["type"] == "query"
+    ]
+    assert len(queries) > 10
+    deadline = time.monotonic() + 60
+    for expr in queries:
+        for name, value in variables.items():
+            expr = expr.replace(name, value)
+        if expr.startswith("label_values("):
+            metric, _, label = expr.removeprefix("label_values(").removesuffix(")").rpartition(", ")
+            answer = httpx.get(
+                f"{url}/api/v1/label/{label}/values", params={"match[]": metric}, timeout=10
+            ).json()
+            assert answer["status"] == "success" and answer["data"], (expr, answer)
+            continue
+        while not (result := _query(url, expr)) and time.monotonic() < deadline:
+            time.sleep(0.5)  # a rate needs two scrapes inside its range
+        assert result, f"no data for {expr}"
