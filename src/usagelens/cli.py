@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -22,7 +22,10 @@ import typer
 import uvicorn
 from rich.console import Console
 from rich.table import Table
+from sqlalchemy import make_url
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
+from usagelens import __version__
 from usagelens.config import Settings, load_settings, parse_duration
 from usagelens.documents import dump_yaml, load_document
 from usagelens.domain import report as render
@@ -44,7 +47,27 @@ app = typer.Typer(
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"usagelens {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="print the version"),
+    ] = False,
+) -> None:
+    """usagelens: what each team's infrastructure uses, what it costs, what to cut.
+
+    Settings come from USAGELENS_* variables (and USAGELENS_CONFIG_FILE); see the README.
+    """
+
 
 Format = Literal["text", "markdown", "csv", "json", "html"]
 UrlOption = Annotated[
@@ -69,8 +92,12 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 def _open_service(settings: Settings) -> UsageLens:
     """Open the local store: migrate, check the policy, rebuild stale aggregates once."""
-    engine = create_engine_for(settings.database_url)
-    migrate(engine)
+    try:
+        engine = create_engine_for(settings.database_url)
+        migrate(engine)
+    except SQLAlchemyError as exc:
+        shown = _shown(settings.database_url)
+        raise _fail(f"USAGELENS_DATABASE_URL={shown}: {_why(exc)}") from None
     service = service_for(settings, engine)
     rebuilt = service.prepare()
     if rebuilt is not None:
@@ -79,6 +106,22 @@ def _open_service(settings: Settings) -> UsageLens:
             f"({rebuilt.observations} observations) after a schema upgrade"
         )
     return service
+
+
+def _shown(url: str) -> str:
+    """A database URL with its password masked."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return url
+
+
+def _why(exc: SQLAlchemyError) -> str:
+    """One line on why a database URL cannot be used."""
+    if isinstance(exc, NoSuchModuleError | ArgumentError):
+        return "not a database URL this service knows (sqlite:///path.db or postgresql://…)"
+    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+    return f"cannot open the database ({reason})"
 
 
 @contextmanager
@@ -105,12 +148,28 @@ def _checked(response: httpx.Response) -> httpx.Response:
 
 
 def _window(since: str | None, until: str | None) -> Window:
-    try:
-        return Window(
-            parse_timestamp(since) if since else None, parse_timestamp(until) if until else None
+    """The window that --since and --until name (as the API reads them); exit 2 if bad."""
+    start = _moment(since, "--since") if since else None
+    end = _moment(until, "--until") if until else None
+    if start is not None and end is not None and start >= end:
+        raise _fail(
+            f"--since ({start:%Y-%m-%d %H:%M:%S}) must be before --until ({end:%Y-%m-%d %H:%M:%S})",
+            2,
         )
-    except ValueError as exc:
-        raise _fail(str(exc)) from None
+    return Window(start, end)
+
+
+def _moment(text: str, option: str) -> datetime:
+    """Read a time as the API does: a date, a date-time, or ISO 8601; UTC unless it says."""
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise _fail(
+            f"{option} {text!r} is not a time: use 2026-11-27, 2026-11-27 13:00:00 "
+            "or 2026-11-27T13:00:00Z",
+            2,
+        ) from None
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def _is_loopback(host: str) -> bool:

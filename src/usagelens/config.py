@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 from datetime import timedelta
@@ -18,7 +19,7 @@ from pydantic_settings import (
 )
 
 from usagelens.documents import load_document
-from usagelens.domain.errors import NotConfigured
+from usagelens.domain.errors import InvalidInput, NotConfigured
 from usagelens.domain.policy import Policy, policy_from_document
 from usagelens.domain.push import DEFAULT_LATENCY_BOUNDS
 
@@ -102,6 +103,7 @@ class Settings(BaseSettings):
             return sources
         if not Path(path).is_file():
             raise ValueError(f"USAGELENS_CONFIG_FILE={path}: no such file")
+        _check_file_keys(path, set(settings_cls.model_fields))
         return (*sources, YamlConfigSettingsSource(settings_cls, yaml_file=path))
 
     @field_validator("sources", mode="before")
@@ -163,6 +165,25 @@ def parse_duration(text: str) -> float | None:
     if not math.isfinite(seconds) or seconds <= 0:
         raise ValueError(f"{text!r} is not a positive duration")
     return seconds
+
+
+def _check_file_keys(path: str, known: set[str]) -> None:
+    """Refuse a config file key that names no setting (a typo would otherwise be ignored)."""
+    try:
+        raw = Path(path).read_bytes()
+        document = load_document(raw, what="the file") if raw.strip() else None
+    except (OSError, InvalidInput) as exc:
+        raise ValueError(f"USAGELENS_CONFIG_FILE={path}: {exc}") from None
+    if document is None:
+        return
+    if not isinstance(document, dict):
+        raise ValueError(f"USAGELENS_CONFIG_FILE={path}: must be a mapping of settings")
+    for key in document:
+        name = str(key).lower().removeprefix("usagelens_")
+        if name not in known:
+            close = difflib.get_close_matches(name, sorted(known), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise ValueError(f"USAGELENS_CONFIG_FILE={path}: unknown setting {key!r}{hint}")
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -1,0 +1,80 @@
+"""Configuration and usage mistakes end in one line naming the setting, never a traceback."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from usagelens import __version__
+
+
+def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "usagelens", *args],
+        env={**os.environ, "COLUMNS": "200", **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("postgresql://nobody:hunter2@127.0.0.1:1/x", "cannot open the database"),
+        ("bogus://somewhere", "not a database URL"),
+        ("sqlite:////nonexistent/dir/x.db", "cannot open the database"),
+    ],
+)
+def test_a_bad_database_url_is_one_line_naming_the_setting(url: str, message: str) -> None:
+    done = _run("report", env={"USAGELENS_DATABASE_URL": url})
+    assert done.returncode == 1
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: USAGELENS_DATABASE_URL=") and message in lines[0]
+    assert "hunter2" not in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_misspelt_config_key_is_refused_with_a_suggestion(tmp_path: Path) -> None:
+    config = tmp_path / "usagelens.yaml"
+    config.write_text(f"databse_url: sqlite:///{tmp_path / 'x.db'}\n")
+    done = _run("report", env={"USAGELENS_CONFIG_FILE": str(config)})
+    assert done.returncode == 1
+    assert "unknown setting 'databse_url' (did you mean database_url?)" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_missing_policy_file_is_one_line(tmp_path: Path) -> None:
+    env = {
+        "USAGELENS_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}",
+        "USAGELENS_POLICY_FILE": str(tmp_path / "nope.yaml"),
+    }
+    done = _run("report", env=env)
+    assert done.returncode == 1
+    assert "USAGELENS_POLICY_FILE=" in done.stderr and "cannot read it" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_report_windows_read_like_the_api(tmp_path: Path, sample_summary: bytes) -> None:
+    env = {"USAGELENS_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+    summary = tmp_path / "s.txt"
+    summary.write_bytes(sample_summary)
+    assert _run("ingest", str(summary), env=env).returncode == 0
+    for since in ("2026-03-01", "2026-03-01 00:00:00", "2026-03-01T00:00:00Z"):
+        done = _run("report", "--format", "json", "--since", since, env=env)
+        assert done.returncode == 0, (since, done.stderr)
+    reversed_window = _run("report", "--since", "2026-11-27", "--until", "2026-11-01", env=env)
+    assert reversed_window.returncode == 2
+    assert "--since (2026-11-27 00:00:00) must be before --until" in reversed_window.stderr
+    bad = _run("report", "--since", "yesterday", env=env)
+    assert bad.returncode == 2 and "--since 'yesterday' is not a time" in bad.stderr
+    assert "collected_at" not in bad.stderr
+
+
+def test_version() -> None:
+    done = _run("--version")
+    assert done.returncode == 0 and done.stdout.strip() == f"usagelens {__version__}"
