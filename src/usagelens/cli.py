@@ -448,9 +448,15 @@ def report(
     since: Annotated[str | None, typer.Option(help="from this time (UTC)")] = None,
     until: Annotated[str | None, typer.Option(help="before this time (UTC)")] = None,
     output: Annotated[Path | None, typer.Option("--output", "-o", help="write to a file")] = None,
+    width: Annotated[
+        int, typer.Option(min=60, help="columns the text report fits (names cut with …)")
+    ] = 80,
     url: UrlOption = None,
 ) -> None:
-    """Print the full report."""
+    """Print the full report.
+
+    Example: usagelens report --since 2026-11-20 --width 120
+    """
     if format not in {"text", "markdown", "csv", "json", "html"}:
         raise _fail(f"unknown format {format!r} (text, markdown, csv, json, html)", 2)
     settings = load_settings()
@@ -462,7 +468,7 @@ def report(
             ).text
     else:
         the_report = _open_service(settings).report(_window(since, until))
-        text = _render(the_report, format)
+        text = _render(the_report, format, width)
     if output:
         output.write_text(text, encoding="utf-8")
         err.print(f"report written to {output}")
@@ -470,9 +476,11 @@ def report(
         typer.echo(text, nl=False)
 
 
-def _render(the_report: render.Report, format: str) -> str:
+def _render(the_report: render.Report, format: str, width: int = 80) -> str:
     if format == "json":
         return json.dumps(render.render_json(the_report), ensure_ascii=False, indent=2) + "\n"
+    if format == "text":
+        return render.render_text(the_report, width)
     renderers = {
         "text": render.render_text,
         "markdown": render.render_markdown,

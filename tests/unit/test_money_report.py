@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from datetime import UTC, datetime
@@ -154,3 +155,17 @@ def test_html_escapes_names() -> None:
     page = render_html(build_report(rows, "EUR", NOW, ALL_TIME))
     assert "<b>team</b>" not in page and "&lt;b&gt;team&lt;/b&gt;" in page
     assert "unpriced" in render_text(build_report(rows, "EUR", NOW, ALL_TIME))
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_text_report_fits_its_width_and_cuts_long_names(sample_rows, width: int) -> None:  # type: ignore[no-untyped-def]
+    long_team, long_resource = "t" * 150, "R" * 140
+    rows = [
+        *sample_rows,
+        dataclasses.replace(sample_rows[0], team=long_team, resource=long_resource),
+    ]
+    text = render_text(build_report(rows, "RUB", NOW, ALL_TIME), width)
+    assert max(len(line) for line in text.splitlines()) <= width
+    assert f"Team: {long_team[: width - 7]}…" in text
+    assert "RRRR…" in text and long_resource not in text
+    assert "(CPU 5 344.00, RAM 2 492.00, NetFlow 1 443.00)" in text

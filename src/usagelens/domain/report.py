@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import html
 import io
+import textwrap
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -100,16 +101,39 @@ def render_json(report: Report) -> dict[str, object]:
     }
 
 
-def render_text(report: Report) -> str:
-    """Render the report as aligned plain-text tables, one per team, then totals."""
-    out = [_title(report), ""]
+def render_text(report: Report, width: int = 80) -> str:
+    """Render the report as aligned plain-text tables, one per team, then totals.
+
+    Every line fits ``width`` columns: long resource and team names are cut with an
+    ellipsis, sentences are wrapped.
+    """
+    width = max(width, 60)
+    out = [*_wrapped(_title(report), width), ""]
     for team in report.teams:
-        out.append(f"Team: {team}")
-        out.extend(_aligned(COLUMNS, _cells(report.team_rows(team))))
-        out.append(f"Team total: {_totals_line(report, team)}")
+        out.append(_cut(f"Team: {team}", width))
+        out.extend(_aligned(COLUMNS, _cells(report.team_rows(team)), width))
+        out.extend(_fit(f"Team total: {_totals_line(report, team)}", width))
         out.append("")
-    out.extend(_overall_lines(report))
+    for line in _overall_lines(report):
+        out.extend(_fit(line, width))
     return "\n".join(out) + "\n"
+
+
+def _fit(line: str, width: int) -> list[str]:
+    """Fit a sentence to ``width``; amounts in parentheses go on a line of their own."""
+    head, sep, amounts = line.partition(" (")
+    if sep and len(line) > width:
+        return [*_wrapped(head, width), *_wrapped(f"  ({amounts}", width)]
+    return _wrapped(line, width)
+
+
+def _cut(text: str, width: int) -> str:
+    """Cut text to ``width`` characters, marking the cut with an ellipsis."""
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _wrapped(text: str, width: int) -> list[str]:
+    return textwrap.wrap(text, width, subsequent_indent="  ", break_on_hyphens=False) or [""]
 
 
 def render_markdown(report: Report) -> str:
@@ -205,8 +229,13 @@ def _cells(rows: Sequence[AnalyticsRow]) -> list[list[str]]:
     ]
 
 
-def _aligned(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
+def _aligned(headers: Sequence[str], rows: Sequence[Sequence[str]], width: int) -> list[str]:
+    """Lay out a table in ``width`` columns; the first column gives way (cut with …)."""
     widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    room = width - sum(widths[1:]) - 2 * (len(widths) - 1)
+    if widths[0] > room:
+        widths[0] = max(room, len(headers[0]))
+        rows = [[_cut(r[0], widths[0]), *r[1:]] for r in rows]
 
     def line(cells: Sequence[str]) -> str:
         return "  ".join(
