@@ -11,7 +11,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +21,14 @@ import httpx
 import typer
 import uvicorn
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
 from rich.table import Table
 from sqlalchemy import make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
@@ -345,19 +353,26 @@ def ingest(
     url: UrlOption = None,
     source: Annotated[str | None, typer.Option(help="names the batch")] = None,
 ) -> None:
-    """Ingest usage summaries into the local database, or into a server with --url."""
+    """Ingest usage summaries into the local database, or into a server with --url.
+
+    Each file is one batch, stored whole or not at all. On a terminal, large files show
+    a progress bar.
+
+    Example: usagelens ingest summary.txt --url http://127.0.0.1:8000
+    """
     settings = load_settings()
     service = None if url else _open_service(settings)
     for path in files:
         json_form = path.suffix.lower() == ".json"
         label = source or f"file {path.name}"
         try:
-            if service is not None:
-                result = _ingest_file(service, path, label, json_form)
-                answer = {name: getattr(result, name) for name in result.__slots__}
-            else:
-                assert url is not None
-                answer = _post_file(url, settings, path, label, json_form)
+            with _progress(path) as advance:
+                if service is not None:
+                    result = _ingest_file(service, path, label, json_form, advance)
+                    answer = {name: getattr(result, name) for name in result.__slots__}
+                else:
+                    assert url is not None
+                    answer = _post_file(url, settings, path, label, json_form, advance)
         except OSError as exc:
             raise _fail(f"cannot read {path}: {exc.strerror}") from None
         except UsageLensError as exc:
@@ -370,15 +385,46 @@ def ingest(
 
 
 _READ_SIZE = 1 << 20
+_PROGRESS_FROM = 8 << 20
+"""Files from this size up show a progress bar (on a terminal)."""
 
 
-def _ingest_file(service: UsageLens, path: Path, label: str, json_form: bool) -> IngestResult:
+@contextmanager
+def _progress(path: Path) -> Iterator[Callable[[int], None]]:
+    """Show a transient progress bar for a large file on a terminal; yield advance(bytes)."""
+    try:
+        size = path.stat().st_size
+    except OSError:
+        size = 0
+    if size < _PROGRESS_FROM or not err.is_terminal:
+        yield lambda _: None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=err, transient=True) as progress:
+        task = progress.add_task(path.name, total=size)
+        yield lambda n: progress.advance(task, n)
+
+
+def _ingest_file(
+    service: UsageLens,
+    path: Path,
+    label: str,
+    json_form: bool,
+    advance: Callable[[int], None] = lambda _: None,
+) -> IngestResult:
     """Parse a file as it is read (bounded memory) and store it in one transaction."""
     reader = service.reader(json_form)
     try:
         with path.open("rb") as file:
             while chunk := file.read(_READ_SIZE):
                 reader.feed(chunk)
+                advance(len(chunk))
     except InvalidInput:
         service.count_rejected("batches_rejected")
         raise
@@ -386,13 +432,19 @@ def _ingest_file(service: UsageLens, path: Path, label: str, json_form: bool) ->
 
 
 def _post_file(
-    url: str, settings: Settings, path: Path, label: str, json_form: bool
+    url: str,
+    settings: Settings,
+    path: Path,
+    label: str,
+    json_form: bool,
+    advance: Callable[[int], None] = lambda _: None,
 ) -> dict[str, Any]:
     """Stream a file to a server's ingest endpoint; return its answer."""
 
     def chunks() -> Iterator[bytes]:
         with path.open("rb") as file:
             while chunk := file.read(_READ_SIZE):
+                advance(len(chunk))
                 yield chunk
 
     path.stat()  # a missing file fails here, before anything is sent
