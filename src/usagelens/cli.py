@@ -199,7 +199,12 @@ def serve(
         typer.Option(help="pull from USAGELENS_SOURCES periodically, e.g. 30s, 5m, 1h"),
     ] = None,
 ) -> None:
-    """Serve the HTTP API (migrating the database first)."""
+    """Serve the HTTP API, the dashboard and /metrics (migrating the database first).
+
+    Reads USAGELENS_DATABASE_URL, USAGELENS_API_TOKEN, USAGELENS_SOURCES and the other
+    USAGELENS_* settings (README). Example: USAGELENS_API_TOKEN=s3cret usagelens serve
+    --host 0.0.0.0 --workers 2
+    """
     if refresh_every is not None:
         try:
             parse_duration(refresh_every)
@@ -255,7 +260,11 @@ def collect(
     timeout: Annotated[float | None, typer.Option(help="seconds per request")] = None,
     url: UrlOption = None,
 ) -> None:
-    """Pull from many monitoring sources concurrently into the local store (or --url)."""
+    """Pull from many monitoring sources concurrently into the local store (or --url).
+
+    Defaults: USAGELENS_SOURCES and USAGELENS_BRANCHES. Example: usagelens collect
+    --source http://127.0.0.1:21122 --branch 1 --branch 2
+    """
     settings = load_settings()
     sources = source or settings.sources
     branches = branch or settings.branches
@@ -331,7 +340,10 @@ def simulate(
         str | None, typer.Option(help="fixed time of the last observation (default: now)")
     ] = None,
 ) -> None:
-    """Serve a course-compatible monitoring source with deterministic data."""
+    """Serve a course-compatible monitoring source with deterministic data.
+
+    Example: usagelens simulate --port 21122
+    """
     from usagelens.simulator import create_simulator_app
 
     app_kwargs: dict[str, Any] = {"delay": delay}
@@ -465,7 +477,10 @@ def prices(
     file: Annotated[Path | None, typer.Argument(help="price list to set (YAML or JSON)")] = None,
     url: UrlOption = None,
 ) -> None:
-    """Replace the price list with FILE, or print the current one without FILE."""
+    """Replace the price list with FILE, or print the current one without FILE.
+
+    Example: usagelens prices prices.yaml --url http://127.0.0.1:8000
+    """
     settings = load_settings()
     payload = None
     if file is not None:
@@ -560,7 +575,10 @@ def load(
     ] = False,
     timeout: Annotated[float, typer.Option(help="seconds per request")] = 30.0,
 ) -> None:
-    """Fire N requests with at most C in flight; print each answer or latency percentiles."""
+    """Fire N requests with at most C in flight; print each answer or latency percentiles.
+
+    Example: usagelens load http://127.0.0.1:8000/healthz -n 200 -c 20
+    """
     try:
         headers = [parse_header(h) for h in header or []]
         fields = [pair for item in form or [] for pair in parse_form(item)]
@@ -624,7 +642,10 @@ def _answer_text(answer: Answer) -> str:
 
 @app.command("migrate")
 def migrate_command() -> None:
-    """Create or upgrade the database schema."""
+    """Create or upgrade the database schema (USAGELENS_DATABASE_URL).
+
+    Example: USAGELENS_DATABASE_URL=postgresql://u@db/usagelens usagelens migrate
+    """
     settings = load_settings()
     migrate(create_engine_for(settings.database_url))
     err.print(f"database at the newest schema: {settings.database_url}")
@@ -695,7 +716,10 @@ def demo(
     database: Annotated[str, typer.Option(help="database URL")] = "sqlite:///./usagelens-demo.db",
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="keep serving")] = True,
 ) -> None:
-    """Run the whole pipeline on embedded defaults: simulator → refresh → report → serve."""
+    """Run the whole pipeline on embedded defaults: simulator → refresh → report → serve.
+
+    Example: usagelens demo --no-serve
+    """
     from usagelens.api import create_app
     from usagelens.simulator import create_simulator_app
 

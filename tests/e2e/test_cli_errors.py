@@ -78,3 +78,19 @@ def test_report_windows_read_like_the_api(tmp_path: Path, sample_summary: bytes)
 def test_version() -> None:
     done = _run("--version")
     assert done.returncode == 0 and done.stdout.strip() == f"usagelens {__version__}"
+
+
+def test_every_command_help_shows_an_example() -> None:
+    from usagelens.cli import app
+
+    commands = [c.name or c.callback.__name__ for c in app.registered_commands if c.callback]
+    commands += [
+        f"policy {c.name}"
+        for g in app.registered_groups
+        for c in g.typer_instance.registered_commands
+    ]  # type: ignore[union-attr]
+    assert len(commands) >= 12
+    for command in commands:
+        done = _run(*command.split(), "--help")
+        assert done.returncode == 0, (command, done.stderr)
+        assert "Example" in done.stdout, command
