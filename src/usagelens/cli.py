@@ -20,6 +20,7 @@ from typing import Annotated, Any, Literal
 import httpx
 import typer
 import uvicorn
+from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -518,12 +519,16 @@ def report(
     width: Annotated[
         int, typer.Option(min=60, help="columns the text report fits (names cut with …)")
     ] = 80,
+    as_json: Annotated[bool, typer.Option("--json", help="the same as --format json")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no notes on stderr")] = False,
     url: UrlOption = None,
 ) -> None:
-    """Print the full report.
+    """Print the full report: on a terminal as tables, otherwise in --format.
 
     Example: usagelens report --since 2026-11-20 --width 120
     """
+    if as_json:
+        format = "json"
     if format not in {"text", "markdown", "csv", "json", "html"}:
         raise _fail(f"unknown format {format!r} (text, markdown, csv, json, html)", 2)
     settings = load_settings()
@@ -535,12 +540,68 @@ def report(
             ).text
     else:
         the_report = _open_service(settings).report(_window(since, until))
+        if format == "text" and output is None and Console().is_terminal:
+            _print_tables(the_report)
+            return
         text = _render(the_report, format, width)
     if output:
         output.write_text(text, encoding="utf-8")
-        err.print(f"report written to {output}")
+        if not quiet:
+            err.print(f"report written to {output}")
     else:
         typer.echo(text, nl=False)
+
+
+_DECISION_STYLE = {"delete": "red", "keep": "green", "extend": "yellow"}
+
+
+def _print_tables(the_report: render.Report) -> None:
+    """Draw the report as rich tables on a terminal: one per team, then the totals."""
+    console = Console()
+    currency = the_report.currency
+    console.print(f"[bold]{render.report_title(the_report)}[/]", highlight=False)
+    for team in the_report.teams:
+        table = Table(
+            title=f"Team: {team}",
+            title_justify="left",
+            title_style="bold",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+        )
+        table.add_column("Resource", overflow="ellipsis", no_wrap=True, ratio=1, min_width=8)
+        for column in ("Dim", "Mean", "Median", "Type", "Intensity", "Decision", "Cost"):
+            numeric = column in {"Mean", "Median", "Cost"}
+            table.add_column(
+                column, justify="right" if numeric else "left", no_wrap=True, min_width=len(column)
+            )
+        for row in the_report.team_rows(team):
+            decision = row.decision.value
+            table.add_row(
+                row.resource,
+                row.dimension.value,
+                f"{row.mean:.2f}",
+                f"{row.median:.2f}",
+                row.usage_type.value,
+                row.intensity.value,
+                f"[{_DECISION_STYLE[decision]}]{decision}[/]",
+                "unpriced" if row.cost is None else render.money(row.cost),
+            )
+        console.print(table)
+    totals = Table(
+        title="Overall", title_justify="left", title_style="bold", show_header=False,
+        box=box.SIMPLE,
+    )  # fmt: skip
+    totals.add_column("what")
+    totals.add_column(currency, justify="right")
+    totals.add_row("Total cost", render.money(the_report.costs.total))
+    deleted = the_report.deleted
+    totals.add_row("Money on what is to be deleted", render.money(deleted.total))
+    for dimension, amount in deleted.by_dimension.items():
+        totals.add_row(f"  {dimension}", render.money(amount))
+    decisions = ", ".join(f"{n} {d}" for d, n in the_report.decisions.items())
+    totals.add_row("Rows", f"{len(the_report.rows)} ({decisions})")
+    totals.add_row("Unpriced resources", ", ".join(the_report.costs.unpriced) or "none")
+    console.print(totals)
 
 
 def _render(the_report: render.Report, format: str, width: int = 80) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -94,3 +95,19 @@ def test_every_command_help_shows_an_example() -> None:
         done = _run(*command.split(), "--help")
         assert done.returncode == 0, (command, done.stderr)
         assert "Example" in done.stdout, command
+
+
+def test_report_json_and_quiet(tmp_path: Path, sample_summary: bytes) -> None:
+    env = {"USAGELENS_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+    summary = tmp_path / "s.txt"
+    summary.write_bytes(sample_summary)
+    assert _run("ingest", str(summary), env=env).returncode == 0
+    by_flag = _run("report", "--json", env=env)
+    by_format = _run("report", "--format", "json", env=env)
+    assert by_flag.returncode == 0
+    flag, form = json.loads(by_flag.stdout), json.loads(by_format.stdout)
+    flag.pop("generated_at", None), form.pop("generated_at", None)
+    assert flag == form and sum(flag["decisions"].values()) == 120
+    out = tmp_path / "r.txt"
+    quiet = _run("report", "-o", str(out), "--quiet", env=env)
+    assert quiet.returncode == 0 and quiet.stderr == "" and out.read_text().startswith("usagelens")

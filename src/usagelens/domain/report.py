@@ -201,6 +201,11 @@ def money(amount: float) -> str:
     return f"{amount:,.2f}".replace(",", " ")
 
 
+def report_title(report: Report) -> str:
+    """Return the report's title line: its window, when it was made, the currency."""
+    return _title(report)
+
+
 def _title(report: Report) -> str:
     window = report.window
     if window.since is None and window.until is None:
