@@ -9,10 +9,12 @@ import json
 from datetime import UTC, datetime
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests import independent
 from usagelens.documents import load_price_list
 from usagelens.domain.analytics import analyse
+from usagelens.domain.distribution import Distribution
 from usagelens.domain.model import ALL_TIME, Dimension
 from usagelens.domain.money import deleted_costs, total_costs
 from usagelens.domain.policy import Policy
@@ -26,6 +28,8 @@ from usagelens.domain.report import (
     render_text,
 )
 from usagelens.domain.summary import parse_summary_bytes
+from usagelens.exporter import render_data
+from usagelens.services import DataView
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
@@ -169,3 +173,45 @@ def test_text_report_fits_its_width_and_cuts_long_names(sample_rows, width: int)
     assert f"Team: {long_team[: width - 7]}…" in text
     assert "RRRR…" in text and long_resource not in text
     assert "(CPU 5 344.00, RAM 2 492.00, NetFlow 1 443.00)" in text
+
+
+HOSTILE_TEAMS = [
+    "<script>alert(1)</script>",
+    '=HYPERLINK("http://evil")',
+    "+SUM(A1)",
+    "-2+3",
+    "@cmd",
+    "\tTab",
+    "a | b\nnew row",
+    "**bold** [x](http://e) `c`",
+]
+
+
+@pytest.mark.parametrize("team", HOSTILE_TEAMS)
+def test_hostile_names_are_data_in_every_format(sample_rows, team: str) -> None:  # type: ignore[no-untyped-def]
+    rows = [dataclasses.replace(sample_rows[0], team=team, resource=team)]
+    report = build_report(rows, "RUB", NOW, ALL_TIME)
+
+    page = render_html(report)
+    assert "<script>" not in page and "alert(1)</script>" not in page
+
+    markdown = render_markdown(report)
+    assert "<script>" not in markdown
+    table = [line for line in markdown.splitlines() if line.startswith("| ")]
+    unescaped_pipes = {line.replace("\\|", "").count("|") for line in table}
+    assert len(unescaped_pipes) == 1  # no cell breaks the table
+
+    cells = list(csv.reader(io.StringIO(render_csv(report))))[1]
+    for cell in cells[:2]:  # team, resource
+        assert cell[0] not in "=+-@\t\r", cell
+        assert cell.lstrip("'") == team
+
+    stats = [((team, team, rows[0].dimension), Distribution.of([10.0, 20.0]).stats())]
+    exposition = render_data(DataView(1, ALL_TIME, stats, rows)).decode()
+    labels = {
+        s.labels["team"]
+        for family in text_string_to_metric_families(exposition)
+        for s in family.samples
+        if "team" in s.labels
+    }
+    assert labels == {team}

@@ -159,7 +159,7 @@ def render_csv(report: Report) -> str:
     writer.writerow(CSV_COLUMNS)
     for row in report.rows:
         data = row_to_dict(row)
-        writer.writerow(["" if data[c] is None else data[c] for c in CSV_COLUMNS])
+        writer.writerow(["" if data[c] is None else csv_safe(data[c]) for c in CSV_COLUMNS])
     return buffer.getvalue()
 
 
@@ -284,7 +284,27 @@ def _window_dict(window: Window) -> dict[str, str | None]:
 
 
 def _md(text: str) -> str:
-    return text.replace("|", "\\|")
+    """Make a name plain Markdown text: no tags, no table breaks, no markup."""
+    text = html.escape(" ".join(text.split()), quote=False)  # newlines would end the row
+    return "".join("\\" + char if char in _MD_SPECIAL else char for char in text)
+
+
+_MD_SPECIAL = frozenset("\\`*_[]|~")
+"""Characters Markdown may read as markup (``<`` and ``&`` are escaped as entities)."""
+
+
+def csv_safe(value: object) -> object:
+    """Neutralise a text cell a spreadsheet would run as a formula (OWASP CSV injection).
+
+    A cell starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return gets a
+    leading apostrophe; numbers are left as they are.
+    """
+    if isinstance(value, str) and value[:1] in _FORMULA_STARTS:
+        return "'" + value
+    return value
+
+
+_FORMULA_STARTS = frozenset("=+-@\t\r")
 
 
 def _css_class(column: str, cell: str) -> str:
