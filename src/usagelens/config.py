@@ -6,6 +6,7 @@ import difflib
 import math
 import os
 from datetime import timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated
 
@@ -32,7 +33,13 @@ class Settings(BaseSettings):
     database_url: str = Field(
         "sqlite:///./usagelens.db", description="sqlite:///path.db or postgresql://user@host/db"
     )
-    api_token: SecretStr | None = Field(None, description="token required on writes")
+    api_token: SecretStr | None = Field(
+        None, description="token required on writes; several, comma-separated, for rotation"
+    )
+    api_token_file: Path | None = Field(
+        None, description="file holding tokens, one a line (added to USAGELENS_API_TOKEN)"
+    )
+    protect_reads: bool = Field(False, description="reads and /metrics need a token too")
     sources: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="base URLs of monitoring sources"
     )
@@ -132,8 +139,26 @@ class Settings(BaseSettings):
 
     @property
     def token(self) -> str | None:
-        """Return the write token in clear, or None when writes are loopback-only."""
-        return self.api_token.get_secret_value() if self.api_token else None
+        """Return the token this process sends as a client (the first), or None."""
+        return self.tokens[0] if self.tokens else None
+
+    @cached_property
+    def tokens(self) -> tuple[str, ...]:
+        """Every valid token: USAGELENS_API_TOKEN (comma-separated), then the token file's
+        lines (blank lines and ``#`` comments skipped). Empty: writes are loopback-only."""
+        found = []
+        if self.api_token:
+            found += [t.strip() for t in self.api_token.get_secret_value().split(",")]
+        if self.api_token_file is not None:
+            try:
+                text = self.api_token_file.read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = getattr(exc, "strerror", None) or "not UTF-8 text"
+                raise NotConfigured(
+                    f"USAGELENS_API_TOKEN_FILE={self.api_token_file}: cannot read it ({reason})"
+                ) from None
+            found += [line.strip() for line in text.splitlines()]
+        return tuple(t for t in found if t and not t.startswith("#"))
 
     def load_policy(self) -> Policy | None:
         """Read the policy file if one is configured (None: use the store's policy)."""
@@ -192,7 +217,9 @@ def load_settings(**overrides: object) -> Settings:
     Raises NotConfigured with a readable message when a setting is invalid.
     """
     try:
-        return Settings(**overrides)  # type: ignore[arg-type]
+        settings = Settings(**overrides)  # type: ignore[arg-type]
+        settings.tokens  # noqa: B018 - read the token file now, not on the first request
+        return settings
     except ValidationError as exc:
         problems = "; ".join(
             f"USAGELENS_{str(e['loc'][0]).upper()}: {e['msg']}" for e in exc.errors()

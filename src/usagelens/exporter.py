@@ -284,6 +284,7 @@ class RequestMetrics:
 
     requests: Counter
     duration: Histogram
+    auth_failures: Counter
 
 
 def build_registry(
@@ -306,6 +307,12 @@ def build_registry(
             "usagelens_http_request_duration_seconds",
             "Time this service took to answer, by route template and method.",
             ["route", "method"],
+            registry=own,
+        ),
+        auth_failures=Counter(
+            "usagelens_auth_failures",
+            "Requests refused for a missing or wrong token.",
+            ["reason"],
             registry=own,
         ),
     )

@@ -11,6 +11,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from usagelens import __version__
+from usagelens.api.access import ReadGuardMiddleware
 from usagelens.api.errors import install_error_handlers
 from usagelens.api.limits import BodyLimitMiddleware
 from usagelens.api.metrics import RequestMetricsMiddleware
@@ -28,6 +29,7 @@ from usagelens.api.routers import (
 from usagelens.api.scheduler import run_retention, run_scheduled_refresh
 from usagelens.api.schemas import PushEventIn
 from usagelens.config import Settings, load_settings
+from usagelens.domain.errors import NotConfigured
 from usagelens.exporter import build_registry
 from usagelens.services import UsageLens
 from usagelens.storage import create_engine_for
@@ -84,6 +86,13 @@ def create_app(settings: Settings | None = None, *, service: UsageLens | None = 
     app.state.pushes = pushes = PushBatcher(service.record_pushes)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.state.request_metrics = request_metrics
+    if settings.protect_reads:
+        if not settings.tokens:
+            raise NotConfigured("USAGELENS_PROTECT_READS needs USAGELENS_API_TOKEN or _FILE")
+        app.add_middleware(
+            ReadGuardMiddleware, tokens=settings.tokens, failures=request_metrics.auth_failures
+        )
     app.add_middleware(RequestMetricsMiddleware, metrics=request_metrics)
     for router in (usage, prices, analytics, policy, report, webhooks, metrics, health):
         app.include_router(router.router)

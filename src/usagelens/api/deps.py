@@ -6,13 +6,13 @@ the thread pool, a hop that costs more than the dependency itself.
 
 from __future__ import annotations
 
-import hmac
 import ipaddress
 from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request
 
+from usagelens.api.access import DETAILS, token_problem
 from usagelens.config import Settings
 from usagelens.domain.model import Window
 from usagelens.services import UsageLens
@@ -35,24 +35,15 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
 async def require_writer(request: Request, settings: SettingsDep) -> None:
-    """Let a write through only with the configured token (or from loopback if none is set)."""
-    token = settings.token
-    if token is None:
+    """Let a write through only with a configured token (or from loopback if none is set)."""
+    if not settings.tokens:
         if not _is_loopback(request.client.host if request.client else None):
             raise HTTPException(401, "writes are loopback-only while no API token is configured")
         return
-    supplied = request.headers.get("x-auth-token")
-    authorization = request.headers.get("authorization", "")
-    if supplied is None and authorization[:7].lower() == "bearer ":
-        supplied = authorization[7:].strip()
-    if supplied is None:
-        raise HTTPException(
-            401,
-            "this write needs the API token (X-Auth-Token header or Authorization: Bearer)",
-            headers={"WWW-Authenticate": "Bearer"},
-        )
-    if not hmac.compare_digest(supplied.encode(), token.encode()):
-        raise HTTPException(401, "the API token is wrong", headers={"WWW-Authenticate": "Bearer"})
+    reason = token_problem(request.headers, settings.tokens)
+    if reason is not None:
+        request.app.state.request_metrics.auth_failures.labels(reason).inc()
+        raise HTTPException(401, DETAILS[reason], headers={"WWW-Authenticate": "Bearer"})
 
 
 WriteAuth = Depends(require_writer)

@@ -1,0 +1,75 @@
+"""Who may do what: the token check shared by writes and (optionally) reads.
+
+Writes always need a token (or come from loopback while none is configured). With
+``USAGELENS_PROTECT_READS`` every read, ``/metrics`` included, needs one too; only the
+health probes stay open. Several tokens may be valid at once, so that one can be rotated
+without downtime. A token is never logged or echoed; failures are counted in
+``usagelens_auth_failures_total``.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Mapping, Sequence
+
+from prometheus_client import Counter
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from usagelens.api.errors import problem
+
+OPEN_PATHS = frozenset({"/healthz", "/readyz"})
+"""Paths that answer without a token even when reads are protected (probes)."""
+
+
+def token_problem(headers: Mapping[str, str], tokens: Sequence[str]) -> str | None:
+    """Return why these request headers carry no valid token, or None if one is valid."""
+    supplied = headers.get("x-auth-token")
+    authorization = headers.get("authorization", "")
+    if supplied is None and authorization[:7].lower() == "bearer ":
+        supplied = authorization[7:].strip()
+    if supplied is None:
+        return "missing"
+    given = supplied.encode()
+    valid = False
+    for token in tokens:  # compare with every token: the time does not tell which matched
+        valid |= hmac.compare_digest(given, token.encode())
+    return None if valid else "wrong"
+
+
+DETAILS = {
+    "missing": "this needs the API token (X-Auth-Token header or Authorization: Bearer)",
+    "wrong": "the API token is wrong",
+}
+
+
+class ReadGuardMiddleware:
+    """Refuse reads without a valid token (only installed when reads are protected)."""
+
+    def __init__(self, app: ASGIApp, tokens: Sequence[str], failures: Counter) -> None:
+        self.app = app
+        self.tokens = tuple(tokens)
+        self.failures = failures
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Check the token of a GET or HEAD request, then pass it on."""
+        if (
+            scope["type"] != "http"
+            or scope["method"] not in {"GET", "HEAD"}
+            or scope["path"] in OPEN_PATHS
+        ):
+            await self.app(scope, receive, send)
+            return
+        reason = token_problem(Headers(scope=scope), self.tokens)
+        if reason is None:
+            await self.app(scope, receive, send)
+            return
+        self.failures.labels(reason).inc()
+        response = problem(
+            401,
+            DETAILS[reason],
+            slug="unauthorized",
+            instance=scope["path"],
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+        await response(scope, receive, send)
