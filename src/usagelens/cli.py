@@ -43,6 +43,7 @@ from usagelens.domain.model import IngestResult, Window
 from usagelens.domain.policy import Policy, policy_from_document
 from usagelens.domain.summary import parse_timestamp
 from usagelens.loadgen import Answer, Request, parse_form, parse_header, run_load
+from usagelens.logs import logging_config
 from usagelens.ports import PullTarget
 from usagelens.pulls import PullOutcome, pull_into
 from usagelens.remote import RemoteTarget
@@ -227,20 +228,21 @@ def serve(
         metrics_dir = tempfile.mkdtemp(prefix="usagelens-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
     try:
-        _run_uvicorn(host, port, workers)
+        _run_uvicorn(host, port, workers, settings)
     finally:
         if metrics_dir is not None:
             shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _run_uvicorn(host: str, port: int, workers: int) -> None:
+def _run_uvicorn(host: str, port: int, workers: int, settings: Settings) -> None:
     uvicorn.run(
         "usagelens.api:app_from_env",
         factory=True,
         host=host,
         port=port,
         workers=workers,
-        log_level="info",
+        log_config=logging_config(settings.log_format, settings.log_level),
+        access_log=False,  # the service writes its own, with the request id
         proxy_headers=False,
     )
 

@@ -8,7 +8,7 @@ import os
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -40,6 +40,10 @@ class Settings(BaseSettings):
         None, description="file holding tokens, one a line (added to USAGELENS_API_TOKEN)"
     )
     protect_reads: bool = Field(False, description="reads and /metrics need a token too")
+    log_format: Literal["plain", "json"] = Field("plain", description="plain or json lines")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="the service's log level"
+    )
     sources: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="base URLs of monitoring sources"
     )

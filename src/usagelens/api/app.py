@@ -31,6 +31,7 @@ from usagelens.api.schemas import PushEventIn
 from usagelens.config import Settings, load_settings
 from usagelens.domain.errors import NotConfigured
 from usagelens.exporter import build_registry
+from usagelens.logs import RequestIdMiddleware
 from usagelens.services import UsageLens
 from usagelens.storage import create_engine_for
 from usagelens.wiring import service_for
@@ -94,6 +95,7 @@ def create_app(settings: Settings | None = None, *, service: UsageLens | None = 
             ReadGuardMiddleware, tokens=settings.tokens, failures=request_metrics.auth_failures
         )
     app.add_middleware(RequestMetricsMiddleware, metrics=request_metrics)
+    app.add_middleware(RequestIdMiddleware)  # outermost: every line of a request has its id
     for router in (usage, prices, analytics, policy, report, webhooks, metrics, health):
         app.include_router(router.router)
     _register_push_schema(app)

@@ -26,6 +26,7 @@ from usagelens.domain.errors import (
     SummaryFormatError,
     UsageLensError,
 )
+from usagelens.logs import request_id
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("usagelens.api")
@@ -62,6 +63,8 @@ def problem(
     }
     if instance:
         body["instance"] = instance
+    if (rid := request_id.get()) is not None:
+        body["request_id"] = rid
     body.update({k: v for k, v in extensions.items() if v is not None})
     return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
 
