@@ -958,3 +958,44 @@ def _print_policy_diff(document: dict[str, Any]) -> None:
             f"{money['change'][key]:+,.2f}",
         )
     console.print(table)
+
+
+@app.command("export")
+def export_command(
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="write to a file (default: stdout)")
+    ] = None,
+) -> None:
+    """Write everything stored as one JSON document: observations (in the summary text
+    format), prices, pushed counts and the policy. `usagelens import` restores it.
+
+    Example: usagelens export -o backup.json
+    """
+    document = _open_service(load_settings()).export()
+    text = json.dumps(document, ensure_ascii=False) + "\n"
+    if output is None:
+        typer.echo(text, nl=False)
+        return
+    output.write_text(text, encoding="utf-8")
+    err.print(f"exported to {output}")
+
+
+@app.command("import")
+def import_command(
+    file: Annotated[Path, typer.Argument(help="a document written by `usagelens export`")],
+) -> None:
+    """Restore an export into an empty database: the same rows, money and metrics.
+
+    Example: USAGELENS_DATABASE_URL=sqlite:///new.db usagelens import backup.json
+    """
+    try:
+        document = json.loads(file.read_bytes())
+    except OSError as exc:
+        raise _fail(f"cannot read {file}: {exc.strerror}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise _fail(f"{file} is not JSON ({exc})") from None
+    try:
+        result = _open_service(load_settings()).import_(document)
+    except UsageLensError as exc:
+        raise _fail(f"{file}: {exc}") from None
+    err.print(f"imported {result.observations} observations from {file}")

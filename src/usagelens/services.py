@@ -21,7 +21,7 @@ from typing import TypeVar
 from usagelens.cache import VersionedCache
 from usagelens.documents import load_price_list
 from usagelens.domain.analytics import AnalyticsRow, price_rows
-from usagelens.domain.batch import UsageBatch, to_micros
+from usagelens.domain.batch import UsageBatch, from_micros, to_micros
 from usagelens.domain.distribution import SeriesStats
 from usagelens.domain.errors import (
     InvalidInput,
@@ -33,7 +33,7 @@ from usagelens.domain.errors import (
 from usagelens.domain.model import ALL_TIME, IngestResult, Observation, SeriesKey, Window
 from usagelens.domain.money import CostSummary, DeletedCosts, deleted_costs, total_costs
 from usagelens.domain.policy import Policy, policy_from_document
-from usagelens.domain.prices import PriceList
+from usagelens.domain.prices import PriceList, price_list_from_document
 from usagelens.domain.push import (
     DEFAULT_LATENCY_BOUNDS,
     OVERFLOW_ENDPOINT,
@@ -62,6 +62,8 @@ from usagelens.pulls import PullOutcome, outcome_dict, pull_into
 T = TypeVar("T")
 
 PRUNE_SERIES_PER_TRANSACTION = 500
+EXPORT_VERSION = 1
+"""The format of ``UsageLens.export`` documents."""
 PRUNE_SLICE = timedelta(days=1)
 """A prune deletes at most this much of each series' history per transaction."""
 
@@ -507,6 +509,59 @@ class UsageLens:
 
     # Maintenance ---------------------------------------------------------------------
 
+    def export(self) -> dict[str, object]:
+        """Return everything stored, read in one transaction, as one plain document:
+        observations in the summary text format, prices, pushed counts and the policy."""
+        with self.store() as uow:
+            state = uow.state.get()
+            observations = [
+                Observation(team, resource, dimension, from_micros(t), usage)
+                for sid, (team, resource, dimension) in sorted(uow.series.keys().items())
+                for t, usage in uow.observations.readings(sid)
+            ]
+            pushes = uow.pushes.state()
+            return {
+                "usagelens_export": EXPORT_VERSION,
+                "exported_at": self.clock().isoformat(),
+                "policy": json.loads(state.policy_document) if state.policy_document else None,
+                "prices": uow.prices.get().to_document(),
+                "pushes": {
+                    "statuses": {str(s): n for s, n in pushes.statuses.items()},
+                    "endpoints": {e: [t, n] for e, (t, n) in pushes.endpoints.items()},
+                    "latency": pushes.latency,
+                },
+                "observations": render_summary(observations),
+            }
+
+    def import_(self, document: object) -> IngestResult:
+        """Restore an ``export`` into an empty store: the same rows, money and metrics.
+
+        Raises InvalidInput if the document is not an export, or the store is not empty.
+        """
+        if not isinstance(document, dict) or document.get("usagelens_export") != EXPORT_VERSION:
+            raise InvalidInput(f"not a usagelens export (version {EXPORT_VERSION})")
+        with self.store() as uow:
+            if uow.observations.count() or uow.prices.get().values or uow.pushes.endpoints():
+                raise InvalidInput("the store is not empty: import only into a new database")
+        policy = policy_from_document(document["policy"]) if document.get("policy") else Policy()
+        text = str(document.get("observations") or "")
+        result = self.ingest(text.encode(), source="import", json_form=False) if text else None
+        self.store_prices(price_list_from_document(document.get("prices") or {"values": {}}))
+        pushes = document.get("pushes") or {}
+        tally = PushTally()
+        for status, count in (pushes.get("statuses") or {}).items():
+            tally.statuses[int(status)] = int(count)
+        for endpoint, (total, count) in (pushes.get("endpoints") or {}).items():
+            tally.sums[endpoint], tally.counts[endpoint] = float(total), int(count)
+        for endpoint, buckets in (pushes.get("latency") or {}).items():
+            for label, count in buckets.items():
+                tally.buckets[(endpoint, label)] = int(count)
+        with self.store(write=True) as uow:
+            uow.pushes.add(tally)
+            uow.commit()
+        self.rebuild(policy)
+        return result or IngestResult(0, 0, 0, 0, 0, 0, 0)
+
     def rebuild(self, policy: Policy | None = None) -> RebuildResult:
         """Recompute every series' aggregates from the raw observations, in one transaction.
 
@@ -648,6 +703,22 @@ class UsageLens:
         finally:
             await asyncio.to_thread(self._finish, holder, outcomes)
         return outcomes
+
+    def series_readings(
+        self, key: SeriesKey, window: Window | None = None
+    ) -> list[tuple[datetime, float]]:
+        """Return one series' observations within a window in time order (none if unknown)."""
+        window = self.resolve(window)
+        with self.store() as uow:
+            ids = [sid for sid, known in uow.series.keys().items() if known == key]
+            readings = uow.observations.readings(ids[0]) if ids else []
+        since = None if window.since is None else to_micros(window.since)
+        until = None if window.until is None else to_micros(window.until)
+        return [
+            (from_micros(t), usage)
+            for t, usage in readings
+            if (since is None or t >= since) and (until is None or t < until)
+        ]
 
 
 def _stored_already(

@@ -1,0 +1,102 @@
+"""export then import into an empty store gives the same rows, money and metrics."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy import Engine
+
+from usagelens.domain.errors import InvalidInput
+from usagelens.domain.policy import policy_from_document
+from usagelens.domain.summary import render_summary
+from usagelens.exporter import render_data
+from usagelens.services import UsageLens
+from usagelens.simulator.data import company
+from usagelens.storage import SqlStore, create_engine_for, migrate
+
+STRICT = {"intensity": {"low": 45, "medium": 65, "high": 85}}
+
+
+@pytest.fixture
+def engines() -> Iterator[list[Engine]]:
+    opened: list[Engine] = []
+    yield opened
+    for engine in opened:
+        engine.dispose()
+
+
+def _data_samples(service: UsageLens) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """The exported data families as samples (order aside), the data version left out."""
+    text = render_data(service.view()).decode()
+    return {
+        (s.name, frozenset(s.labels.items())): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name != "usagelens_snapshot_version"
+    }
+
+
+def test_export_and_import_round_trip(
+    database_url: str,
+    tmp_path: Path,
+    sample_summary: bytes,
+    sample_prices: bytes,
+    engines: list[Engine],
+) -> None:
+    def service(url: str) -> UsageLens:
+        engine = create_engine_for(url)
+        engines.append(engine)
+        migrate(engine)
+        return UsageLens(SqlStore(engine), policy=policy_from_document(STRICT))
+
+    source = service(f"sqlite:///{tmp_path / 'source.db'}")
+    source.ingest(sample_summary, source="sample")
+    moment = datetime(2026, 6, 1, 12, tzinfo=UTC)
+    source.ingest(render_summary(company(3).observations(moment)).encode(), source="branch")
+    source.replace_prices(sample_prices)
+    source.push(b'[{"status": 202, "endpoint": "/a", "time": 0.3}, {"status": 500, '
+                b'"endpoint": "/b", "time": 7}]')  # fmt: skip
+    document = json.loads(json.dumps(source.export()))  # as it would be written
+
+    target = service(database_url)  # SQLite or PostgreSQL, empty
+    target.import_(document)
+    assert target.rows() == source.rows()
+    assert target.costs_total() == source.costs_total()
+    assert target.costs_deleted() == source.costs_deleted()
+    assert target.metrics_state().push == source.metrics_state().push
+    assert _data_samples(target) == _data_samples(source)
+
+    with pytest.raises(InvalidInput, match="not empty"):
+        target.import_(document)
+    with pytest.raises(InvalidInput, match="not a usagelens export"):
+        service(f"sqlite:///{tmp_path / 'other.db'}").import_({"observations": ""})
+
+
+def test_cli_export_import(tmp_path: Path, sample_summary: bytes) -> None:
+    summary, backup = tmp_path / "s.txt", tmp_path / "backup.json"
+    summary.write_bytes(sample_summary)
+    cli = [sys.executable, "-m", "usagelens"]
+
+    def run(db: str, *args: str) -> subprocess.CompletedProcess[str]:
+        env = {**os.environ, "USAGELENS_DATABASE_URL": f"sqlite:///{tmp_path / db}"}
+        return subprocess.run([*cli, *args], env=env, capture_output=True, text=True, timeout=120)
+
+    assert run("a.db", "ingest", str(summary)).returncode == 0
+    assert run("a.db", "export", "-o", str(backup)).returncode == 0
+    restored = run("b.db", "import", str(backup))
+    assert restored.returncode == 0, restored.stderr
+    assert "imported 24000 observations" in restored.stderr
+    before, after = run("a.db", "report", "--json"), run("b.db", "report", "--json")
+    first, second = json.loads(before.stdout), json.loads(after.stdout)
+    first.pop("generated_at"), second.pop("generated_at")
+    assert first == second
+    again = run("b.db", "import", str(backup))
+    assert again.returncode == 1 and "not empty" in again.stderr
