@@ -6,9 +6,12 @@ Domain errors are mapped to HTTP here and nowhere else.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from http import HTTPStatus
 from typing import Any
 
+import psycopg
+import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -84,7 +87,21 @@ def problem_for(exc: UsageLensError, instance: str | None = None) -> JSONRespons
             "record_index": exc.record_index,
             "field": exc.field,
         }
-    return problem(status, str(exc), slug=slug, instance=instance, **extensions)
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
+    return problem(status, str(exc), slug=slug, instance=instance, headers=headers, **extensions)
+
+
+RETRY_AFTER_SECONDS = 5
+"""What a 503 tells the caller to wait before trying again (the database is away)."""
+_DATABASE_ERRORS: tuple[type[Exception], ...] = (
+    sqlalchemy.exc.OperationalError,
+    sqlalchemy.exc.InterfaceError,
+    sqlalchemy.exc.TimeoutError,
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    sqlite3.OperationalError,
+)
+"""Driver and pool errors that mean the database cannot be reached or is busy."""
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -115,6 +132,20 @@ def install_error_handlers(app: FastAPI) -> None:
             instance=request.url.path,
             errors=errors,
         )
+
+    async def _database_away(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database unavailable on %s %s: %s", request.method, request.url.path,
+                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__)  # fmt: skip
+        return problem(
+            503,
+            "the database is unavailable; try again shortly",
+            slug="storage-unavailable",
+            instance=request.url.path,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+
+    for error in _DATABASE_ERRORS:
+        app.add_exception_handler(error, _database_away)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
