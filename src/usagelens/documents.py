@@ -61,10 +61,17 @@ def load_document(data: bytes | str, *, what: str = "document") -> object:
             return json.loads(text)
         except json.JSONDecodeError:
             pass  # flow-style YAML is still YAML
+        except (RecursionError, ValueError):
+            raise InvalidInput(_TOO_BIG.format(what=what)) from None
     try:
         return yaml.load(text, Loader=_RawKeyLoader)
     except yaml.YAMLError as exc:
         raise InvalidInput(f"{what} is neither valid YAML nor JSON: {_one_line(exc)}") from None
+    except (RecursionError, ValueError):
+        raise InvalidInput(_TOO_BIG.format(what=what)) from None
+
+
+_TOO_BIG = "{what} is nested too deeply or holds a number too long to read"
 
 
 def load_price_list(data: bytes | str) -> PriceList:

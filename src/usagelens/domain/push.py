@@ -31,6 +31,8 @@ def parse_push_body(payload: bytes) -> list[PushEvent]:
         document = json.loads(payload)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise PushEventError(f"body is not valid JSON ({exc})") from None
+    except (RecursionError, ValueError):
+        raise PushEventError("body is nested too deeply or holds a number too long") from None
     return parse_push_events(document)
 
 
