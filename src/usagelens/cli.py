@@ -31,7 +31,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 from rich.table import Table
-from sqlalchemy import make_url
+from sqlalchemy import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from usagelens import __version__
@@ -102,13 +102,7 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 
 def _open_service(settings: Settings) -> UsageLens:
     """Open the local store: migrate, check the policy, rebuild stale aggregates once."""
-    try:
-        engine = create_engine_for(settings.database_url)
-        migrate(engine)
-    except SQLAlchemyError as exc:
-        shown = _shown(settings.database_url)
-        raise _fail(f"USAGELENS_DATABASE_URL={shown}: {_why(exc)}") from None
-    service = service_for(settings, engine)
+    service = service_for(settings, _migrated_engine(settings))
     rebuilt = service.prepare()
     if rebuilt is not None:
         err.print(
@@ -116,6 +110,17 @@ def _open_service(settings: Settings) -> UsageLens:
             f"({rebuilt.observations} observations) after a schema upgrade"
         )
     return service
+
+
+def _migrated_engine(settings: Settings) -> Engine:
+    """Connect to USAGELENS_DATABASE_URL and migrate it; a bad URL ends in one line."""
+    try:
+        engine = create_engine_for(settings.database_url)
+        migrate(engine)
+    except SQLAlchemyError as exc:
+        shown = _shown(settings.database_url)
+        raise _fail(f"USAGELENS_DATABASE_URL={shown}: {_why(exc)}") from None
+    return engine
 
 
 def _shown(url: str) -> str:
@@ -710,8 +715,8 @@ def migrate_command() -> None:
     Example: USAGELENS_DATABASE_URL=postgresql://u@db/usagelens usagelens migrate
     """
     settings = load_settings()
-    migrate(create_engine_for(settings.database_url))
-    err.print(f"database at the newest schema: {settings.database_url}")
+    _migrated_engine(settings).dispose()
+    err.print(f"database at the newest schema: {_shown(settings.database_url)}")
 
 
 @app.command()
@@ -722,9 +727,7 @@ def rebuild() -> None:
     default policy). Example: USAGELENS_POLICY_FILE=policy.yaml usagelens rebuild
     """
     settings = load_settings()
-    engine = create_engine_for(settings.database_url)
-    migrate(engine)
-    service = service_for(settings, engine)
+    service = service_for(settings, _migrated_engine(settings))
     started = time.perf_counter()
     result = service.rebuild(settings.load_policy() or Policy())
     err.print(
