@@ -18,6 +18,7 @@ from usagelens.api.metrics import RequestMetricsMiddleware
 from usagelens.api.pushes import PushBatcher
 from usagelens.api.routers import (
     analytics,
+    dashboard,
     health,
     metrics,
     policy,
@@ -96,7 +97,7 @@ def create_app(settings: Settings | None = None, *, service: UsageLens | None = 
         )
     app.add_middleware(RequestMetricsMiddleware, metrics=request_metrics)
     app.add_middleware(RequestIdMiddleware)  # outermost: every line of a request has its id
-    for router in (usage, prices, analytics, policy, report, webhooks, metrics, health):
+    for router in (usage, prices, analytics, policy, report, webhooks, metrics, health, dashboard):
         app.include_router(router.router)
     _register_push_schema(app)
     return app

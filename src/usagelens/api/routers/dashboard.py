@@ -1,0 +1,141 @@
+"""The dashboard: HTML pages at ``/`` and under ``/ui`` (kept out of the OpenAPI schema)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse
+
+from usagelens import __version__
+from usagelens.api.deps import ServiceDep, WindowDep
+from usagelens.api.ui import pages, render
+from usagelens.domain.model import DIMENSIONS, Decision, Window
+from usagelens.services import UsageLens
+
+router = APIRouter(include_in_schema=False)
+
+COLUMNS = (
+    ("team", "Team"), ("resource", "Resource"), ("dimension", "Dimension"),
+    ("count", "Count"), ("mean", "Mean"), ("median", "Median"), ("usage_type", "Usage type"),
+    ("intensity", "Intensity"), ("decision", "Decision"), ("cost", "Cost"),
+)  # fmt: skip
+NUMERIC = frozenset({"count", "mean", "median", "cost"})
+
+DimensionFilter = Literal["", "CPU", "RAM", "NetFlow"]
+DecisionFilter = Literal["", "delete", "keep", "extend"]
+
+
+@router.get("/", response_class=HTMLResponse)
+def overview(request: Request, service: ServiceDep, window: WindowDep) -> HTMLResponse:
+    """Show total money, money to delete, decisions, money per team and the last refresh."""
+    return _page(
+        request,
+        service,
+        window,
+        "overview.html",
+        active="overview",
+        o=pages.overview(service, window),
+        refresh=service.refresh_status(),
+        refresh_url=str(request.url_for("refresh")),
+    )
+
+
+@router.get("/ui/rows", response_class=HTMLResponse)
+def rows(
+    request: Request,
+    service: ServiceDep,
+    window: WindowDep,
+    team: str = "",
+    dimension: DimensionFilter = "",
+    decision: DecisionFilter = "",
+    q: str = "",
+    sort: pages.SortKey = "team",
+    order: Literal["asc", "desc"] = "asc",
+    offset: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=pages.MAX_PAGE_SIZE)] = pages.PAGE_SIZE,
+) -> HTMLResponse:
+    """Show one page of the decisions, filtered and sorted on the server."""
+    query = pages.RowQuery(team, dimension, decision, q.strip(), sort, order, offset, limit)
+    return _page(
+        request,
+        service,
+        window,
+        "rows.html",
+        active="rows",
+        query=query,
+        page=pages.row_page(service, window, query),
+        columns=COLUMNS,
+        numeric=NUMERIC,
+        dimensions=[d.value for d in DIMENSIONS],
+        decisions=[d.value for d in Decision],
+    )
+
+
+@router.get("/ui/resource", response_class=HTMLResponse)
+def resource(
+    request: Request, service: ServiceDep, window: WindowDep, team: str, resource: str
+) -> HTMLResponse:
+    """Show a team's resource: per dimension its histogram, usage over time, cost, sharers."""
+    page = pages.resource_page(service, window, team, resource)
+    if page is None:
+        return _page(
+            request,
+            service,
+            window,
+            "missing.html",
+            status=404,
+            message=f"The team {team!r} has no resource {resource!r} in this window.",
+        )
+    return _page(request, service, window, "resource.html", active="rows", p=page)
+
+
+def _page(
+    request: Request,
+    service: UsageLens,
+    window: Window,
+    template: str,
+    *,
+    status: int = 200,
+    **context: Any,
+) -> HTMLResponse:
+    """Render a page with what every page shows: navigation, money format, the window."""
+    window = service.resolve(window)
+    params = {k: v for k, v in request.query_params.items() if k in ("since", "until")}
+    currency = service.currency
+
+    def link(**changes: object) -> str:
+        merged: dict[str, object] = {**request.query_params, **changes}
+        return "?" + urlencode({k: v for k, v in merged.items() if v not in ("", None)})
+
+    def resource_link(team: str, resource: str) -> str:
+        return "/ui/resource?" + urlencode({"team": team, "resource": resource, **params})
+
+    html = render(
+        template,
+        version=__version__,
+        currency=currency,
+        data_version=service.data_version(),
+        window_label=_window_label(window),
+        window_params=params,
+        money=lambda amount: pages.money(amount, currency),
+        when=_when,
+        link=link,
+        resource_link=resource_link,
+        **context,
+    )
+    return HTMLResponse(html, status_code=status)
+
+
+def _when(moment: datetime | None) -> str:
+    return "—" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _window_label(window: Window) -> str:
+    if window.since is None and window.until is None:
+        return "all stored data"
+    since = "the start" if window.since is None else _when(window.since)
+    until = "now" if window.until is None else _when(window.until)
+    return f"from {since} until {until}"

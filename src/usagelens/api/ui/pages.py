@@ -1,0 +1,213 @@
+"""What each dashboard page shows, computed from the service's cached view.
+
+No HTML here: the templates lay these values out, the charts module draws them.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from markupsafe import Markup
+
+from usagelens.api.ui import charts
+from usagelens.domain.analytics import AnalyticsRow
+from usagelens.domain.model import DIMENSIONS, Decision, Window
+from usagelens.services import DataView, UsageLens
+
+SortKey = Literal[
+    "team", "resource", "dimension", "count", "mean", "median",
+    "usage_type", "intensity", "decision", "cost",
+]  # fmt: skip
+SORT_KEYS: tuple[SortKey, ...] = (
+    "team", "resource", "dimension", "count", "mean", "median",
+    "usage_type", "intensity", "decision", "cost",
+)  # fmt: skip
+PAGE_SIZE = 100
+MAX_PAGE_SIZE = 1000
+
+
+def money(amount: float | None, currency: str) -> str:
+    """Format an amount with thousands separators, two decimals and the currency."""
+    if amount is None:
+        return "unpriced"
+    return f"{amount:,.2f} {currency}"
+
+
+@dataclass(frozen=True, slots=True)
+class Overview:
+    """The overview page: money, decisions, money per team, unpriced resources."""
+
+    total: float
+    deleted_total: float
+    deleted: dict[str, float]
+    decisions: dict[str, int]
+    rows: int
+    teams: list[tuple[str, float, float]]
+    """(team, total, to delete), most expensive first."""
+    unpriced: list[str]
+    chart: Markup
+
+
+def overview(service: UsageLens, window: Window) -> Overview:
+    """Gather the overview from the cached view (cached itself per data version)."""
+
+    def build(view: DataView) -> Overview:
+        costs, deleted = view.costs, view.deleted
+        counts = Counter(row.decision.value for row in view.rows)
+        teams = sorted(
+            ((team, amount, deleted.teams.get(team, {}).get("total", 0.0))
+             for team, amount in costs.teams.items()),
+            key=lambda t: (-t[1], t[0]),
+        )  # fmt: skip
+        fmt = "{:,.2f} " + service.currency.replace("{", "{{").replace("}", "}}")
+        return Overview(
+            total=costs.total,
+            deleted_total=deleted.total,
+            deleted={d.value: deleted.by_dimension.get(d.value, 0.0) for d in DIMENSIONS},
+            decisions={d.value: counts.get(d.value, 0) for d in Decision},
+            rows=len(view.rows),
+            teams=teams,
+            unpriced=costs.unpriced,
+            chart=charts.team_bars(teams, fmt, "Total cost per team; the darker part is to delete"),
+        )
+
+    return service.cached("ui/overview", build, window)
+
+
+@dataclass(frozen=True, slots=True)
+class RowQuery:
+    """The decisions table's filters, order and page, as the query string names them."""
+
+    team: str = ""
+    dimension: str = ""
+    decision: str = ""
+    q: str = ""
+    sort: SortKey = "team"
+    order: Literal["asc", "desc"] = "asc"
+    offset: int = 0
+    limit: int = PAGE_SIZE
+
+    def matches(self, row: AnalyticsRow) -> bool:
+        """Tell whether a row passes every filter (free text: team, resource or reason)."""
+        if self.team and row.team != self.team:
+            return False
+        if self.dimension and row.dimension.value != self.dimension:
+            return False
+        if self.decision and row.decision.value != self.decision:
+            return False
+        if self.q:
+            needle = self.q.casefold()
+            return any(
+                needle in text.casefold()
+                for text in (row.team, row.resource, row.reason, row.dimension.value)
+            )
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class RowPage:
+    """One page of the decisions table."""
+
+    rows: list[AnalyticsRow]
+    total: int
+    """Rows that pass the filters, over all pages."""
+    teams: list[str]
+    """Every team, for the filter's choices."""
+    offset: int
+    limit: int
+
+
+def row_page(service: UsageLens, window: Window, query: RowQuery) -> RowPage:
+    """Filter, sort and cut one page; the sorted rows are cached per data version."""
+    ordered = service.cached(
+        ("ui/sorted", query.sort, query.order),
+        lambda view: _sorted(view.rows, query.sort, query.order == "desc"),
+        window,
+    )
+    teams = service.cached("ui/teams", lambda view: sorted({r.team for r in view.rows}), window)
+    if query.team or query.dimension or query.decision or query.q:
+        matching = [row for row in ordered if query.matches(row)]
+    else:
+        matching = ordered
+    page = matching[query.offset : query.offset + query.limit]
+    return RowPage(page, len(matching), teams, query.offset, query.limit)
+
+
+def _sorted(rows: list[AnalyticsRow], field: SortKey, descending: bool) -> list[AnalyticsRow]:
+    ordered = sorted(rows, key=lambda r: (r.team, r.resource, r.dimension))
+    ordered.sort(key=_sort_key(field), reverse=descending)
+    return ordered
+
+
+def _sort_key(field: SortKey) -> Callable[[AnalyticsRow], Any]:
+    if field == "cost":
+        return lambda r: -1.0 if r.cost is None else r.cost  # unpriced sorts as the cheapest
+    return operator.attrgetter(field)
+
+
+@dataclass(frozen=True, slots=True)
+class DimensionPanel:
+    """One dimension of a resource: its row, its histogram and its usage over time."""
+
+    row: AnalyticsRow
+    histogram: Markup
+    line: Markup
+    observations: int
+
+
+@dataclass(frozen=True, slots=True)
+class ResourcePage:
+    """A team's resource: each dimension's charts, its cost and who shares it."""
+
+    team: str
+    resource: str
+    panels: list[DimensionPanel]
+    cost: float | None
+    sharing: list[tuple[str, float | None]]
+    """Every team using this resource id with its share of the cost."""
+
+
+def resource_page(
+    service: UsageLens, window: Window, team: str, resource: str
+) -> ResourcePage | None:
+    """Gather a resource's page, or None when the team has no such resource."""
+    view = service.view(window)
+    rows = [r for r in view.rows if r.team == team and r.resource == resource]
+    if not rows:
+        return None
+    stats = dict(view.stats)
+    panels = []
+    for row in rows:
+        key = (row.team, row.resource, row.dimension)
+        frequencies = stats[key].frequencies if key in stats else ()
+        readings = service.series_readings(key, view.window)
+        name = f"{row.dimension.value} of {resource} ({team})"
+        panels.append(
+            DimensionPanel(
+                row=row,
+                histogram=charts.histogram(frequencies, f"{name}: observations per rounded usage"),
+                line=charts.usage_line(
+                    readings, row.mean, row.median, f"{name}: usage over time, mean and median"
+                ),
+                observations=len(readings),
+            )
+        )
+    priced = [r.cost for r in rows if r.cost is not None]
+    shares: dict[str, float | None] = {}
+    for r in view.rows:
+        if r.resource == resource:
+            if r.cost is None:
+                shares.setdefault(r.team, None)
+            else:
+                shares[r.team] = (shares.get(r.team) or 0.0) + r.cost
+    return ResourcePage(
+        team=team,
+        resource=resource,
+        panels=panels,
+        cost=sum(priced) if priced else None,
+        sharing=sorted(shares.items()),
+    )
