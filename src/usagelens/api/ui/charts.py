@@ -44,29 +44,35 @@ def team_bars(
     """Draw one horizontal bar per team: its total cost, the part to delete darker.
 
     ``teams`` holds (team, total, to delete); ``money`` is a format for amounts with a
-    ``{}`` placeholder (thousands separators and currency).
+    ``{}`` placeholder (thousands separators and currency). Widths are percentages (no
+    viewBox), so that the text keeps its size on a phone and the bars stretch.
     """
-    width, row, left, right = 720, 46, 8, 150
-    height = max(row * len(teams), row) + 8
+    row = 46
+    height = max(row * len(teams), row) + 4
     top = max((total for _, total, _ in teams), default=0.0) or 1.0
-    plot = width - left - right
     body: list[str] = []
     for i, (team, total, deleted) in enumerate(teams):
-        y = 4 + i * row
-        bar = plot * total / top
-        cut = plot * min(deleted, total) / top
+        y = 2 + i * row
+        bar = 100 * total / top
+        cut = 100 * min(deleted, total) / top
         body.append(
             f'<g class="bar"><title>{_esc(team)}: {_esc(money.format(total))}'
             f" ({_esc(money.format(deleted))} to delete)</title>"
-            f'<text x="{left}" y="{y + 14}" class="label">{_esc(_short(team))}</text>'
-            f'<rect x="{left}" y="{y + 20}" width="{bar:.1f}" height="18" rx="3" class="total"/>'
-            f'<rect x="{left}" y="{y + 20}" width="{cut:.1f}" height="18" rx="3" class="deleted"/>'
-            f'<text x="{width - 4}" y="{y + 34}" text-anchor="end" class="value">'
-            f"{_esc(money.format(total))}</text></g>"
+            f'<text x="0" y="{y + 14}" class="label">{_esc(_short(team, 30))}</text>'
+            f'<text x="100%" y="{y + 14}" text-anchor="end" class="value">'
+            f"{_esc(money.format(total))}</text>"
+            f'<rect x="0" y="{y + 21}" width="{bar:.2f}%" height="16" rx="3" class="total"/>'
+            f'<rect x="0" y="{y + 21}" width="{cut:.2f}%" height="16" rx="3" class="deleted"/>'
+            "</g>"
         )
     if not teams:
-        body.append(f'<text x="{left}" y="30" class="label">no data yet</text>')
-    return _svg(width, height, label, body, "team-bars")
+        body.append('<text x="0" y="28" class="label">no data yet</text>')
+    return Markup(
+        f'<svg class="chart team-bars" width="100%" height="{height}" style="height:{height}px" '
+        'role="img" '
+        f'aria-label="{_esc(label)}" xmlns="http://www.w3.org/2000/svg">'
+        f"<title>{_esc(label)}</title>" + "".join(body) + "</svg>"
+    )
 
 
 def histogram(frequencies: Sequence[int], label: str) -> Markup:
