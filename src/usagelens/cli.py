@@ -791,6 +791,11 @@ def demo(
 
     if serve and not _port_free("127.0.0.1", port):
         raise _fail(f"port {port} is taken; pick another with --port")
+    if serve:
+        err.print(
+            f"[bold]Dashboard: http://127.0.0.1:{port}/[/]  (ready after the steps below)",
+            highlight=False,
+        )
     sim_port = simulator_port or _free_port()
     sim_url = f"http://127.0.0.1:{sim_port}"
     sim = _serve_in_thread(create_simulator_app(), "127.0.0.1", sim_port)
@@ -815,7 +820,8 @@ def demo(
         return
     api_url = f"http://127.0.0.1:{port}"
     err.print(
-        f"\n[bold]4.[/] serving the API at {api_url}  (Ctrl-C to stop)\n"
+        f"\n[bold]4.[/] serving at {api_url}  (Ctrl-C to stop)\n"
+        f"   dashboard: {api_url}/\n"
         f"   report:   {api_url}/api/v1/report?format=html\n"
         f"   rows:     {api_url}/api/v1/resources?decision=delete\n"
         f"   money:    {api_url}/api/v1/costs/deleted\n"

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import httpx
+
+from tests.conftest import free_port
 
 
 def test_demo_no_serve_prints_report_and_money(tmp_path: Path) -> None:
@@ -25,7 +31,6 @@ def test_demo_no_serve_prints_report_and_money(tmp_path: Path) -> None:
 def test_cli_ingest_prices_report_on_a_local_database(tmp_path: Path) -> None:
     data = Path(__file__).parents[1] / "data"
     env_db = {"USAGELENS_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
-    import os
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -79,3 +84,32 @@ def test_cli_policy_rebuild_and_prune(tmp_path: Path) -> None:
     assert "pruned 24000 observations" in pruned.stderr
     assert json.loads(run("report", "--format", "json").stdout)["teams"] == []
     assert run("prune").returncode == 2  # no --older-than and no USAGELENS_RETENTION
+
+
+def test_demo_prints_the_dashboard_first_and_serves_it(tmp_path: Path) -> None:
+    port = free_port()
+    log = tmp_path / "demo.log"
+    with log.open("wb") as out:
+        demo = subprocess.Popen(
+            [sys.executable, "-m", "usagelens", "demo", "--port", str(port),
+             "--database", f"sqlite:///{tmp_path / 'demo.db'}"],
+            stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path,
+            env={**os.environ, "COLUMNS": "200"},
+        )  # fmt: skip
+        try:
+            deadline = time.monotonic() + 120
+            page = None
+            while time.monotonic() < deadline and demo.poll() is None:
+                try:
+                    page = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
+                    break
+                except httpx.HTTPError:
+                    time.sleep(0.5)
+            assert page is not None and page.status_code == 200, log.read_text()
+            total = httpx.get(f"http://127.0.0.1:{port}/api/v1/costs/total").json()["total"]
+            assert f"{total:,.2f}" in page.text
+        finally:
+            demo.terminate()
+            demo.wait(timeout=30)
+    first = log.read_text().splitlines()[0]
+    assert first.startswith(f"Dashboard: http://127.0.0.1:{port}/"), first
