@@ -169,3 +169,28 @@ def test_names_are_escaped_everywhere(app_client) -> None:  # type: ignore[no-un
         assert "alert`" in page  # shown, as text
     assert "&lt;script&gt;alert`1`&lt;/script&gt;" in pages[0]
     assert "unpriced" in pages[1]
+
+
+def test_a_page_of_fifty_thousand_rows_renders_one_page(app_client) -> None:  # type: ignore[no-untyped-def]
+    api: InProcessClient = app_client(api_token=TOKEN, max_body_bytes=50_000_000)
+    teams = [
+        f"team {t}|"
+        + ";".join(
+            f"(R{r:05d},{dim},2026-11-19 10:00:00,{(r * step) % 100})"
+            for r in range(1667)
+            for dim, step in (("CPU", 7), ("RAM", 13), ("NetFlow", 3))
+        )
+        for t in range(10)
+    ]
+    body = "$".join(teams).encode()
+    response = api.post(
+        "/api/v1/usage", content=body, headers={"Content-Type": "text/plain", **AUTH}
+    )
+    assert response.status_code == 200, response.text
+    page = _html(api, "/ui/rows?sort=cost&order=desc&offset=49900")
+    assert len(_table_rows(page)) == 100 and "Rows 49,901–50,000 of 50,010" in page
+    assert len(page) < 150_000  # one page, not fifty thousand rows
+    page = _html(api, "/ui/rows?" + urlencode({"team": "team 3", "q": "R01234"}))
+    assert [row[1] for row in _table_rows(page)] == ["R01234"] * 3
+    overview = _html(api, "/")
+    assert "and 1,617 more" in overview  # 1,667 unpriced resource ids, 50 listed
