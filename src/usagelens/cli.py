@@ -34,7 +34,7 @@ from rich.table import Table
 from sqlalchemy import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
-from usagelens import __version__
+from usagelens import __version__, clihelp
 from usagelens.config import Settings, load_settings, parse_duration
 from usagelens.documents import dump_yaml, load_document
 from usagelens.domain import report as render
@@ -89,7 +89,7 @@ UrlOption = Annotated[
 def main() -> None:
     """Run the command line; configuration errors end it with a message, not a traceback."""
     try:
-        app()
+        clihelp.tidy(typer.main.get_command(app))(prog_name="usagelens")
     except UsageLensError as exc:
         err.print(f"[bold red]error:[/] {exc}", highlight=False)
         raise SystemExit(1) from None
@@ -740,9 +740,7 @@ def rebuild() -> None:
 def prune(
     older_than: Annotated[
         str | None,
-        typer.Option(
-            help="delete observations older than this (90d, 200h); default: USAGELENS_RETENTION"
-        ),
+        typer.Option(help="delete observations older than this (90d, 200h)"),
     ] = None,
 ) -> None:
     """Delete old observations in small transactions; the aggregates stay exact.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -95,6 +96,20 @@ def test_every_command_help_shows_an_example() -> None:
         done = _run(*command.split(), "--help")
         assert done.returncode == 0, (command, done.stderr)
         assert "Example" in done.stdout, command
+        # what to write, not Python's types: WHEN, FILE, N; nothing after a flag
+        assert not re.search(r"<(str|int|float|bool|path|list\[)", done.stdout), command
+
+
+def test_help_names_the_setting_behind_a_default() -> None:
+    done = _run("collect", "--help", env={"USAGELENS_SOURCES": "http://127.0.0.1:9"})
+    text = " ".join(done.stdout.replace("│", " ").split())
+    assert "default from USAGELENS_SOURCES (now http://127.0.0.1:9)" in text
+    assert "default from USAGELENS_BRANCHES (not set: 1)" in text
+
+
+def test_shell_completion_script() -> None:
+    done = _run("--show-completion", "bash")
+    assert done.returncode == 0 and "_usagelens_completion" in done.stdout
 
 
 def test_report_json_and_quiet(tmp_path: Path, sample_summary: bytes) -> None:
