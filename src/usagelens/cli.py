@@ -916,7 +916,7 @@ def policy_diff(
         params = {k: v for k, v in {"since": since, "until": until}.items() if v}
         with _client(url, settings) as client:
             document = _checked(
-                client.post("/api/v1/policy/diff", content=payload, params=params)
+                client.post("/api/v1/policy/preview", content=payload, params=params)
             ).json()
     else:
         try:

@@ -36,6 +36,7 @@ ENDPOINTS = [
     ("POST", "/api/v1/usage", {"Content-Type": "application/json"}),
     ("PUT", "/api/v1/prices", {"Content-Type": "application/yaml"}),
     ("POST", "/metric-receiver", {"Content-Type": "application/json"}),
+    ("POST", "/api/v1/policy/preview", {"Content-Type": "application/yaml"}),
     ("POST", "/api/v1/policy/diff", {"Content-Type": "application/yaml"}),
 ]
 

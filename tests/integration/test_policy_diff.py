@@ -3,8 +3,10 @@ against an independent calculation; nothing is stored."""
 
 from __future__ import annotations
 
+import html
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -71,10 +73,12 @@ def test_stricter_policy_diff_names_the_rows_and_the_money(
     changed, before, after = _expected(sample_summary, sample_prices)
 
     answer = api.post(
-        "/api/v1/policy/diff", content=STRICTER, headers={"Content-Type": "application/yaml"}
+        "/api/v1/policy/preview", content=STRICTER, headers={"Content-Type": "application/yaml"}
     )
     assert answer.status_code == 200, answer.text
     diff = answer.json()
+    alias = api.post("/api/v1/policy/diff", content=STRICTER)
+    assert alias.status_code == 200 and alias.json() == diff
     assert diff["rows"] == 120
     assert {(c["team"], c["resource"], c["dimension"]) for c in diff["changes"]} == changed
     assert diff["changed"] == len(changed) > 0
@@ -93,7 +97,7 @@ def test_stricter_policy_diff_names_the_rows_and_the_money(
 
 def test_a_malformed_policy_is_a_422_problem(api: InProcessClient) -> None:
     for body in (b"intensity: {low: high}\n", b"[1, 2", b"colour: blue\n"):
-        answer = api.post("/api/v1/policy/diff", content=body)
+        answer = api.post("/api/v1/policy/preview", content=body)
         assert answer.status_code == 422, (body, answer.text)
         assert answer.headers["content-type"].startswith("application/problem+json")
 
@@ -130,3 +134,33 @@ def test_cli_policy_diff_json_matches_the_api(
     )  # fmt: skip
     assert bad.returncode == 1
     assert "cannot read" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_dashboard_policy_page_shows_the_same_diff(
+    api: InProcessClient, sample_summary: bytes, sample_prices: bytes
+) -> None:
+    assert api.post("/api/v1/usage", content=sample_summary, headers=AUTH).status_code == 200
+    assert api.put("/api/v1/prices", content=sample_prices, headers=AUTH).status_code == 200
+    changed, before, after = _expected(sample_summary, sample_prices)
+
+    form = api.get("/ui/policy")
+    assert form.status_code == 200 and form.headers["content-type"].startswith("text/html")
+    assert "low: 30" in form.text and 'name="candidate"' in form.text  # the policy in force
+    assert 'id="preview"' not in form.text
+
+    page = api.get("/ui/policy", params={"candidate": STRICTER.decode()})
+    assert page.status_code == 200, page.text
+    shown = re.search(r'<p class="figure" id="changed">([\d,]+) ', page.text)
+    assert shown is not None and int(shown.group(1).replace(",", "")) == len(changed)
+    total_after = sum(after.values())
+    assert f'data-key="total">{total_after:,.2f} RUB' in page.text
+    change = total_after - sum(before.values())
+    assert f"({change:+,.2f})" in page.text
+    table = page.text.split('<table id="changes">', 1)[1].split("</table>", 1)[0]
+    assert table.count("<tr>") == len(changed) + 1  # a header and a row per change
+    for team, resource, _ in changed:
+        assert html.escape(resource) in table and html.escape(team) in table
+
+    bad = api.get("/ui/policy", params={"candidate": "intensity: {low: high}"})
+    assert bad.status_code == 422 and 'id="policy-error"' in bad.text
+    assert "low: high" in bad.text or "intensity" in bad.text  # says what is wrong

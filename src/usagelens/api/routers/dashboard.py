@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse
 from usagelens import __version__
 from usagelens.api.deps import ServiceDep, WindowDep
 from usagelens.api.ui import pages, render
+from usagelens.documents import dump_yaml
 from usagelens.domain.model import DIMENSIONS, Decision, Window
 from usagelens.services import UsageLens
 
@@ -23,6 +24,8 @@ COLUMNS = (
     ("intensity", "Intensity"), ("decision", "Decision"), ("cost", "Cost"),
 )  # fmt: skip
 NUMERIC = frozenset({"count", "mean", "median", "cost"})
+POLICY_MAX_CHARS = 20_000
+"""The longest candidate policy the what-if form takes (a full policy is ~400 characters)."""
 
 DimensionFilter = Literal["", "CPU", "RAM", "NetFlow"]
 DecisionFilter = Literal["", "delete", "keep", "extend"]
@@ -90,6 +93,29 @@ def resource(
             message=f"The team {team!r} has no resource {resource!r} in this window.",
         )
     return _page(request, service, window, "resource.html", active="rows", p=page)
+
+
+@router.get("/ui/policy", response_class=HTMLResponse)
+def policy(
+    request: Request,
+    service: ServiceDep,
+    window: WindowDep,
+    candidate: Annotated[str, Query(max_length=POLICY_MAX_CHARS)] = "",
+) -> HTMLResponse:
+    """Show the policy in force and what a candidate typed into the form would change."""
+    current = dump_yaml(service.policy.to_document())
+    preview = pages.policy_preview(service, window, candidate) if candidate.strip() else None
+    return _page(
+        request,
+        service,
+        window,
+        "policy.html",
+        status=422 if preview is not None and preview.error else 200,
+        active="policy",
+        current=current,
+        candidate=candidate if candidate.strip() else current,
+        preview=preview,
+    )
 
 
 def _page(

@@ -33,11 +33,19 @@ _BODY = {
 
 
 @router.post(
-    "/policy/diff",
+    "/policy/preview",
     response_model=PolicyDiffOut,
     openapi_extra=_BODY,
     summary="What a candidate policy would change",
     responses={422: {"description": "malformed policy document"}},
+)
+@router.post(
+    "/policy/diff",
+    response_model=PolicyDiffOut,
+    openapi_extra=_BODY,
+    summary="What a candidate policy would change (the same as /policy/preview)",
+    responses={422: {"description": "malformed policy document"}},
+    operation_id="policy_diff_alias",
 )
 async def policy_diff(request: Request, service: ServiceDep, window: WindowDep) -> PolicyDiffOut:
     """Judge every row of the window under the candidate policy: the rows whose decision

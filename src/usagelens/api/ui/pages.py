@@ -14,8 +14,11 @@ from typing import Any, Literal
 from markupsafe import Markup
 
 from usagelens.api.ui import charts
+from usagelens.documents import load_document
 from usagelens.domain.analytics import AnalyticsRow
+from usagelens.domain.errors import InvalidInput
 from usagelens.domain.model import DIMENSIONS, Decision, Window
+from usagelens.domain.policy import policy_from_document
 from usagelens.services import DataView, UsageLens
 
 SortKey = Literal[
@@ -211,3 +214,21 @@ def resource_page(
         cost=sum(priced) if priced else None,
         sharing=sorted(shares.items()),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyPreview:
+    """What a candidate policy typed into the dashboard would change, or why it can't be read."""
+
+    error: str | None = None
+    diff: dict[str, Any] | None = None
+    """``PolicyDiff.to_document``: rows, changed, decisions, deleted_cost, changes."""
+
+
+def policy_preview(service: UsageLens, window: Window, text: str) -> PolicyPreview:
+    """Judge the window's rows under a policy document (YAML or JSON); store nothing."""
+    try:
+        candidate = policy_from_document(load_document(text, what="the candidate policy"))
+    except InvalidInput as exc:
+        return PolicyPreview(error=str(exc))
+    return PolicyPreview(diff=service.policy_diff(candidate, window).to_document(service.currency))
