@@ -611,6 +611,12 @@ def _print_tables(the_report: render.Report) -> None:
     console.print(totals)
 
 
+def _html_report(the_report: render.Report) -> str:
+    from usagelens.api.ui.report import render_report
+
+    return render_report(the_report)
+
+
 def _render(the_report: render.Report, format: str, width: int = 80) -> str:
     if format == "json":
         return json.dumps(render.render_json(the_report), ensure_ascii=False, indent=2) + "\n"
@@ -620,7 +626,7 @@ def _render(the_report: render.Report, format: str, width: int = 80) -> str:
         "text": render.render_text,
         "markdown": render.render_markdown,
         "csv": render.render_csv,
-        "html": render.render_html,
+        "html": _html_report,
     }
     return renderers[format](the_report)
 

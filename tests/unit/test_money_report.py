@@ -7,11 +7,14 @@ import dataclasses
 import io
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests import independent
+from usagelens.api import ui
+from usagelens.api.ui.report import render_report as render_html
 from usagelens.documents import load_price_list
 from usagelens.domain.analytics import analyse
 from usagelens.domain.distribution import Distribution
@@ -22,7 +25,6 @@ from usagelens.domain.prices import PriceList
 from usagelens.domain.report import (
     build_report,
     render_csv,
-    render_html,
     render_json,
     render_markdown,
     render_text,
@@ -152,6 +154,13 @@ def test_every_format_renders_the_sample(sample_rows) -> None:  # type: ignore[n
     assert page.startswith("<!doctype html>") and "<style>" in page
     assert "http://" not in page and "https://" not in page and "<script" not in page
     assert "98F•063" in page
+    # the dashboard's look: its stylesheet, the summary first, then a section per team
+    assert (Path(ui.__file__).parent / "templates" / "_style.css").read_text().strip() in page
+    assert page.index('id="summary"') < page.index('id="team-1"')
+    assert '<p class="figure" id="total-cost">33,951.00 RUB</p>' in page
+    assert '<dd data-dimension="CPU">5,344.00 RUB</dd>' in page
+    assert '<dd data-decision="delete">34</dd>' in page
+    assert page.count('<section id="team-') == len(report.teams) == 4
 
 
 def test_html_escapes_names() -> None:

@@ -1,7 +1,7 @@
 """The full report (SPEC 3): per team a table and totals, then overall totals.
 
-Rendered as plain text (aligned for a terminal), Markdown, CSV, JSON-ready dicts and a
-self-contained HTML page (inline CSS, no external assets).
+Rendered as plain text (aligned for a terminal), Markdown, CSV and JSON-ready dicts. The
+HTML page shares the dashboard's templates and stylesheet: ``usagelens.api.ui.report``.
 """
 
 from __future__ import annotations
@@ -163,39 +163,6 @@ def render_csv(report: Report) -> str:
     return buffer.getvalue()
 
 
-def render_html(report: Report) -> str:
-    """Render the report as one self-contained HTML page."""
-    esc = html.escape
-    parts = [
-        "<!doctype html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>{esc(_title(report))}</title>",
-        f"<style>{_CSS}</style></head><body>",
-        f"<h1>{esc(_title(report))}</h1>",
-    ]
-    for team in report.teams:
-        head = "".join(
-            f'<th class="{"num" if c in _NUMERIC else ""}">{esc(c)}</th>' for c in COLUMNS
-        )
-        body = "".join(
-            "<tr>"
-            + "".join(
-                f'<td class="{_css_class(col, cell)}">{esc(cell)}</td>'
-                for col, cell in zip(COLUMNS, cells, strict=True)
-            )
-            + "</tr>"
-            for cells in _cells(report.team_rows(team))
-        )
-        parts += [
-            f"<h2>{esc(team)}</h2>",
-            f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>",
-            f'<p class="totals">Team total: {esc(_totals_line(report, team))}</p>',
-        ]
-    overall = "".join(f"<li>{esc(line)}</li>" for line in _overall_lines(report)[1:])
-    parts += ["<h2>Overall</h2>", f"<ul>{overall}</ul>", "</body></html>"]
-    return "\n".join(parts) + "\n"
-
-
 def money(amount: float) -> str:
     """Format an amount of money with two decimals."""
     return f"{amount:,.2f}".replace(",", " ")
@@ -305,19 +272,3 @@ def csv_safe(value: object) -> object:
 
 
 _FORMULA_STARTS = frozenset("=+-@\t\r")
-
-
-def _css_class(column: str, cell: str) -> str:
-    if column == "Decision":
-        return f"decision {cell}"
-    return "num" if column in _NUMERIC else ""
-
-
-_CSS = (
-    "body{font-family:system-ui,sans-serif;margin:2rem;color:#222}"
-    "table{border-collapse:collapse;margin:.5rem 0}"
-    "th,td{padding:.25rem .6rem;border-bottom:1px solid #ddd;text-align:left}"
-    "th.num,td.num{text-align:right;font-variant-numeric:tabular-nums}"
-    "td.delete{color:#b00020;font-weight:600}td.extend{color:#1565c0;font-weight:600}"
-    ".totals{font-weight:600}"
-)

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
 from usagelens.api.deps import ServiceDep, WindowDep
+from usagelens.api.ui.report import render_report
 from usagelens.domain import report as render
 from usagelens.services import DataView
 
@@ -19,7 +20,7 @@ _RENDERERS = {
     "text": (render.render_text, "text/plain; charset=utf-8"),
     "markdown": (render.render_markdown, "text/markdown; charset=utf-8"),
     "csv": (render.render_csv, "text/csv; charset=utf-8"),
-    "html": (render.render_html, "text/html; charset=utf-8"),
+    "html": (render_report, "text/html; charset=utf-8"),
 }
 
 
