@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(32 * 1024 * 1024, gt=0, description="largest request body")
     source_timeout: float = Field(10.0, gt=0, description="seconds per pull from a source")
     source_retries: int = Field(3, ge=1, le=10, description="tries per pull (backoff between)")
+    source_max_bytes: int = Field(
+        32 * 1024 * 1024, gt=0, description="largest answer read from a monitoring source"
+    )
     refresh_every: float | None = Field(
         None, gt=0, description="seconds between scheduled refreshes (accepts 30s, 5m, 1h)"
     )

@@ -3,14 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from usagelens.documents import load_price_list
-from usagelens.domain.errors import UsageLensError
-from usagelens.domain.model import IngestResult
-from usagelens.domain.prices import PriceList, merge_price_lists
+from usagelens.domain.errors import InvalidInput, SummaryFormatError, UsageLensError
+from usagelens.domain.model import IngestResult, Observation
+from usagelens.domain.prices import OriginPrices, PriceList
 from usagelens.ports import PullTarget, TableSource, UsageSource
+
+if TYPE_CHECKING:
+    from usagelens.services import PayloadReader
+
+BAD_ROWS_NAMED = 5
+"""Bad rows of a table named in its outcome (all are counted)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +34,37 @@ class PullOutcome:
     result: IngestResult | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class TablePage:
+    """One page of a table read: its valid rows, and the rows refused one by one."""
+
+    observations: list[Observation]
+    bad: int = 0
+    """Rows refused (skipped)."""
+    problems: tuple[str, ...] = ()
+    """What was wrong with the first few of them."""
+
+
+@runtime_checkable
+class PagedTableSource(TableSource, Protocol):
+    """A table source read in pages of bounded size, validated row by row."""
+
+    def pages(self, position: datetime | None) -> Iterator[TablePage]:
+        """Yield the rows from a position (with the source's lookback), page by page."""
+        ...
+
+
+@runtime_checkable
+class _ParsingTarget(Protocol):
+    """A target that parses payloads itself (the local service), counting refusals."""
+
+    def reader(self, json_form: bool | None = None) -> PayloadReader: ...
+
+    def ingest_read(self, reader: PayloadReader, *, source: str) -> IngestResult: ...
+
+    def count_rejected(self, name: str) -> None: ...
+
+
 async def pull_into(
     target: PullTarget,
     sources: Sequence[UsageSource],
@@ -39,9 +78,11 @@ async def pull_into(
 
     At most ``concurrency`` pulls are in flight (None: all at once). Each branch's
     summary is its own batch: one that fails is reported and the rest still land.
-    Price lists are merged in source order (the later source wins) and replace the
-    stored list if at least one source answered. Tables are read from where the last
-    read stopped. ``progress`` sees each outcome as it happens.
+    Each source that answered replaces its own price list, and only its own (one that
+    did not answer keeps what it sent last); a later source ranks higher, and the
+    hand-set list wins over all of them. Tables are read page by page from
+    where the last read stopped (less the source's lookback); a bad row is skipped and
+    named, not a reason to fail the table. ``progress`` sees each outcome as it happens.
     """
     jobs = len(sources) * (len(branches) + 1) + len(tables)
     gate = asyncio.Semaphore(concurrency or jobs or 1)
@@ -56,7 +97,7 @@ async def pull_into(
             try:
                 payload = await source.fetch_summary(branch)
                 result = await asyncio.to_thread(
-                    target.ingest_summary, payload, source=f"{source.name} branch {branch}"
+                    _ingest_summary, target, payload, source=f"{source.name} branch {branch}"
                 )
             except UsageLensError as exc:
                 return report(PullOutcome(source.name, "usage", branch, False, _describe(exc)))
@@ -64,26 +105,18 @@ async def pull_into(
 
     async def table(source: TableSource) -> PullOutcome:
         async with gate:
-            try:
-                position = await asyncio.to_thread(target.source_position, source.name)
-                batch = await asyncio.to_thread(source.fetch_since, position)
-                if not batch:
-                    return report(PullOutcome(source.name, "usage", None, True, "no new rows"))
-                result = await asyncio.to_thread(
-                    target.ingest_observations, batch, source=source.name
-                )
-                newest = max(obs.collected_at for obs in batch)
-                await asyncio.to_thread(target.set_source_position, source.name, newest)
-            except UsageLensError as exc:
-                return report(PullOutcome(source.name, "usage", None, False, _describe(exc)))
-        return report(PullOutcome(source.name, "usage", None, True, _counts(result), result))
+            return report(await asyncio.to_thread(_read_table, target, source))
 
     async def prices(source: UsageSource) -> PriceList | str:
         async with gate:
             try:
-                return load_price_list(await source.fetch_prices())
+                payload = await source.fetch_prices()
             except UsageLensError as exc:
                 return _describe(exc)
+            try:
+                return await asyncio.to_thread(load_price_list, payload)
+            except UsageLensError as exc:
+                return f"refused, not a price list: {exc}"
 
     usage_pulls = asyncio.gather(
         *(usage(s, b) for s in sources for b in branches), *(table(t) for t in tables)
@@ -92,10 +125,14 @@ async def pull_into(
     usage_outcomes, price_results = await asyncio.gather(usage_pulls, price_pulls)
     outcomes = list(usage_outcomes)
     lists = list(zip(sources, price_results, strict=True))
-    fetched = [r for _, r in lists if isinstance(r, PriceList)]
+    fetched = [
+        OriginPrices(source.name, rank, result)
+        for rank, (source, result) in enumerate(lists)
+        if isinstance(result, PriceList)
+    ]
     if fetched:
         try:
-            await asyncio.to_thread(target.store_prices, merge_price_lists(fetched))
+            await asyncio.to_thread(target.store_source_prices, fetched)
         except UsageLensError as exc:
             lists = [(s, r if isinstance(r, str) else f"storing prices: {exc}") for s, r in lists]
     for source, result in lists:
@@ -105,6 +142,76 @@ async def pull_into(
         else:
             outcomes.append(report(PullOutcome(source.name, "prices", None, False, result)))
     return outcomes
+
+
+def _ingest_summary(target: PullTarget, payload: bytes, *, source: str) -> IngestResult:
+    """Store a pulled summary; a refused one is counted as at POST /api/v1/usage.
+
+    A server reached over HTTP counts what it refuses itself. The local service counts
+    a payload refused by ``ingest_read`` but not one whose bytes the reader refuses as it
+    takes them (not UTF-8), so that refusal is counted here, as the usage route does.
+    """
+    if not isinstance(target, _ParsingTarget):
+        return target.ingest_summary(payload, source=source)
+    reader = target.reader(json_form=False)
+    try:
+        reader.feed(payload)
+    except InvalidInput:
+        target.count_rejected("batches_rejected")
+        raise
+    return target.ingest_read(reader, source=source)
+
+
+def _read_table(target: PullTarget, source: TableSource) -> PullOutcome:
+    """Read a table from its stored position page by page, storing each page as a batch.
+
+    The position moves to the newest row stored after each page, so a read cut short
+    resumes there. Bad rows are skipped, counted and the first few named.
+    """
+    name = source.name
+    results: list[IngestResult] = []
+    teams: set[str] = set()
+    resources: set[tuple[str, str]] = set()
+    bad, problems = 0, list[str]()
+    try:
+        position = target.source_position(name)
+        if isinstance(source, PagedTableSource):
+            pages: Iterator[TablePage] = source.pages(position)
+        else:
+            pages = iter([TablePage(source.fetch_since(position))])
+        for page in pages:
+            bad += page.bad
+            problems += page.problems[: BAD_ROWS_NAMED - len(problems)]
+            if not page.observations:
+                continue
+            results.append(target.ingest_observations(page.observations, source=name))
+            teams.update(obs.team for obs in page.observations)
+            resources.update((obs.team, obs.resource) for obs in page.observations)
+            target.set_source_position(name, max(obs.collected_at for obs in page.observations))
+    except UsageLensError as exc:
+        detail = _describe(exc)
+        if results:
+            detail += f" (after {sum(r.observations for r in results)} observations landed)"
+        return PullOutcome(name, "usage", None, False, detail + _bad_rows(bad, problems))
+    if not results:
+        return PullOutcome(name, "usage", None, True, "no new rows" + _bad_rows(bad, problems))
+    total = IngestResult(
+        batch_id=results[-1].batch_id,
+        observations=sum(r.observations for r in results),
+        inserted=sum(r.inserted for r in results),
+        updated=sum(r.updated for r in results),
+        duplicates=sum(r.duplicates for r in results),
+        teams=len(teams),
+        resources=len(resources),
+    )
+    return PullOutcome(name, "usage", None, True, _counts(total) + _bad_rows(bad, problems), total)
+
+
+def _bad_rows(bad: int, problems: list[str]) -> str:
+    if not bad:
+        return ""
+    more = "; …" if bad > len(problems) else ""
+    return f"; {bad} bad row{'s' if bad != 1 else ''} skipped: " + "; ".join(problems) + more
 
 
 def _counts(result: IngestResult) -> str:
@@ -126,4 +233,8 @@ def outcome_dict(outcome: PullOutcome) -> dict[str, object]:
 
 def _describe(exc: UsageLensError) -> str:
     url = getattr(exc, "url", None)
-    return f"{url}: {exc}" if url else str(exc)
+    if url:
+        return f"{url}: {exc}"
+    if isinstance(exc, SummaryFormatError):
+        return f"refused, not a usage summary: {exc}"
+    return str(exc)

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from usagelens.domain.errors import InvalidInput, StorageError
 from usagelens.domain.model import IngestResult, Observation
-from usagelens.domain.prices import PriceList
+from usagelens.domain.prices import OriginPrices, PriceList
 from usagelens.domain.summary import render_records
+
+POSITION_PATH = "/api/v1/sources/position"
 
 
 class RemoteTarget:
@@ -31,15 +33,38 @@ class RemoteTarget:
         return self._ingest(body, "application/json", source)
 
     def store_prices(self, price_list: PriceList) -> None:
-        """PUT the merged price list as JSON."""
+        """PUT the hand-set price list as JSON."""
         self._send("PUT", "/api/v1/prices", json=price_list.to_document())
 
+    def store_source_prices(self, lists: Sequence[OriginPrices]) -> None:
+        """PUT each answering source's list under its own origin and rank."""
+        for entry in lists:
+            self._send(
+                "PUT",
+                "/api/v1/prices",
+                json=entry.prices.to_document(),
+                params={"origin": entry.origin[:500], "rank": entry.rank},
+            )
+
     def source_position(self, source: str) -> datetime | None:
-        """Read a table whole: the server's store drops what it already has as duplicates."""
-        return None
+        """GET how far the server has a table source read (None: never)."""
+        answer = self._send("GET", POSITION_PATH, params={"source": source})
+        value = answer.get("position")
+        if value is None:
+            return None
+        try:
+            moment = datetime.fromisoformat(str(value))
+        except ValueError:
+            raise StorageError(
+                f"server answered a position that is not a time: {value!r}"
+            ) from None
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
     def set_source_position(self, source: str, position: datetime) -> None:
-        """Keep no position locally (see ``source_position``)."""
+        """PUT a table source's new position on the server (it never moves back)."""
+        self._send(
+            "PUT", POSITION_PATH, params={"source": source}, json={"position": position.isoformat()}
+        )
 
     def _ingest(self, body: bytes, content_type: str, source: str) -> IngestResult:
         answer = self._send(

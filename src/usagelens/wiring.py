@@ -14,6 +14,7 @@ from usagelens.config import Settings
 from usagelens.pulls import PullOutcome
 from usagelens.services import UsageLens
 from usagelens.sources import HttpMonitoringSource, PostgresTableSource, RetryPolicy
+from usagelens.sources.http import DEFAULT_MAX_BYTES
 from usagelens.sources.table import is_table_source
 from usagelens.storage import SqlStore
 
@@ -37,15 +38,20 @@ def holder_name(kind: str) -> str:
 
 @asynccontextmanager
 async def open_sources(
-    urls: Sequence[str], *, timeout: float, retries: int = 1
+    urls: Sequence[str], *, timeout: float, retries: int = 1, max_bytes: int = DEFAULT_MAX_BYTES
 ) -> AsyncIterator[tuple[list[HttpMonitoringSource], list[PostgresTableSource]]]:
-    """Open the HTTP sources (one shared client) and table sources that URLs name."""
+    """Open the HTTP sources (one shared client) and table sources that URLs name.
+
+    ``timeout`` bounds each pull in all (tries included); ``max_bytes`` each answer.
+    """
     retry = RetryPolicy(attempts=retries)
     async with httpx.AsyncClient(timeout=timeout) as client:
         http = [
-            HttpMonitoringSource(u, client, retry=retry) for u in urls if not is_table_source(u)
+            HttpMonitoringSource(u, client, retry=retry, deadline=timeout, max_bytes=max_bytes)
+            for u in urls
+            if not is_table_source(u)
         ]
-        tables = [PostgresTableSource(u) for u in urls if is_table_source(u)]
+        tables = [PostgresTableSource(u, timeout=timeout) for u in urls if is_table_source(u)]
         try:
             yield http, tables
         finally:
@@ -58,7 +64,10 @@ async def refresh_configured(
 ) -> list[PullOutcome] | None:
     """Refresh from the configured sources under the store's lease (None: not taken)."""
     async with open_sources(
-        settings.sources, timeout=settings.source_timeout, retries=settings.source_retries
+        settings.sources,
+        timeout=settings.source_timeout,
+        retries=settings.source_retries,
+        max_bytes=settings.source_max_bytes,
     ) as (http, tables):
         return await service.refresh_exclusive(
             http, settings.branches, tables=tables, holder=holder, min_interval=min_interval

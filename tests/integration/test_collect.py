@@ -110,45 +110,115 @@ def test_collect_into_a_running_server(tmp_path: Path, start_server, simulator) 
     assert denied.returncode == 1 and "401" in denied.stderr
 
 
-def test_postgresql_table_source_is_read_incrementally_and_only_once(
+def _table(url: str, *rows: str) -> None:
+    """Create usage_stats.resources if need be and insert rows (SQL value tuples)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE SCHEMA IF NOT EXISTS usage_stats")
+        conn.execute(
+            "CREATE TABLE IF NOT EXISTS usage_stats.resources (team text, resource text,"
+            " dimension text, collect_date timestamp, usage integer)"
+        )
+        if rows:
+            conn.execute("INSERT INTO usage_stats.resources VALUES " + ", ".join(rows))
+
+
+def _row(moment: str, usage: int, resource: str = "0080", dimension: str = "CPU") -> str:
+    return f"('seize holistic users', '{resource}', '{dimension}', '2026-11-{moment}', {usage})"
+
+
+def test_postgresql_table_source_pages_skips_bad_rows_and_sees_late_rows(
     tmp_path: Path, postgres_url: str
 ) -> None:
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute("CREATE SCHEMA usage_stats")
-        conn.execute(
-            "CREATE TABLE usage_stats.resources (team text, resource text, dimension text,"
-            " collect_date timestamp, usage integer)"
-        )
-        conn.execute(
-            "INSERT INTO usage_stats.resources VALUES"
-            " ('seize holistic users', '0080', 'CPU', '2026-11-19 10:00:00', 10),"
-            " ('seize holistic users', '0080', 'CPU', '2026-11-19 11:00:00', 20),"
-            " ('seize holistic users', 'SBP 366', 'RAM', '2026-11-19 11:00:00', 95)"
-        )
-    source = postgres_url + "?table=usage_stats.resources"
+    _table(
+        postgres_url,
+        _row("19 10:00:00", 10),
+        _row("19 11:00:00", 20),
+        _row("19 11:00:00", 95, "SBP 366", "RAM"),
+        _row("19 11:00:00", 150, dimension="RAM"),  # bad: out of range
+        _row("19 09:00:00", 5, dimension="Disk"),  # bad: no such dimension
+        "(NULL, '0080', 'CPU', '2026-11-19 11:00:00', 5)",  # bad: no team
+    )
+    # Pages of two rows, so that rows of one moment straddle pages.
+    source = postgres_url + "?table=usage_stats.resources&lookback=2h&page_size=2"
     db = f"sqlite:///{tmp_path / 'table.db'}"
     first = _collect(db, "--source", source)
     assert first.returncode == 0, first.stderr
     assert "3 observations: 3 inserted" in first.stderr
+    assert "3 bad rows skipped: " in first.stderr
+    assert "'0080', 'RAM', '2026-11-19 11:00:00'): usage 150 is out of range" in first.stderr
+    assert "unknown dimension 'Disk'" in first.stderr
+    assert "1 row with an empty team, resource, dimension or collect_date" in first.stderr
 
-    with psycopg.connect(postgres_url, autocommit=True) as conn:
-        conn.execute(
-            "INSERT INTO usage_stats.resources VALUES"
-            " ('seize holistic users', '0080', 'CPU', '2026-11-19 12:00:00', 30),"
-            " ('seize holistic users', '0080', 'CPU', '2026-11-19 13:00:00', 40)"
-        )
+    _table(
+        postgres_url,
+        _row("19 10:30:00", 30),  # late: older than the newest row taken, within the lookback
+        _row("19 12:00:00", 40),
+        _row("19 08:00:00", 50),  # later than the lookback reaches back: not seen
+    )
     second = _collect(db, "--source", source)
     assert second.returncode == 0, second.stderr
-    # The two new rows, and the rows at the last position again as duplicates.
-    assert "2 inserted, 0 updated, 2 duplicates" in second.stderr
+    # From 09:00 (11:00 less the lookback): the two new rows, the others again as duplicates.
+    assert "5 observations: 2 inserted, 0 updated, 3 duplicates" in second.stderr
     third = _collect(db, "--source", source)
-    assert "0 inserted" in third.stderr
+    assert "5 observations: 0 inserted, 0 updated, 5 duplicates" in third.stderr
     rows = {(r["resource"], r["dimension"]): r for t in _report(db)["teams"] for r in t["rows"]}
     assert rows[("0080", "CPU")]["count"] == 4 and rows[("0080", "CPU")]["mean"] == 25
     assert rows[("SBP 366", "RAM")]["decision"] == "extend"
+    assert ("0080", "RAM") not in rows
 
     missing = _collect(db, "--source", postgres_url + "?table=usage_stats.nope")
     assert missing.returncode == 1 and "cannot read usage_stats.nope" in missing.stderr
+
+
+def test_collect_into_a_server_keeps_the_table_position_on_the_server(  # type: ignore[no-untyped-def]
+    tmp_path: Path, start_server, postgres_url: str
+) -> None:
+    from usagelens.sources import PostgresTableSource
+
+    old = [_row(f"18 0{hour}:00:00", 10 * hour) for hour in range(6)]
+    _table(postgres_url, *old, _row("19 10:00:00", 10), _row("19 11:00:00", 20))
+    source = postgres_url + "?table=usage_stats.resources&lookback=2h"
+    name = PostgresTableSource(source).name
+    server = start_server({"USAGELENS_API_TOKEN": "collect-token"})
+    token = {"USAGELENS_API_TOKEN": "collect-token"}
+
+    def collect() -> str:
+        # A new local database each time: nothing of the position is kept here.
+        db = f"sqlite:///{tmp_path / f'unused-{time.monotonic_ns()}.db'}"
+        result = _collect(db, "--source", source, "--url", server.url, env=token)
+        assert result.returncode == 0, result.stderr
+        return result.stderr
+
+    def position() -> object:
+        answer = httpx.get(server.url + "/api/v1/sources/position", params={"source": name})
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["source"] == name
+        return answer.json()["position"]
+
+    assert position() is None
+    assert "8 observations: 8 inserted" in collect()
+    assert position() == "2026-11-19T11:00:00Z"
+
+    _table(postgres_url, _row("19 10:30:00", 30), _row("19 12:00:00", 40))
+    # Only what is new and the lookback (from 09:00), not the day before.
+    assert "4 observations: 2 inserted, 0 updated, 2 duplicates" in collect()
+    assert position() == "2026-11-19T12:00:00Z"
+    rows = httpx.get(server.url + "/api/v1/resources", params={"limit": 100}).json()["items"]
+    assert [r["count"] for r in rows] == [10]
+
+    url = server.url + "/api/v1/sources/position"
+    auth = {"X-Auth-Token": "collect-token"}
+    earlier = {"position": "2026-11-19T10:00:00"}
+    denied = httpx.put(url, params={"source": name}, json=earlier)
+    assert denied.status_code == 401
+    assert denied.headers["content-type"].startswith("application/problem+json")
+    kept = httpx.put(url, params={"source": name}, json=earlier, headers=auth)
+    assert kept.status_code == 200 and kept.json()["position"] == "2026-11-19T12:00:00Z"
+    bad = httpx.put(url, params={"source": name}, json={"position": "soon"}, headers=auth)
+    assert bad.status_code == 422
+    assert bad.headers["content-type"].startswith("application/problem+json")
+    unnamed = httpx.get(url)
+    assert unnamed.status_code == 422
 
 
 def test_scheduled_refresh_runs_one_pull_at_a_time_across_workers(start_server, simulator) -> None:  # type: ignore[no-untyped-def]

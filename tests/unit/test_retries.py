@@ -1,4 +1,8 @@
-"""Retries of the HTTP source: backoff with jitter on network errors and 5xx, never on 4xx."""
+"""Retries of the HTTP source: backoff with jitter on network errors and 5xx, never on 4xx,
+never on an answer past the size limit or one that cannot be decoded; a deadline over all.
+
+The real servers that prove the limits are in tests/integration/test_hostile_sources.py.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,11 @@ import random
 import httpx
 import pytest
 
-from usagelens.domain.errors import SourceNotFound, SourceUnavailable
+from usagelens.domain.errors import SourceError, SourceNotFound, SourceUnavailable
 from usagelens.sources.http import HttpMonitoringSource, RetryPolicy
 
 
-def _source(handler, attempts: int = 4):  # type: ignore[no-untyped-def]
+def _source(handler, attempts: int = 4, **limits: float):  # type: ignore[no-untyped-def]
     delays: list[float] = []
 
     async def sleep(seconds: float) -> None:
@@ -21,7 +25,7 @@ def _source(handler, attempts: int = 4):  # type: ignore[no-untyped-def]
     client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
     source = HttpMonitoringSource(
         "http://source", client, retry=RetryPolicy(attempts=attempts, base_delay=0.5, max_delay=1.5),
-        sleep=sleep, rng=random.Random(1),
+        sleep=sleep, rng=random.Random(1), **limits,  # type: ignore[arg-type]
     )  # fmt: skip
     return source, delays, client
 
@@ -65,4 +69,105 @@ def test_4xx_is_not_retried(status: int) -> None:
     with pytest.raises(SourceNotFound):
         asyncio.run(source.fetch_summary(1))
     assert calls == [1] and delays == []
+    asyncio.run(client.aclose())
+
+
+def _counting(calls: list[int], response: httpx.Response):  # type: ignore[no-untyped-def]
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return response
+
+    return handler
+
+
+def test_a_declared_length_past_the_limit_is_refused_unread_and_not_retried() -> None:
+    calls: list[int] = []
+    huge = httpx.Response(200, headers={"Content-Length": str(10 * 2**30)}, content=b"")
+    source, delays, client = _source(_counting(calls, huge), max_bytes=1000)
+    with pytest.raises(SourceError, match=r"10737418240 bytes .*exceeds the limit of 1000") as info:
+        asyncio.run(source.fetch_summary(1))
+    assert not isinstance(info.value, SourceUnavailable)
+    assert calls == [1] and delays == []
+    asyncio.run(client.aclose())
+
+
+def test_a_streamed_answer_past_the_limit_is_cut_off_and_not_retried() -> None:
+    calls: list[int] = []
+    sent: list[int] = []
+
+    async def endless():  # type: ignore[no-untyped-def]
+        while True:
+            sent.append(1)
+            yield b"t|(r,CPU,2026-11-19 10:00:00,5);" * 32
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        return httpx.Response(200, content=endless())
+
+    source, delays, client = _source(handler, max_bytes=100_000)
+    with pytest.raises(SourceError, match=r"exceeds the limit of 100000 bytes.*cut off"):
+        asyncio.run(source.fetch_summary(1))
+    assert calls == [1] and delays == []
+    assert len(sent) * 32 * 32 < 110_000  # read no further than the limit
+    asyncio.run(client.aclose())
+
+
+def test_an_answer_exactly_at_the_limit_is_taken() -> None:
+    body = b"x" * 1000
+    source, _, client = _source(lambda request: httpx.Response(200, content=body), max_bytes=1000)
+    assert asyncio.run(source.fetch_summary(1)) == body
+    asyncio.run(client.aclose())
+
+
+def test_an_answer_that_cannot_be_decoded_is_not_retried() -> None:
+    calls: list[int] = []
+    gzip = {"Content-Encoding": "gzip"}
+    broken = httpx.Response(200, headers=gzip, stream=httpx.ByteStream(b"not gzip"))
+    source, delays, client = _source(_counting(calls, broken))
+    with pytest.raises(SourceError, match="cannot be decoded"):
+        asyncio.run(source.fetch_summary(1))
+    assert calls == [1] and delays == []
+    asyncio.run(client.aclose())
+
+
+def test_the_deadline_covers_the_whole_pull_however_the_bytes_trickle() -> None:
+    async def trickle():  # type: ignore[no-untyped-def]
+        for _ in range(1000):
+            await asyncio.sleep(0.02)
+            yield b"t"
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=trickle())
+
+    source, delays, client = _source(handler, deadline=0.3)
+
+    async def pull() -> float:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(SourceUnavailable, match=r"no complete answer within 0\.3 s"):
+            await source.fetch_summary(1)
+        return loop.time() - started
+
+    assert asyncio.run(pull()) < 1.0
+    assert delays == []
+    asyncio.run(client.aclose())
+
+
+def test_the_deadline_includes_the_tries_and_backoff() -> None:
+    calls: list[int] = []
+
+    async def slow_503(request: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        await asyncio.sleep(0.1)
+        return httpx.Response(503)
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(slow_503))
+    source = HttpMonitoringSource(
+        "http://source", client, retry=RetryPolicy(attempts=10, base_delay=0.01), deadline=0.5
+    )
+    with pytest.raises(
+        SourceUnavailable, match=r"within 0\.5 s \(try \d+; the one before: answered HTTP 503\)"
+    ):
+        asyncio.run(source.fetch_prices())
+    assert 2 <= len(calls) < 10  # cut short by the deadline, not by running out of tries
     asyncio.run(client.aclose())

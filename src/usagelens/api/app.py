@@ -24,6 +24,7 @@ from usagelens.api.routers import (
     policy,
     prices,
     report,
+    sources,
     usage,
     webhooks,
 )
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None, *, service: UsageLens | None = 
     app.add_middleware(RequestIdMiddleware)  # outermost: every line of a request has its id
     for router in (usage, prices, analytics, policy, report, webhooks, metrics, health, dashboard):
         app.include_router(router.router)
+    app.include_router(sources.router)
     _register_push_schema(app)
     return app
 

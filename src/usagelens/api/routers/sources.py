@@ -1,0 +1,42 @@
+"""Table sources' read positions, kept by the server for ``collect --url``."""
+
+from __future__ import annotations
+
+from datetime import UTC
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from usagelens.api.deps import ServiceDep, WriteAuth
+from usagelens.api.schemas import SourcePositionIn, SourcePositionOut
+
+router = APIRouter(prefix="/api/v1/sources", tags=["sources"])
+
+SourceQuery = Annotated[
+    str, Query(min_length=1, max_length=500, description="the table source's name")
+]
+
+
+@router.get(
+    "/position", response_model=SourcePositionOut, summary="How far a table source has been read"
+)
+def read_position(service: ServiceDep, source: SourceQuery) -> SourcePositionOut:
+    """Return the newest collect_date taken from a table source (null: never read)."""
+    return SourcePositionOut(source=source, position=service.source_position(source))
+
+
+@router.put(
+    "/position",
+    response_model=SourcePositionOut,
+    dependencies=[WriteAuth],
+    summary="Move a table source's read position forward",
+)
+def move_position(
+    service: ServiceDep, source: SourceQuery, body: SourcePositionIn
+) -> SourcePositionOut:
+    """Record how far a table source has been read; a position behind the stored one is kept
+    as it is (positions never move back). Answers the position now stored."""
+    moment = body.position
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    service.set_source_position(source, moment)
+    return SourcePositionOut(source=source, position=service.source_position(source))
