@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 from usagelens.documents import load_price_list
 from usagelens.domain.errors import InvalidInput, SummaryFormatError, UsageLensError
 from usagelens.domain.model import IngestResult, Observation
-from usagelens.domain.prices import OriginPrices, PriceList
+from usagelens.domain.prices import PriceList, merge_price_lists
 from usagelens.ports import PullTarget, TableSource, UsageSource
 
 if TYPE_CHECKING:
@@ -78,9 +78,8 @@ async def pull_into(
 
     At most ``concurrency`` pulls are in flight (None: all at once). Each branch's
     summary is its own batch: one that fails is reported and the rest still land.
-    Each source that answered replaces its own price list, and only its own (one that
-    did not answer keeps what it sent last); a later source ranks higher, and the
-    hand-set list wins over all of them. Tables are read page by page from
+    Price lists are merged in source order (the later source wins) and replace the
+    stored list if at least one source answered. Tables are read page by page from
     where the last read stopped (less the source's lookback); a bad row is skipped and
     named, not a reason to fail the table. ``progress`` sees each outcome as it happens.
     """
@@ -125,14 +124,10 @@ async def pull_into(
     usage_outcomes, price_results = await asyncio.gather(usage_pulls, price_pulls)
     outcomes = list(usage_outcomes)
     lists = list(zip(sources, price_results, strict=True))
-    fetched = [
-        OriginPrices(source.name, rank, result)
-        for rank, (source, result) in enumerate(lists)
-        if isinstance(result, PriceList)
-    ]
+    fetched = [r for _, r in lists if isinstance(r, PriceList)]
     if fetched:
         try:
-            await asyncio.to_thread(target.store_source_prices, fetched)
+            await asyncio.to_thread(target.store_prices, merge_price_lists(fetched))
         except UsageLensError as exc:
             lists = [(s, r if isinstance(r, str) else f"storing prices: {exc}") for s, r in lists]
     for source, result in lists:
