@@ -15,6 +15,7 @@ from usagelens.api.access import ReadGuardMiddleware
 from usagelens.api.errors import install_error_handlers
 from usagelens.api.limits import BodyLimitMiddleware
 from usagelens.api.metrics import RequestMetricsMiddleware
+from usagelens.api.openapi import document_problems
 from usagelens.api.pushes import PushBatcher
 from usagelens.api.routers import (
     analytics,
@@ -106,7 +107,10 @@ def create_app(settings: Settings | None = None, *, service: UsageLens | None = 
 
 
 def _register_push_schema(app: FastAPI) -> None:
-    """Publish PushEventIn in the OpenAPI components (the route reads a raw body)."""
+    """Publish PushEventIn in the OpenAPI components (the route reads a raw body).
+
+    Also declare every error answer as problem details (see ``api.openapi``).
+    """
     original = app.openapi
 
     def openapi() -> dict[str, Any]:
@@ -115,6 +119,7 @@ def _register_push_schema(app: FastAPI) -> None:
             schema.setdefault("components", {}).setdefault("schemas", {})["PushEventIn"] = (
                 PushEventIn.model_json_schema()
             )
+            document_problems(schema)
             app.openapi_schema = schema
         return app.openapi_schema
 

@@ -10,7 +10,8 @@ import ipaddress
 from datetime import UTC, datetime
 from typing import Annotated
 
-from fastapi import Depends, HTTPException, Query, Request
+from fastapi import Depends, HTTPException, Query, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from usagelens.api.access import DETAILS, token_problem
 from usagelens.config import Settings
@@ -34,7 +35,22 @@ ServiceDep = Annotated[UsageLens, Depends(get_service)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 
-async def require_writer(request: Request, settings: SettingsDep) -> None:
+# Where the token goes, for the OpenAPI document (and so for clients generated from it);
+# require_writer reads the headers itself, the same way ReadGuardMiddleware does.
+_TOKEN_HEADER = APIKeyHeader(
+    name="X-Auth-Token", scheme_name="token", description="the API token", auto_error=False
+)
+_BEARER = HTTPBearer(
+    scheme_name="bearer", description="the API token as a bearer token", auto_error=False
+)
+
+
+async def require_writer(
+    request: Request,
+    settings: SettingsDep,
+    _header: Annotated[str | None, Security(_TOKEN_HEADER)],
+    _bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)],
+) -> None:
     """Let a write through only with a configured token (or from loopback if none is set)."""
     if not settings.tokens:
         if not _is_loopback(request.client.host if request.client else None):

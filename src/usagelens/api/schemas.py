@@ -153,6 +153,22 @@ class StatusOut(BaseModel):
     status: str
 
 
+class ProblemOut(BaseModel):
+    """An error as RFC 9457 problem details (``application/problem+json``)."""
+
+    model_config = ConfigDict(extra="allow")  # an error may add members (RFC 9457 §3.2)
+
+    type: str = Field(
+        description="the kind of problem: `urn:usagelens:problem:<slug>`, or `about:blank`",
+        examples=["urn:usagelens:problem:invalid-summary"],
+    )
+    title: str = Field(description="the HTTP status phrase", examples=["Unprocessable Entity"])
+    status: int = Field(ge=400, le=599, description="the HTTP status, as answered")
+    detail: str = Field(description="what is wrong, for a person to read")
+    instance: str | None = Field(None, description="the path that was asked for")
+    request_id: str | None = Field(None, description="the id of the request in the logs")
+
+
 class PushEventIn(BaseModel):
     """A request another service answered (the push-to-pull bridge)."""
 
