@@ -265,7 +265,7 @@ def collect(
     retries: Annotated[
         int | None, typer.Option(min=1, max=10, help="tries per pull (5xx, network errors)")
     ] = None,
-    timeout: Annotated[float | None, typer.Option(help="seconds per request")] = None,
+    timeout: Annotated[float | None, typer.Option(help="seconds per pull, in all")] = None,
     url: UrlOption = None,
 ) -> None:
     """Pull from many monitoring sources concurrently into the local store (or --url).
@@ -301,6 +301,7 @@ def collect(
             sources,
             timeout=timeout or settings.source_timeout,
             retries=retries or settings.source_retries,
+            max_bytes=settings.source_max_bytes,
         ) as (http, tables):
             return await pull_into(
                 target, http, branches, tables=tables, concurrency=concurrency, progress=on_outcome
@@ -483,9 +484,19 @@ def _post_file(
 @app.command()
 def prices(
     file: Annotated[Path | None, typer.Argument(help="price list to set (YAML or JSON)")] = None,
+    origin: Annotated[
+        str | None,
+        typer.Option(help="print one origin's list: a source's URL, manual or legacy"),
+    ] = None,
+    drop: Annotated[
+        str | None, typer.Option(help="forget one origin's list (e.g. a retired source's)")
+    ] = None,
     url: UrlOption = None,
 ) -> None:
-    """Replace the price list with FILE, or print the current one without FILE.
+    """Set the hand-set price list from FILE, or print the prices in force without FILE.
+
+    The hand-set list wins over every source's list and is never replaced by a refresh; each
+    source's list is replaced only by that source's next answer.
 
     Example: usagelens prices prices.yaml --url http://127.0.0.1:8000
     """
@@ -498,20 +509,39 @@ def prices(
             raise _fail(f"cannot read {file}: {exc.strerror}") from None
     if url:
         with _client(url, settings) as client:
-            if payload is None:
-                document = _checked(client.get("/api/v1/prices")).json()
+            if drop is not None:
+                answer = client.delete("/api/v1/prices", params={"origin": drop})
+            elif payload is None:
+                answer = client.get("/api/v1/prices", params={"origin": origin} if origin else {})
             else:
-                document = _checked(client.put("/api/v1/prices", content=payload)).json()
-        document.pop("currency", None)
+                answer = client.put("/api/v1/prices", content=payload)
+            full = _checked(answer).json()
+        document = {"values": full["values"]}
+        origins = [(o["origin"], o["rank"], o["resources"]) for o in full.get("origins", [])]
     else:
         service = _open_service(settings)
         try:
-            price_list = service.prices() if payload is None else service.replace_prices(payload)
+            if drop is not None:
+                if not service.drop_prices(drop):
+                    raise _fail(f"no price list of origin {drop!r} is stored")
+                price_list = service.prices()
+            elif payload is None:
+                price_list = service.prices(origin)
+            else:
+                price_list = service.replace_prices(payload)
         except UsageLensError as exc:
             raise _fail(str(exc)) from None
         document = price_list.to_document()
+        origins = [
+            (e.origin, e.rank, len(e.prices.values))
+            for e in sorted(service.price_lists(), key=lambda e: (-e.rank, e.origin))
+        ]
     if payload is not None:
-        err.print(f"price list replaced: {len(document['values'])} resources")
+        err.print(f"hand-set price list replaced: {len(document['values'])} resources")
+    elif drop is not None:
+        err.print(f"forgot the price list of {drop}")
+    shown = ", ".join(f"{name} ({count} resources)" for name, _, count in origins) or "none"
+    err.print(f"lists, highest rank first: {shown}", highlight=False)
     typer.echo(dump_yaml(document), nl=False)
 
 

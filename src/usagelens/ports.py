@@ -17,7 +17,7 @@ from typing import Protocol
 
 from usagelens.domain.distribution import Distribution
 from usagelens.domain.model import IngestResult, Observation, SeriesKey, Window
-from usagelens.domain.prices import PriceList
+from usagelens.domain.prices import OriginPrices, PriceList
 from usagelens.domain.series import SeriesAggregate, SeriesSummary
 
 __all__ = [
@@ -189,14 +189,26 @@ class ObservationRepository(Protocol):
 
 
 class PriceRepository(Protocol):
-    """The price list."""
+    """The price lists of every origin, and the prices in force made from them."""
 
     def get(self) -> PriceList:
-        """Return the stored price list."""
+        """Return the prices in force (as last set by ``set_effective``)."""
         ...
 
-    def replace(self, price_list: PriceList) -> None:
-        """Make this the whole stored price list."""
+    def lists(self) -> list[OriginPrices]:
+        """Return every origin's list."""
+        ...
+
+    def put_list(self, entry: OriginPrices, at: datetime) -> None:
+        """Make this the whole list of its origin; other origins' lists stay."""
+        ...
+
+    def drop_list(self, origin: str) -> bool:
+        """Forget an origin's list; tell whether there was one."""
+        ...
+
+    def set_effective(self, price_list: PriceList) -> None:
+        """Store the prices in force, merged from the lists by the use case."""
         ...
 
 
@@ -265,16 +277,28 @@ class StateRepository(Protocol):
 
 
 class RefreshRepository(Protocol):
-    """The refresh lease, the last refresh's outcome and table sources' read positions."""
+    """The refresh lease, the last refresh's outcome and table sources' read positions.
 
-    def lease(
-        self, holder: str, now: datetime, lease_seconds: float, min_interval: float | None
-    ) -> bool:
-        """Take the lease unless another holder has it or a refresh ran too recently."""
+    Lease times come from the store's own clock, so that processes on hosts whose clocks
+    disagree still agree on whether a lease has run out.
+    """
+
+    def lease(self, holder: str, lease_seconds: float, min_interval: float | None) -> int | None:
+        """Take the lease unless another holder has it or a refresh ran too recently.
+
+        Returns the lease's fencing token (it grows with every lease taken), or None.
+        """
         ...
 
-    def finish(self, holder: str, now: datetime, ok: int, failed: int, outcome: str) -> None:
-        """Record a refresh's outcome and release the lease."""
+    def holds(self, token: int) -> bool:
+        """Tell whether the lease with this token is still held and has not run out."""
+        ...
+
+    def finish(self, token: int, ok: int, failed: int, outcome: str) -> bool:
+        """Record a refresh's outcome and release its lease, unless the lease was lost.
+
+        Returns False, recording nothing, when the token's lease ran out or was taken over.
+        """
         ...
 
     def status(self) -> RefreshStatus | None:
@@ -365,6 +389,10 @@ class PullTarget(Protocol):
     def ingest_observations(self, batch: Sequence[Observation], *, source: str) -> IngestResult: ...
 
     def store_prices(self, price_list: PriceList) -> None: ...
+
+    def store_source_prices(self, lists: Sequence[OriginPrices]) -> None:
+        """Replace the lists of the sources that answered, all in one go."""
+        ...
 
     def source_position(self, source: str) -> datetime | None: ...
 

@@ -9,13 +9,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from usagelens.documents import load_price_list
-from usagelens.domain.errors import InvalidInput, SummaryFormatError, UsageLensError
+from usagelens.domain.errors import SummaryFormatError, UsageLensError
 from usagelens.domain.model import IngestResult, Observation
-from usagelens.domain.prices import PriceList, merge_price_lists
+from usagelens.domain.prices import OriginPrices, PriceList
 from usagelens.ports import PullTarget, TableSource, UsageSource
 
 if TYPE_CHECKING:
-    from usagelens.services import PayloadReader
+    pass
 
 BAD_ROWS_NAMED = 5
 """Bad rows of a table named in its outcome (all are counted)."""
@@ -54,17 +54,6 @@ class PagedTableSource(TableSource, Protocol):
         ...
 
 
-@runtime_checkable
-class _ParsingTarget(Protocol):
-    """A target that parses payloads itself (the local service), counting refusals."""
-
-    def reader(self, json_form: bool | None = None) -> PayloadReader: ...
-
-    def ingest_read(self, reader: PayloadReader, *, source: str) -> IngestResult: ...
-
-    def count_rejected(self, name: str) -> None: ...
-
-
 async def pull_into(
     target: PullTarget,
     sources: Sequence[UsageSource],
@@ -78,8 +67,9 @@ async def pull_into(
 
     At most ``concurrency`` pulls are in flight (None: all at once). Each branch's
     summary is its own batch: one that fails is reported and the rest still land.
-    Price lists are merged in source order (the later source wins) and replace the
-    stored list if at least one source answered. Tables are read page by page from
+    Each source that answered replaces its own price list, and only its own (one that
+    did not answer keeps what it sent last); a later source ranks higher, and the
+    hand-set list wins over all of them. Tables are read page by page from
     where the last read stopped (less the source's lookback); a bad row is skipped and
     named, not a reason to fail the table. ``progress`` sees each outcome as it happens.
     """
@@ -96,7 +86,7 @@ async def pull_into(
             try:
                 payload = await source.fetch_summary(branch)
                 result = await asyncio.to_thread(
-                    _ingest_summary, target, payload, source=f"{source.name} branch {branch}"
+                    target.ingest_summary, payload, source=f"{source.name} branch {branch}"
                 )
             except UsageLensError as exc:
                 return report(PullOutcome(source.name, "usage", branch, False, _describe(exc)))
@@ -124,10 +114,14 @@ async def pull_into(
     usage_outcomes, price_results = await asyncio.gather(usage_pulls, price_pulls)
     outcomes = list(usage_outcomes)
     lists = list(zip(sources, price_results, strict=True))
-    fetched = [r for _, r in lists if isinstance(r, PriceList)]
+    fetched = [
+        OriginPrices(source.name, rank, result)
+        for rank, (source, result) in enumerate(lists)
+        if isinstance(result, PriceList)
+    ]
     if fetched:
         try:
-            await asyncio.to_thread(target.store_prices, merge_price_lists(fetched))
+            await asyncio.to_thread(target.store_source_prices, fetched)
         except UsageLensError as exc:
             lists = [(s, r if isinstance(r, str) else f"storing prices: {exc}") for s, r in lists]
     for source, result in lists:
@@ -137,24 +131,6 @@ async def pull_into(
         else:
             outcomes.append(report(PullOutcome(source.name, "prices", None, False, result)))
     return outcomes
-
-
-def _ingest_summary(target: PullTarget, payload: bytes, *, source: str) -> IngestResult:
-    """Store a pulled summary; a refused one is counted as at POST /api/v1/usage.
-
-    A server reached over HTTP counts what it refuses itself. The local service counts
-    a payload refused by ``ingest_read`` but not one whose bytes the reader refuses as it
-    takes them (not UTF-8), so that refusal is counted here, as the usage route does.
-    """
-    if not isinstance(target, _ParsingTarget):
-        return target.ingest_summary(payload, source=source)
-    reader = target.reader(json_form=False)
-    try:
-        reader.feed(payload)
-    except InvalidInput:
-        target.count_rejected("batches_rejected")
-        raise
-    return target.ingest_read(reader, source=source)
 
 
 def _read_table(target: PullTarget, source: TableSource) -> PullOutcome:

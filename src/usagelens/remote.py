@@ -11,7 +11,7 @@ import httpx
 
 from usagelens.domain.errors import InvalidInput, StorageError
 from usagelens.domain.model import IngestResult, Observation
-from usagelens.domain.prices import PriceList
+from usagelens.domain.prices import OriginPrices, PriceList
 from usagelens.domain.summary import render_records
 
 POSITION_PATH = "/api/v1/sources/position"
@@ -33,8 +33,18 @@ class RemoteTarget:
         return self._ingest(body, "application/json", source)
 
     def store_prices(self, price_list: PriceList) -> None:
-        """PUT the merged price list as JSON."""
+        """PUT the hand-set price list as JSON."""
         self._send("PUT", "/api/v1/prices", json=price_list.to_document())
+
+    def store_source_prices(self, lists: Sequence[OriginPrices]) -> None:
+        """PUT each answering source's list under its own origin and rank."""
+        for entry in lists:
+            self._send(
+                "PUT",
+                "/api/v1/prices",
+                json=entry.prices.to_document(),
+                params={"origin": entry.origin[:500], "rank": entry.rank},
+            )
 
     def source_position(self, source: str) -> datetime | None:
         """GET how far the server has a table source read (None: never)."""

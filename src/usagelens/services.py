@@ -25,6 +25,7 @@ from usagelens.domain.batch import UsageBatch, from_micros, to_micros
 from usagelens.domain.distribution import SeriesStats
 from usagelens.domain.errors import (
     InvalidInput,
+    LeaseLost,
     NotConfigured,
     PolicyMismatch,
     PushEventError,
@@ -33,7 +34,14 @@ from usagelens.domain.errors import (
 from usagelens.domain.model import ALL_TIME, IngestResult, Observation, SeriesKey, Window
 from usagelens.domain.money import CostSummary, DeletedCosts, deleted_costs, total_costs
 from usagelens.domain.policy import Policy, policy_from_document
-from usagelens.domain.prices import PriceList, price_list_from_document
+from usagelens.domain.prices import (
+    MANUAL_ORIGIN,
+    MANUAL_RANK,
+    OriginPrices,
+    PriceList,
+    effective_prices,
+    price_list_from_document,
+)
 from usagelens.domain.push import (
     DEFAULT_LATENCY_BOUNDS,
     OVERFLOW_ENDPOINT,
@@ -251,7 +259,11 @@ class UsageLens:
         nothing but is counted (``batches_rejected``).
         """
         reader = self.reader(json_form)
-        reader.feed(payload)
+        try:
+            reader.feed(payload)
+        except InvalidInput:  # refused as it is read (not UTF-8, say): counted all the same
+            self.count_rejected("batches_rejected")
+            raise
         return self.ingest_read(reader, source=source)
 
     def reader(self, json_form: bool | None = None) -> PayloadReader:
@@ -350,24 +362,69 @@ class UsageLens:
 
     # Prices --------------------------------------------------------------------------
 
-    def replace_prices(self, payload: bytes | str) -> PriceList:
-        """Parse a price list (YAML or JSON) and make it the whole stored list."""
+    def replace_prices(
+        self, payload: bytes | str, *, origin: str = MANUAL_ORIGIN, rank: int = 0
+    ) -> PriceList:
+        """Parse a price list (YAML or JSON) and make it the whole list of its origin.
+
+        The default origin is the hand-set list; another origin (a source's URL) keeps
+        ``rank`` (a later source in the configured order ranks higher).
+        """
         price_list = load_price_list(payload)
-        self.store_prices(price_list)
+        self.store_prices(price_list, origin=origin, rank=rank)
         return price_list
 
-    def store_prices(self, price_list: PriceList) -> None:
-        """Make a validated price list the whole stored list."""
+    def store_prices(
+        self, price_list: PriceList, *, origin: str = MANUAL_ORIGIN, rank: int = 0
+    ) -> None:
+        """Make a validated price list the whole list of its origin (default: by hand)."""
+        if origin == MANUAL_ORIGIN:
+            rank = MANUAL_RANK
+        self.store_price_lists([OriginPrices(origin, rank, price_list)])
+
+    def store_source_prices(self, lists: Sequence[OriginPrices]) -> None:
+        """Replace the lists of the sources that answered a refresh, in one transaction."""
+        self.store_price_lists(lists)
+
+    def store_price_lists(self, lists: Sequence[OriginPrices], *, fence: int | None = None) -> None:
+        """Replace these origins' lists, leave the others, and recompute the prices in force.
+
+        ``fence`` is a refresh's lease token: the write is refused (LeaseLost) if that
+        lease has run out or been taken over, so a late refresh cannot overwrite a newer one.
+        """
         with self.store(write=True) as uow:
             self._writable(uow)
-            uow.prices.replace(price_list)
+            if fence is not None and not uow.refresh.holds(fence):
+                raise LeaseLost("the refresh lease ran out: its price lists were not stored")
+            for entry in lists:
+                uow.prices.put_list(entry, self.clock())
+            uow.prices.set_effective(effective_prices(uow.prices.lists()))
             uow.state.bump()
             uow.commit()
 
-    def prices(self) -> PriceList:
-        """Return the stored price list."""
+    def drop_prices(self, origin: str) -> bool:
+        """Forget one origin's list (a retired source, or the hand-set list); tell if it was."""
+        with self.store(write=True) as uow:
+            self._writable(uow)
+            dropped = uow.prices.drop_list(origin)
+            if dropped:
+                uow.prices.set_effective(effective_prices(uow.prices.lists()))
+                uow.state.bump()
+                uow.commit()
+        return dropped
+
+    def prices(self, origin: str | None = None) -> PriceList:
+        """Return the prices in force, or one origin's list (empty if it has none)."""
         with self.store() as uow:
-            return uow.prices.get()
+            if origin is None:
+                return uow.prices.get()
+            lists = {entry.origin: entry.prices for entry in uow.prices.lists()}
+        return lists.get(origin, PriceList({}))
+
+    def price_lists(self) -> list[OriginPrices]:
+        """Return every origin's list with its rank."""
+        with self.store() as uow:
+            return uow.prices.lists()
 
     # Reads ---------------------------------------------------------------------------
 
@@ -525,6 +582,10 @@ class UsageLens:
                 "exported_at": self.clock().isoformat(),
                 "policy": json.loads(state.policy_document) if state.policy_document else None,
                 "prices": uow.prices.get().to_document(),
+                "price_lists": [
+                    {"origin": e.origin, "rank": e.rank, **e.prices.to_document()}
+                    for e in uow.prices.lists()
+                ],
                 "pushes": {
                     "statuses": {str(s): n for s, n in pushes.statuses.items()},
                     "endpoints": {e: [t, n] for e, (t, n) in pushes.endpoints.items()},
@@ -544,9 +605,10 @@ class UsageLens:
             if uow.observations.count() or uow.prices.get().values or uow.pushes.endpoints():
                 raise InvalidInput("the store is not empty: import only into a new database")
         policy = policy_from_document(document["policy"]) if document.get("policy") else Policy()
+        entries = _import_price_lists(document)
         text = str(document.get("observations") or "")
         result = self.ingest(text.encode(), source="import", json_form=False) if text else None
-        self.store_prices(price_list_from_document(document.get("prices") or {"values": {}}))
+        self.store_price_lists(entries)
         pushes = document.get("pushes") or {}
         tally = PushTally()
         for status, count in (pushes.get("statuses") or {}).items():
@@ -641,9 +703,13 @@ class UsageLens:
         with self.store() as uow:
             return uow.refresh.position(source)
 
-    def set_source_position(self, source: str, position: datetime) -> None:
-        """Move a table source's read position forward."""
+    def set_source_position(
+        self, source: str, position: datetime, *, fence: int | None = None
+    ) -> None:
+        """Move a table source's read position forward (refused once ``fence``'s lease is lost)."""
         with self.store(write=True) as uow:
+            if fence is not None and not uow.refresh.holds(fence):
+                raise LeaseLost("the refresh lease ran out: the read position was not moved")
             uow.refresh.set_position(source, position)
             uow.commit()
 
@@ -663,18 +729,19 @@ class UsageLens:
             "pulls": list(json.loads(status.outcome)) if status.outcome else [],
         }
 
-    def _lease(self, holder: str, lease_seconds: float, min_interval: float | None) -> bool:
+    def _lease(self, holder: str, lease_seconds: float, min_interval: float | None) -> int | None:
         with self.store(write=True) as uow:
-            taken = uow.refresh.lease(holder, self.clock(), lease_seconds, min_interval)
+            token = uow.refresh.lease(holder, lease_seconds, min_interval)
             uow.commit()
-        return taken
+        return token
 
-    def _finish(self, holder: str, outcomes: list[PullOutcome]) -> None:
+    def _finish(self, token: int, outcomes: list[PullOutcome]) -> bool:
         ok = sum(o.ok for o in outcomes)
         record = json.dumps([outcome_dict(o) for o in outcomes], ensure_ascii=False)
         with self.store(write=True) as uow:
-            uow.refresh.finish(holder, self.clock(), ok, len(outcomes) - ok, record)
+            finished = uow.refresh.finish(token, ok, len(outcomes) - ok, record)
             uow.commit()
+        return finished
 
     async def refresh_exclusive(
         self,
@@ -690,18 +757,21 @@ class UsageLens:
         """Refresh unless another process is refreshing (or one did within min_interval).
 
         Returns None when the lease was not taken; otherwise the outcomes, which are also
-        recorded as the last refresh's state.
+        recorded as the last refresh's state. The lease is fenced: once it has run out,
+        this refresh can no longer replace price lists, move read positions or record its
+        outcome (each summary it pulled is still stored whole, like any other ingest).
         """
-        taken = await asyncio.to_thread(self._lease, holder, lease_seconds, min_interval)
-        if not taken:
+        token = await asyncio.to_thread(self._lease, holder, lease_seconds, min_interval)
+        if token is None:
             return None
         outcomes: list[PullOutcome] = []
         try:
             outcomes = await pull_into(
-                self, sources, branches, tables=tables, concurrency=concurrency
-            )
+                FencedTarget(self, token), sources, branches, tables=tables,
+                concurrency=concurrency,
+            )  # fmt: skip
         finally:
-            await asyncio.to_thread(self._finish, holder, outcomes)
+            await asyncio.to_thread(self._finish, token, outcomes)
         return outcomes
 
     def series_readings(
@@ -719,6 +789,57 @@ class UsageLens:
             for t, usage in readings
             if (since is None or t >= since) and (until is None or t < until)
         ]
+
+
+def _import_price_lists(document: dict[str, object]) -> list[OriginPrices]:
+    """Read an export's price lists (or, from an older export, its one list as hand-set)."""
+    lists = document.get("price_lists")
+    if not isinstance(lists, list) or not lists:
+        old = price_list_from_document(document.get("prices") or {"values": {}})
+        return [OriginPrices(MANUAL_ORIGIN, MANUAL_RANK, old)]
+    try:
+        return [
+            OriginPrices(
+                str(entry["origin"]),
+                int(entry["rank"]),
+                price_list_from_document({"values": entry.get("values") or {}}),
+            )
+            for entry in lists
+        ]
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise InvalidInput(f"price_lists: not a list of origin lists ({exc})") from None
+
+
+class FencedTarget:
+    """The service as a refresh's target: its lasting writes hold only while its lease does."""
+
+    def __init__(self, service: UsageLens, token: int) -> None:
+        self._service = service
+        self._token = token
+
+    def ingest_summary(self, payload: bytes, *, source: str) -> IngestResult:
+        """Store a pulled summary (whole or not at all, fenced or not: it is data)."""
+        return self._service.ingest_summary(payload, source=source)
+
+    def ingest_observations(self, batch: Sequence[Observation], *, source: str) -> IngestResult:
+        """Store rows read from a table source."""
+        return self._service.ingest_observations(batch, source=source)
+
+    def store_prices(self, price_list: PriceList) -> None:
+        """Refuse: a refresh stores sources' lists, never the hand-set one."""
+        raise LeaseLost("a refresh does not replace the hand-set price list")
+
+    def store_source_prices(self, lists: Sequence[OriginPrices]) -> None:
+        """Replace the answering sources' lists while the lease holds."""
+        self._service.store_price_lists(lists, fence=self._token)
+
+    def source_position(self, source: str) -> datetime | None:
+        """Return how far a table source has been read."""
+        return self._service.source_position(source)
+
+    def set_source_position(self, source: str, position: datetime) -> None:
+        """Move a table source's read position while the lease holds."""
+        self._service.set_source_position(source, position, fence=self._token)
 
 
 def _stored_already(
@@ -781,6 +902,7 @@ def _tally(
 
 __all__ = [
     "DataView",
+    "FencedTarget",
     "MetricsState",
     "PayloadReader",
     "PruneResult",

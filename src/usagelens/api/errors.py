@@ -19,7 +19,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from usagelens.domain.errors import (
     InvalidInput,
+    LeaseLost,
     NotConfigured,
+    NotFound,
     PayloadTooLarge,
     PolicyError,
     PriceListError,
@@ -42,7 +44,9 @@ _MAPPING: tuple[tuple[type[UsageLensError], int, str], ...] = (
     (PushEventError, 422, "invalid-push-event"),
     (PayloadTooLarge, 413, "payload-too-large"),
     (InvalidInput, 400, "invalid-input"),
+    (NotFound, 404, "not-found"),
     (NotConfigured, 409, "not-configured"),
+    (LeaseLost, 409, "lease-lost"),
     (SourceError, 502, "source-failed"),
     (StorageError, 503, "storage-unavailable"),
 )

@@ -38,13 +38,25 @@ class IngestOut(BaseModel):
     resources: int = Field(description="distinct (team, resource) pairs in the payload")
 
 
+class PriceOriginOut(BaseModel):
+    """One origin's list: a source's (its URL), ``manual`` (set by hand) or ``legacy``."""
+
+    origin: str
+    rank: int = Field(description="for a resource priced by several lists, the highest wins")
+    resources: int = Field(description="resource ids the list prices")
+
+
 class PricesOut(BaseModel):
-    """The stored price list, in the module's shape."""
+    """A price list in the module's shape: the prices in force, or one origin's list."""
 
     currency: str
     values: dict[str, dict[DimensionName, float]] = Field(
         description="price of each dimension of each resource id",
         examples=[{"SZY1417": {"CPU": 120, "RAM": 80, "NetFlow": 30}}],
+    )
+    origin: str | None = Field(None, description="the origin shown; null: the prices in force")
+    origins: list[PriceOriginOut] = Field(
+        default_factory=list, description="every origin's list, highest rank first"
     )
 
 

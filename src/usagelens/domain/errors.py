@@ -9,12 +9,14 @@ Every error the package raises on purpose derives from ``UsageLensError``::
     │   ├── PolicyError              a policy document is malformed
     │   ├── PushEventError           a pushed request event is malformed
     │   └── PayloadTooLarge          a body exceeds the configured size limit
+    ├── NotFound                     what was asked for is not stored (a 404)
     ├── NotConfigured                the operation needs a setting that is missing
     │   └── PolicyMismatch           this process's policy is not the store's
     ├── SourceError                  pulling from a monitoring source failed
     │   ├── SourceUnavailable        the source could not be reached or answered 5xx
     │   └── SourceNotFound           the source answered 404 (e.g. an unknown branch)
-    └── StorageError                 the database failed underneath us
+    ├── StorageError                 the database failed underneath us
+    └── LeaseLost                    a refresh outlived its lease; its late writes are refused
 
 The API maps these to RFC 9457 problem details in one place (``usagelens.api.errors``).
 """
@@ -81,6 +83,10 @@ class PayloadTooLarge(InvalidInput):
         super().__init__(f"request body exceeds the limit of {limit} bytes")
 
 
+class NotFound(UsageLensError):
+    """Report that what the caller named is not stored."""
+
+
 class NotConfigured(UsageLensError):
     """Refuse an operation that needs a setting nobody gave."""
 
@@ -116,3 +122,7 @@ class PolicyMismatch(NotConfigured):
             f"made under policy {stored}: run `usagelens rebuild` to recompute everything "
             "under the configured policy, or unset USAGELENS_POLICY_FILE to use the stored one"
         )
+
+
+class LeaseLost(UsageLensError):
+    """Refuse a write of a refresh whose lease ran out or was taken over (fencing)."""

@@ -68,6 +68,37 @@ def price_list_from_document(document: object) -> PriceList:
     return PriceList(parsed)
 
 
+MANUAL_ORIGIN = "manual"
+"""The list set by hand (``PUT /api/v1/prices``, ``usagelens prices``)."""
+LEGACY_ORIGIN = "legacy"
+"""The one list a store kept before lists were kept per origin."""
+MANUAL_RANK = 1_000_000
+"""The hand-set list wins over every source."""
+LEGACY_RANK = -1
+"""The list from before is the fallback under every source."""
+
+
+@dataclass(frozen=True, slots=True)
+class OriginPrices:
+    """One origin's price list: a monitoring source's, or the one set by hand.
+
+    Lists are kept apart so that each is replaced only by a new list from its own origin.
+    For a resource priced by several, the list of the highest ``rank`` wins: the hand-set
+    list, then the sources (a later one in the configured order ranks higher), then the
+    list a store held before it kept lists per origin.
+    """
+
+    origin: str
+    rank: int
+    prices: PriceList
+
+
+def effective_prices(lists: Iterable[OriginPrices]) -> PriceList:
+    """Merge origins' lists into the prices in force: by resource, the highest rank wins."""
+    ordered = sorted(lists, key=lambda entry: (entry.rank, entry.origin))
+    return merge_price_lists(entry.prices for entry in ordered)
+
+
 def merge_price_lists(lists: Iterable[PriceList]) -> PriceList:
     """Merge price lists in order; for a resource priced by several, the later list wins."""
     merged: dict[str, Mapping[Dimension, float]] = {}

@@ -18,7 +18,7 @@ from types import TracebackType
 from usagelens.domain.batch import to_micros
 from usagelens.domain.distribution import Distribution
 from usagelens.domain.model import IngestResult, SeriesKey, Window
-from usagelens.domain.prices import PriceList
+from usagelens.domain.prices import OriginPrices, PriceList
 from usagelens.domain.series import SeriesAggregate, SeriesSummary, differences
 from usagelens.ports import BatchRecord, PushState, PushTally, RefreshStatus, StoreState
 
@@ -32,6 +32,7 @@ class _Data:
     observations: dict[int, dict[int, float]] = field(default_factory=dict)
     """series id → time → usage."""
     prices: PriceList = field(default_factory=PriceList)
+    price_lists: dict[str, OriginPrices] = field(default_factory=dict)
     statuses: Counter[int] = field(default_factory=Counter)
     endpoints: dict[str, tuple[float, int]] = field(default_factory=dict)
     latency: dict[str, Counter[str]] = field(default_factory=dict)
@@ -39,6 +40,7 @@ class _Data:
     batches: list[BatchRecord] = field(default_factory=list)
     state: StoreState = field(default_factory=lambda: StoreState(1, None, None, False))
     refresh: RefreshStatus | None = None
+    refresh_token: int = 0
     positions: dict[str, datetime] = field(default_factory=dict)
 
 
@@ -150,7 +152,16 @@ class _Prices:
     def get(self) -> PriceList:
         return self._data.prices
 
-    def replace(self, price_list: PriceList) -> None:
+    def lists(self) -> list[OriginPrices]:
+        return [self._data.price_lists[o] for o in sorted(self._data.price_lists)]
+
+    def put_list(self, entry: OriginPrices, at: datetime) -> None:
+        self._data.price_lists[entry.origin] = entry
+
+    def drop_list(self, origin: str) -> bool:
+        return self._data.price_lists.pop(origin, None) is not None
+
+    def set_effective(self, price_list: PriceList) -> None:
         self._data.prices = price_list
 
 
@@ -237,33 +248,44 @@ class _Refresh:
     def __init__(self, data: _Data) -> None:
         self._data = data
 
-    def lease(
-        self, holder: str, now: datetime, lease_seconds: float, min_interval: float | None
-    ) -> bool:
+    def lease(self, holder: str, lease_seconds: float, min_interval: float | None) -> int | None:
+        now = datetime.now(UTC)
         status = self._data.refresh
         until = now + timedelta(seconds=lease_seconds)
         if status is not None:
             if status.lease_until is not None and status.lease_until > now:
-                return False
+                return None
             started = status.started_at
             if (
                 min_interval is not None
                 and started is not None
                 and (now - started).total_seconds() < min_interval
             ):
-                return False
+                return None
             self._data.refresh = replace(status, holder=holder, lease_until=until, started_at=now)
-            return True
-        self._data.refresh = RefreshStatus(holder, until, now, None, 0, 0, None)
-        return True
+        else:
+            self._data.refresh = RefreshStatus(holder, until, now, None, 0, 0, None)
+        self._data.refresh_token += 1
+        return self._data.refresh_token
 
-    def finish(self, holder: str, now: datetime, ok: int, failed: int, outcome: str) -> None:
+    def holds(self, token: int) -> bool:
         status = self._data.refresh
-        if status is not None and status.holder == holder:
-            self._data.refresh = replace(
-                status, holder=None, lease_until=None, finished_at=now, ok=ok,
-                failed=failed, outcome=outcome,
-            )  # fmt: skip
+        return (
+            status is not None
+            and token == self._data.refresh_token
+            and status.lease_until is not None
+            and status.lease_until > datetime.now(UTC)
+        )
+
+    def finish(self, token: int, ok: int, failed: int, outcome: str) -> bool:
+        status = self._data.refresh
+        if status is None or not self.holds(token):
+            return False
+        self._data.refresh = replace(
+            status, holder=None, lease_until=None, finished_at=datetime.now(UTC), ok=ok,
+            failed=failed, outcome=outcome,
+        )  # fmt: skip
+        return True
 
     def status(self) -> RefreshStatus | None:
         return self._data.refresh

@@ -7,15 +7,17 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, Table, delete, func, insert, select, update
+from sqlalchemy import Connection, Table, delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from usagelens.domain.model import Dimension, IngestResult
-from usagelens.domain.prices import PriceList
+from usagelens.domain.prices import OriginPrices, PriceList
 from usagelens.ports import BatchRecord, PushState, PushTally, RefreshStatus, StoreState
 from usagelens.storage.tables import (
     counters,
     ingest_batches,
+    origin_prices,
+    price_lists,
     prices,
     push_endpoints,
     push_latency,
@@ -75,13 +77,13 @@ def _mark(conn: Connection) -> str:
 
 
 class SqlPrices:
-    """The price list."""
+    """The price lists per origin, and the prices in force merged from them."""
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     def get(self) -> PriceList:
-        """Return the stored price list."""
+        """Return the prices in force."""
         values: dict[str, dict[Dimension, float]] = {}
         cursor = self._conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
         cursor.execute("SELECT resource, dimension, price FROM prices")
@@ -89,8 +91,52 @@ class SqlPrices:
             values.setdefault(resource, {})[_DIMENSIONS[dim]] = amount
         return PriceList(values)
 
-    def replace(self, price_list: PriceList) -> None:
-        """Make this the whole stored price list."""
+    def lists(self) -> list[OriginPrices]:
+        """Return every origin's list, with its rank."""
+        ranks = {
+            row.origin: int(row.rank)
+            for row in self._conn.execute(select(price_lists.c.origin, price_lists.c.rank))
+        }
+        values: dict[str, dict[str, dict[Dimension, float]]] = {o: {} for o in ranks}
+        rows = self._conn.execute(
+            select(
+                origin_prices.c.origin,
+                origin_prices.c.resource,
+                origin_prices.c.dimension,
+                origin_prices.c.price,
+            )
+        )
+        for origin, resource, dim, amount in rows:
+            values.setdefault(origin, {}).setdefault(resource, {})[_DIMENSIONS[dim]] = amount
+        return [
+            OriginPrices(origin, ranks.get(origin, 0), PriceList(values[origin]))
+            for origin in sorted(values)
+        ]
+
+    def put_list(self, entry: OriginPrices, at: datetime) -> None:
+        """Make this the whole list of its origin."""
+        origin = entry.origin[:500]
+        self._conn.execute(delete(origin_prices).where(origin_prices.c.origin == origin))
+        self._conn.execute(delete(price_lists).where(price_lists.c.origin == origin))
+        self._conn.execute(
+            insert(price_lists).values(origin=origin, rank=entry.rank, updated_at=naive_utc(at))
+        )
+        rows = [
+            {"origin": origin, "resource": resource, "dimension": dim.value, "price": amount}
+            for resource, dims in entry.prices.values.items()
+            for dim, amount in dims.items()
+        ]
+        if rows:
+            self._conn.execute(insert(origin_prices), rows)
+
+    def drop_list(self, origin: str) -> bool:
+        """Forget an origin's list."""
+        self._conn.execute(delete(origin_prices).where(origin_prices.c.origin == origin[:500]))
+        gone = self._conn.execute(delete(price_lists).where(price_lists.c.origin == origin[:500]))
+        return bool(gone.rowcount)
+
+    def set_effective(self, price_list: PriceList) -> None:
+        """Store the prices in force."""
         rows = [
             {"resource": resource, "dimension": dim.value, "price": amount}
             for resource, dims in price_list.values.items()
@@ -265,15 +311,14 @@ class SqlRefresh:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    def lease(
-        self, holder: str, now: datetime, lease_seconds: float, min_interval: float | None
-    ) -> bool:
+    def lease(self, holder: str, lease_seconds: float, min_interval: float | None) -> int | None:
         """Take the lease unless another holder has it or one ran too recently.
 
         One row in the store is the lock: with several workers or hosts only one refresh
-        runs at a time, and a crashed holder's lease simply expires.
+        runs at a time, and a crashed holder's lease simply runs out. Times are the
+        database's; the token returned fences the holder once its lease is gone.
         """
-        moment = naive_utc(now)
+        moment = self._now()
         conn = self._conn
         row = conn.execute(select(refresh_state).where(refresh_state.c.id == 1)).first()
         values = {
@@ -282,33 +327,65 @@ class SqlRefresh:
             "started_at": moment,
         }
         if row is None:
-            conn.execute(insert(refresh_state).values(id=1, ok=0, failed=0, **values))
-            return True
+            conn.execute(insert(refresh_state).values(id=1, ok=0, failed=0, token=1, **values))
+            return 1
         if row.lease_until is not None and row.lease_until > moment:
-            return False
+            return None
         if (
             min_interval is not None
             and row.started_at is not None
             and (moment - row.started_at).total_seconds() < min_interval
         ):
-            return False
-        conn.execute(update(refresh_state).where(refresh_state.c.id == 1).values(**values))
-        return True
+            return None
+        token = int(row.token) + 1
+        conn.execute(
+            update(refresh_state).where(refresh_state.c.id == 1).values(token=token, **values)
+        )
+        return token
 
-    def finish(self, holder: str, now: datetime, ok: int, failed: int, outcome: str) -> None:
-        """Record a refresh's outcome and release the lease."""
-        self._conn.execute(
+    def holds(self, token: int) -> bool:
+        """Tell whether the lease with this token is still held and has not run out."""
+        row = self._conn.execute(
+            select(refresh_state.c.token, refresh_state.c.lease_until).where(
+                refresh_state.c.id == 1
+            )
+        ).first()
+        return (
+            row is not None
+            and int(row.token) == token
+            and row.lease_until is not None
+            and row.lease_until > self._now()
+        )
+
+    def finish(self, token: int, ok: int, failed: int, outcome: str) -> bool:
+        """Record a refresh's outcome and release the lease, unless the lease was lost."""
+        moment = self._now()
+        done = self._conn.execute(
             update(refresh_state)
-            .where(refresh_state.c.id == 1, refresh_state.c.holder == holder[:200])
+            .where(
+                refresh_state.c.id == 1,
+                refresh_state.c.token == token,
+                refresh_state.c.lease_until > moment,
+            )
             .values(
                 holder=None,
                 lease_until=None,
-                finished_at=naive_utc(now),
+                finished_at=moment,
                 ok=ok,
                 failed=failed,
                 outcome=outcome,
             )
         )
+        return bool(done.rowcount)
+
+    def _now(self) -> datetime:
+        """Return the database's clock as naive UTC (the holders share it)."""
+        if self._conn.dialect.name == "postgresql":
+            sql = "SELECT CAST(clock_timestamp() AT TIME ZONE 'UTC' AS timestamp)"
+            moment: datetime = self._conn.execute(text(sql)).scalar_one()
+            return moment
+        stamp = self._conn.execute(text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")).scalar()
+        return datetime.fromisoformat(str(stamp))
 
     def status(self) -> RefreshStatus | None:
         """Return the lease and last outcome, None before the first refresh."""

@@ -106,6 +106,24 @@ prices = Table(
     Column("dimension", String(16), primary_key=True),
     Column("price", Float, nullable=False),
 )
+"""The prices in force, merged from ``origin_prices`` by rank whenever a list changes."""
+
+price_lists = Table(
+    "price_lists",
+    metadata,
+    Column("origin", String(500), primary_key=True, comment="a source's URL, manual or legacy"),
+    Column("rank", Integer, nullable=False, comment="the higher wins for a resource"),
+    Column("updated_at", DateTime, nullable=False, comment="UTC, naive"),
+)
+
+origin_prices = Table(
+    "origin_prices",
+    metadata,
+    Column("origin", String(500), primary_key=True),
+    Column("resource", String(255), primary_key=True),
+    Column("dimension", String(16), primary_key=True),
+    Column("price", Float, nullable=False),
+)
 
 push_statuses = Table(
     "push_statuses",
@@ -155,4 +173,11 @@ refresh_state = Table(
     Column("ok", Integer, nullable=False, server_default="0"),
     Column("failed", Integer, nullable=False, server_default="0"),
     Column("outcome", Text, nullable=True),
+    Column(
+        "token",
+        BigInteger,
+        nullable=False,
+        server_default="0",
+        comment="fencing token: grows with every lease taken",
+    ),
 )
