@@ -38,6 +38,8 @@ ENDPOINTS = [
     ("POST", "/metric-receiver", {"Content-Type": "application/json"}),
     ("POST", "/api/v1/policy/preview", {"Content-Type": "application/yaml"}),
     ("POST", "/api/v1/policy/diff", {"Content-Type": "application/yaml"}),
+    ("PUT", "/api/v1/prices?origin=http://a:1&rank=2", {"Content-Type": "application/json"}),
+    ("PUT", "/api/v1/sources/position?source=t", {"Content-Type": "application/json"}),
 ]
 
 
