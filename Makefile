@@ -25,8 +25,8 @@ test: $(DEV)
 	$(BIN)/python -m pytest
 
 lint: $(DEV)
-	$(BIN)/ruff check src tests benchmarks
-	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/ruff check src tests benchmarks examples
+	$(BIN)/ruff format --check src tests benchmarks examples
 	$(BIN)/mypy
 
 bench: $(DEV)  # issue 7's workload, ~4 min; BENCH_ARGS="--backend sqlite --python …"

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import math
 import os
 import shutil
+import signal
 import socket
 import tempfile
 import threading
@@ -240,6 +242,9 @@ def serve(
 
 
 def _run_uvicorn(host: str, port: int, workers: int, settings: Settings) -> None:
+    # uvicorn handles SIGTERM (a graceful stop), then raises it again once stopped; let
+    # that end the process with status 0, as a stop that went to plan.
+    signal.signal(signal.SIGTERM, lambda *_: None)
     uvicorn.run(
         "usagelens.api:app_from_env",
         factory=True,
@@ -249,6 +254,7 @@ def _run_uvicorn(host: str, port: int, workers: int, settings: Settings) -> None
         log_config=logging_config(settings.log_format, settings.log_level),
         access_log=False,  # the service writes its own, with the request id
         proxy_headers=False,
+        timeout_graceful_shutdown=max(1, math.ceil(settings.shutdown_timeout)),
     )
 
 

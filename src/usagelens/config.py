@@ -68,6 +68,14 @@ class Settings(BaseSettings):
     push_max_endpoints: int = Field(
         100, ge=1, description='distinct pushed endpoints before new ones count as "other"'
     )
+    shutdown_timeout: float = Field(
+        30.0, gt=0, description="seconds in-flight requests get to finish after SIGTERM"
+    )
+    shutdown_drain: float = Field(
+        0.0,
+        ge=0,
+        description="seconds a worker keeps serving after SIGTERM with /readyz answering 503",
+    )
     window: timedelta | None = Field(
         None, description="rolling window reads use by default (14d, 200h; all: everything)"
     )
@@ -134,7 +142,7 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("refresh_every", mode="before")
+    @field_validator("refresh_every", "shutdown_timeout", "shutdown_drain", mode="before")
     @classmethod
     def _parse_duration(cls, value: object) -> object:
         return parse_duration(value) if isinstance(value, str) else value

@@ -72,6 +72,7 @@ T = TypeVar("T")
 PRUNE_SERIES_PER_TRANSACTION = 500
 EXPORT_VERSION = 1
 """The format of ``UsageLens.export`` documents."""
+INTERRUPTED = "interrupted by a shutdown: every batch stored is whole; the next refresh pulls again"
 PRUNE_SLICE = timedelta(days=1)
 """A prune deletes at most this much of each series' history per transaction."""
 
@@ -770,8 +771,11 @@ class UsageLens:
                 FencedTarget(self, token), sources, branches, tables=tables,
                 concurrency=concurrency,
             )  # fmt: skip
+        except asyncio.CancelledError:  # shutting down: whole batches stay, the rest waits
+            outcomes = [PullOutcome("", "refresh", None, False, INTERRUPTED)]
+            raise
         finally:
-            await asyncio.to_thread(self._finish, token, outcomes)
+            await asyncio.shield(asyncio.to_thread(self._finish, token, outcomes))
         return outcomes
 
     def series_readings(

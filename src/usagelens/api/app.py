@@ -31,6 +31,7 @@ from usagelens.api.routers import (
 )
 from usagelens.api.scheduler import run_retention, run_scheduled_refresh
 from usagelens.api.schemas import PushEventIn
+from usagelens.api.shutdown import Drain
 from usagelens.config import Settings, load_settings
 from usagelens.domain.errors import NotConfigured
 from usagelens.exporter import build_registry
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, *, service: UsageLens | None = 
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        drain.install()
         tasks = []
         if settings.refresh_every and settings.sources:
             tasks.append(asyncio.create_task(run_scheduled_refresh(service, settings)))
@@ -69,6 +71,7 @@ def create_app(settings: Settings | None = None, *, service: UsageLens | None = 
         gc.collect()
         gc.freeze()
         yield
+        drain.uninstall()
         await pushes.close()
         for task in tasks:
             task.cancel()
@@ -88,6 +91,7 @@ def create_app(settings: Settings | None = None, *, service: UsageLens | None = 
     app.state.service = service
     app.state.registry = registry
     app.state.pushes = pushes = PushBatcher(service.record_pushes)
+    app.state.shutdown = drain = Drain(settings.shutdown_drain)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.state.request_metrics = request_metrics

@@ -26,6 +26,7 @@ from usagelens.domain.errors import (
     PolicyError,
     PriceListError,
     PushEventError,
+    ShuttingDown,
     SourceError,
     StorageError,
     SummaryFormatError,
@@ -49,6 +50,7 @@ _MAPPING: tuple[tuple[type[UsageLensError], int, str], ...] = (
     (LeaseLost, 409, "lease-lost"),
     (SourceError, 502, "source-failed"),
     (StorageError, 503, "storage-unavailable"),
+    (ShuttingDown, 503, "shutting-down"),
 )
 
 

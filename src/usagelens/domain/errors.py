@@ -16,6 +16,7 @@ Every error the package raises on purpose derives from ``UsageLensError``::
     │   ├── SourceUnavailable        the source could not be reached or answered 5xx
     │   └── SourceNotFound           the source answered 404 (e.g. an unknown branch)
     ├── StorageError                 the database failed underneath us
+    ├── ShuttingDown                 the process got SIGTERM and takes no new work
     └── LeaseLost                    a refresh outlived its lease; its late writes are refused
 
 The API maps these to RFC 9457 problem details in one place (``usagelens.api.errors``).
@@ -126,3 +127,7 @@ class PolicyMismatch(NotConfigured):
 
 class LeaseLost(UsageLensError):
     """Refuse a write of a refresh whose lease ran out or was taken over (fencing)."""
+
+
+class ShuttingDown(UsageLensError):
+    """Tell a caller that this process is shutting down (readiness false: go elsewhere)."""

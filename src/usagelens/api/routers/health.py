@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
 from usagelens.api.deps import ServiceDep
 from usagelens.api.schemas import StatusOut
+from usagelens.domain.errors import ShuttingDown
 
 router = APIRouter(tags=["health"])
 
@@ -21,9 +22,11 @@ def healthz() -> StatusOut:
     "/readyz",
     response_model=StatusOut,
     summary="Readiness",
-    responses={503: {"description": "database unreachable"}},
+    responses={503: {"description": "database unreachable, or the process is shutting down"}},
 )
-async def readyz(service: ServiceDep) -> StatusOut:
-    """Answer 200 when the database is reachable, else 503."""
+async def readyz(request: Request, service: ServiceDep) -> StatusOut:
+    """Answer 200 when the database is reachable and the process is not shutting down."""
+    if request.app.state.shutdown.draining:
+        raise ShuttingDown("shutting down: finishing the requests in flight")
     await run_in_threadpool(service.ready)
     return StatusOut(status="ready")
