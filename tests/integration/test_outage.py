@@ -84,7 +84,8 @@ def test_outage_is_503_and_the_service_recovers(
 
         private_postgres.stop()
         reads = ["/api/v1/costs/total", "/api/v1/costs/deleted", "/api/v1/resources", "/metrics",
-                 "/api/v1/report", "/api/v1/prices", "/api/v1/refresh"]  # fmt: skip
+                 "/api/v1/report", "/api/v1/prices", "/api/v1/refresh", "/", "/ui/rows",
+                 "/ui/policy", "/api/v1/sources/position?source=t"]  # fmt: skip
         for path in reads:
             _problem_503(client.get(path))
         _problem_503(client.get("/readyz"))
@@ -94,6 +95,8 @@ def test_outage_is_503_and_the_service_recovers(
             "/metric-receiver", json={"status": 500, "endpoint": "/x", "time": 2}, headers=AUTH
         )
         _problem_503(refused)
+        _problem_503(client.put("/api/v1/prices", json={"values": {}}, headers=AUTH))
+        _problem_503(client.post("/api/v1/policy/preview", content=b"intensity: {low: 40}"))
 
         private_postgres.start()
         deadline = time.monotonic() + 30
@@ -106,3 +109,78 @@ def test_outage_is_503_and_the_service_recovers(
         # The refused push was not counted; the two answered ones were.
         assert 'http_service_requests_total{status="200"} 2.0' in metrics
         assert 'status="500"' not in metrics
+
+
+def test_an_outage_in_the_middle_of_traffic_loses_no_accepted_write(
+    private_postgres: PrivatePostgres, start_server
+) -> None:  # type: ignore[no-untyped-def]
+    """Writers keep going while the database stops and comes back: every write answered
+    200 is stored exactly once, every refused one (503) is absent, and nothing is a 500."""
+    import threading
+    from datetime import UTC, datetime, timedelta
+
+    from usagelens.domain.summary import render_summary
+    from usagelens.simulator.data import company
+
+    server = start_server(
+        {"USAGELENS_DATABASE_URL": private_postgres.url, "USAGELENS_API_TOKEN": TOKEN}
+    )
+    branch = company(1)
+    start = datetime(2026, 1, 1, tzinfo=UTC)
+    statuses: list[int] = []
+    accepted_hours: list[int] = []
+    accepted_pushes = 0
+    lock = threading.Lock()
+    stop = threading.Event()
+
+    def ingest(worker: int) -> None:
+        hour = worker
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            while not stop.is_set():
+                end = start + timedelta(hours=hour)
+                body = render_summary(branch.observations(end, hours=1)).encode()
+                answer = client.post("/api/v1/usage", content=body, headers=AUTH)
+                with lock:
+                    statuses.append(answer.status_code)
+                    if answer.status_code == 200:
+                        accepted_hours.append(hour)
+                hour += 3  # three writers, disjoint hours
+                time.sleep(0.02)
+
+    def push() -> None:
+        nonlocal accepted_pushes
+        with httpx.Client(base_url=server.url, timeout=30) as client:
+            while not stop.is_set():
+                answer = client.post(
+                    "/metric-receiver", json={"status": 201, "endpoint": "/y", "time": 0.1},
+                    headers=AUTH,
+                )  # fmt: skip
+                with lock:
+                    statuses.append(answer.status_code)
+                    accepted_pushes += answer.status_code == 200
+                time.sleep(0.01)
+
+    threads = [threading.Thread(target=ingest, args=(w,)) for w in range(3)]
+    threads.append(threading.Thread(target=push))
+    for thread in threads:
+        thread.start()
+    time.sleep(1.5)
+    private_postgres.stop()
+    time.sleep(2)
+    private_postgres.start()
+    time.sleep(2)
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=60)
+
+    assert set(statuses) <= {200, 503}, sorted(set(statuses))
+    assert 503 in statuses and statuses.count(200) > 10  # the outage was seen, and the traffic
+    with httpx.Client(base_url=server.url, timeout=30) as client:
+        deadline = time.monotonic() + 30
+        while client.get("/readyz").status_code != 200 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        rows = client.get("/api/v1/resources", params={"limit": 10000}).json()["items"]
+        assert sum(r["count"] for r in rows) == 120 * len(set(accepted_hours))
+        assert len(accepted_hours) == len(set(accepted_hours))
+        metrics = client.get("/metrics").text
+    assert f'http_service_requests_total{{status="201"}} {float(accepted_pushes)}' in metrics
