@@ -3,8 +3,8 @@
 FastAPI documents its own validation error (``HTTPValidationError``, as
 ``application/json``), which this API never answers, and none of the answers that
 middleware and dependencies give. The document is completed here, once, for every
-operation: a 401 where a token is required, a 400 and a 413 where a body is read, and the
-problem schema on every error answer.
+operation: a 503 while the database is away, a 401 where a token is required, a 400 and
+a 413 where a body is read, and the problem schema on every error answer.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ _DESCRIPTIONS = {
     "401": "the API token is missing or wrong",
     "413": "the body is over the size limit; nothing changed",
     "422": "the request is malformed; nothing changed",
+    "503": "the database is unreachable (or the process is shutting down): try again after "
+    "Retry-After seconds; nothing changed",
 }
 _FASTAPI_PLACEHOLDERS = frozenset({"", "Additional Response", "Validation Error"})
 _METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options", "trace"})
@@ -40,6 +42,8 @@ def document_problems(schema: dict[str, Any]) -> None:
 
 
 def _complete(responses: dict[str, Any], operation: dict[str, Any]) -> None:
+    if not str(operation.get("operationId", "")).startswith("healthz"):
+        responses.setdefault("503", {})  # every other operation reads or writes the store
     if operation.get("security"):
         responses.setdefault("401", {})
     if "requestBody" in operation:
