@@ -83,15 +83,26 @@ def free_port() -> int:
 
 
 class Server:
-    """A usagelens process (``serve`` or ``simulate``) on a loopback port."""
+    """A usagelens process (``serve`` or ``simulate``), or another ``python -m`` server
+    such as uvicorn, on a loopback port."""
 
-    def __init__(self, args: list[str], env: dict[str, str], port: int, log: Path) -> None:
+    def __init__(
+        self,
+        args: list[str],
+        env: dict[str, str],
+        port: int,
+        log: Path,
+        *,
+        module: str = "usagelens",
+        cwd: Path | None = None,
+    ) -> None:
         self.url = f"http://127.0.0.1:{port}"
         self.log = log
         self._log_file = log.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "usagelens", *args, "--port", str(port)],
+            [sys.executable, "-m", module, *args, "--port", str(port)],
             env={**os.environ, **env},
+            cwd=cwd,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
         )

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import importlib.util
-import os
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
-import httpx
 import pytest
 
-from tests.conftest import free_port, missing_server
+from tests.conftest import Server, free_port, missing_server
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 CATALOG = EXAMPLES / "course_catalog"
@@ -31,52 +27,13 @@ def load_example(path: Path, name: str) -> ModuleType:
     return module
 
 
-class CatalogServer:
-    """``uvicorn app:app`` started from the example's folder, as its README says."""
-
-    def __init__(self, db: Path, log: Path, workers: int) -> None:
-        port = free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        self.log = log
-        self._log_file = log.open("wb")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "uvicorn",
-                "app:app",
-                "--port",
-                str(port),
-                "--workers",
-                str(workers),
-            ],
-            cwd=CATALOG,
-            env={**os.environ, "COURSE_DB": str(db), "PYTHONUNBUFFERED": "1"},
-            stdout=self._log_file,
-            stderr=subprocess.STDOUT,
-        )
-
-    def wait_ready(self, timeout: float = 30) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.log.read_text()}")
-            try:
-                if httpx.get(self.url + "/courses", timeout=5).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"server did not start in {timeout}s: {self.log.read_text()}")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self._log_file.close()
+def catalog(db: Path, log: Path, workers: int) -> Server:
+    """Start ``uvicorn app:app`` from the example's folder, as its README says."""
+    env = {"COURSE_DB": str(db), "PYTHONUNBUFFERED": "1"}
+    args = ["app:app", "--workers", str(workers)]
+    server = Server(args, env, free_port(), log, module="uvicorn", cwd=CATALOG)
+    server.wait_ready("/courses")
+    return server
 
 
 @pytest.fixture
@@ -84,14 +41,11 @@ def catalog_server(tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
     """Start the catalogue on a fresh database: ``catalog_server(workers=2)``; stopped after."""
     if importlib.util.find_spec("uvicorn") is None:
         missing_server("uvicorn is not installed")
-    servers: list[CatalogServer] = []
+    servers: list[Server] = []
 
-    def start(workers: int = 1) -> CatalogServer:
-        server = CatalogServer(
-            tmp_path / "courses.db", tmp_path / f"uvicorn-{len(servers)}.log", workers
-        )
+    def start(workers: int = 1) -> Server:
+        server = catalog(tmp_path / "courses.db", tmp_path / f"uvicorn-{len(servers)}.log", workers)
         servers.append(server)
-        server.wait_ready()
         return server
 
     yield start
