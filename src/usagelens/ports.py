@@ -21,6 +21,7 @@ from usagelens.domain.prices import OriginPrices, PriceList
 from usagelens.domain.series import SeriesAggregate, SeriesSummary
 
 __all__ = [
+    "BAD_ROWS_NAMED",
     "BatchRecord",
     "BatchRepository",
     "Clock",
@@ -36,6 +37,7 @@ __all__ = [
     "SeriesRepository",
     "StateRepository",
     "StoreState",
+    "TablePage",
     "TableSource",
     "UnitOfWork",
     "UnitOfWorkFactory",
@@ -371,13 +373,29 @@ class UnitOfWorkFactory(Protocol):
         ...
 
 
+BAD_ROWS_NAMED = 5
+"""Bad rows of a table named in its outcome (all are counted)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TablePage:
+    """One page of a table read: its valid rows, and the rows refused one by one."""
+
+    observations: list[Observation]
+    bad: int = 0
+    """Rows refused (skipped)."""
+    problems: tuple[str, ...] = ()
+    """What was wrong with the first few of them (at most BAD_ROWS_NAMED)."""
+
+
 class TableSource(Protocol):
     """A table of observations read incrementally (the course's usage_stats.resources)."""
 
     name: str
 
-    def fetch_since(self, position: datetime | None) -> list[Observation]:
-        """Return the observations collected at or after a position (all when None)."""
+    def pages(self, position: datetime | None) -> Iterator[TablePage]:
+        """Yield the rows collected from a position (less the source's lookback), in pages
+        of bounded size, validated row by row (all rows when None)."""
         ...
 
 
@@ -387,8 +405,6 @@ class PullTarget(Protocol):
     def ingest_summary(self, payload: bytes, *, source: str) -> IngestResult: ...
 
     def ingest_observations(self, batch: Sequence[Observation], *, source: str) -> IngestResult: ...
-
-    def store_prices(self, price_list: PriceList) -> None: ...
 
     def store_source_prices(self, lists: Sequence[OriginPrices]) -> None:
         """Replace the lists of the sources that answered, all in one go."""

@@ -3,22 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from usagelens.documents import load_price_list
 from usagelens.domain.errors import SummaryFormatError, UsageLensError
-from usagelens.domain.model import IngestResult, Observation
+from usagelens.domain.model import IngestResult
 from usagelens.domain.prices import OriginPrices, PriceList
-from usagelens.ports import PullTarget, TableSource, UsageSource
-
-if TYPE_CHECKING:
-    pass
-
-BAD_ROWS_NAMED = 5
-"""Bad rows of a table named in its outcome (all are counted)."""
+from usagelens.ports import BAD_ROWS_NAMED, PullTarget, TableSource, UsageSource
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,26 +24,6 @@ class PullOutcome:
     ok: bool
     detail: str
     result: IngestResult | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class TablePage:
-    """One page of a table read: its valid rows, and the rows refused one by one."""
-
-    observations: list[Observation]
-    bad: int = 0
-    """Rows refused (skipped)."""
-    problems: tuple[str, ...] = ()
-    """What was wrong with the first few of them."""
-
-
-@runtime_checkable
-class PagedTableSource(TableSource, Protocol):
-    """A table source read in pages of bounded size, validated row by row."""
-
-    def pages(self, position: datetime | None) -> Iterator[TablePage]:
-        """Yield the rows from a position (with the source's lookback), page by page."""
-        ...
 
 
 async def pull_into(
@@ -146,11 +118,7 @@ def _read_table(target: PullTarget, source: TableSource) -> PullOutcome:
     bad, problems = 0, list[str]()
     try:
         position = target.source_position(name)
-        if isinstance(source, PagedTableSource):
-            pages: Iterator[TablePage] = source.pages(position)
-        else:
-            pages = iter([TablePage(source.fetch_since(position))])
-        for page in pages:
+        for page in source.pages(position):
             bad += page.bad
             problems += page.problems[: BAD_ROWS_NAMED - len(problems)]
             if not page.observations:

@@ -11,7 +11,7 @@ import httpx
 
 from usagelens.domain.errors import InvalidInput, StorageError
 from usagelens.domain.model import IngestResult, Observation
-from usagelens.domain.prices import OriginPrices, PriceList
+from usagelens.domain.prices import OriginPrices
 from usagelens.domain.summary import render_records
 
 POSITION_PATH = "/api/v1/sources/position"
@@ -31,10 +31,6 @@ class RemoteTarget:
         """POST table rows in the JSON form."""
         body = json.dumps(render_records(batch), ensure_ascii=False).encode()
         return self._ingest(body, "application/json", source)
-
-    def store_prices(self, price_list: PriceList) -> None:
-        """PUT the hand-set price list as JSON."""
-        self._send("PUT", "/api/v1/prices", json=price_list.to_document())
 
     def store_source_prices(self, lists: Sequence[OriginPrices]) -> None:
         """PUT each answering source's list under its own origin and rank."""

@@ -829,10 +829,6 @@ class FencedTarget:
         """Store rows read from a table source."""
         return self._service.ingest_observations(batch, source=source)
 
-    def store_prices(self, price_list: PriceList) -> None:
-        """Refuse: a refresh stores sources' lists, never the hand-set one."""
-        raise LeaseLost("a refresh does not replace the hand-set price list")
-
     def store_source_prices(self, lists: Sequence[OriginPrices]) -> None:
         """Replace the answering sources' lists while the lease holds."""
         self._service.store_price_lists(lists, fence=self._token)

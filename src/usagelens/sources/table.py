@@ -28,7 +28,7 @@ from usagelens.config import parse_duration
 from usagelens.domain.errors import NotConfigured, SourceUnavailable, SummaryFormatError
 from usagelens.domain.model import Observation
 from usagelens.domain.summary import parse_records
-from usagelens.pulls import BAD_ROWS_NAMED, TablePage
+from usagelens.ports import BAD_ROWS_NAMED, TablePage
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
 _KEY = "collect_date, team, resource, dimension"
@@ -89,10 +89,6 @@ class PostgresTableSource:
         if empty:
             what = f"{empty} row{'s' if empty != 1 else ''} with an empty team, resource, "
             yield TablePage([], empty, (what + "dimension or collect_date",))
-
-    def fetch_since(self, position: datetime | None) -> list[Observation]:
-        """Return every valid row ``pages`` yields, in one list."""
-        return [obs for page in self.pages(position) for obs in page.observations]
 
     def close(self) -> None:
         """Release the source's connections."""

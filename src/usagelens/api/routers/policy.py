@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
@@ -32,20 +34,19 @@ _BODY = {
 }
 
 
-@router.post(
-    "/policy/preview",
-    response_model=PolicyDiffOut,
-    openapi_extra=_BODY,
-    summary="What a candidate policy would change",
-    responses={422: {"description": "malformed policy document"}},
-)
+_ROUTE: dict[str, Any] = {
+    "response_model": PolicyDiffOut,
+    "openapi_extra": _BODY,
+    "responses": {422: {"description": "malformed policy document"}},
+}
+
+
+@router.post("/policy/preview", summary="What a candidate policy would change", **_ROUTE)
 @router.post(
     "/policy/diff",
-    response_model=PolicyDiffOut,
-    openapi_extra=_BODY,
     summary="What a candidate policy would change (the same as /policy/preview)",
-    responses={422: {"description": "malformed policy document"}},
     operation_id="policy_diff_alias",
+    **_ROUTE,
 )
 async def policy_diff(request: Request, service: ServiceDep, window: WindowDep) -> PolicyDiffOut:
     """Judge every row of the window under the candidate policy: the rows whose decision
