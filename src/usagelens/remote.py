@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from usagelens.domain.errors import InvalidInput, StorageError
+from usagelens.domain.errors import InvalidInput, StorageError, StorageUnavailable
 from usagelens.domain.model import IngestResult, Observation
 from usagelens.domain.prices import OriginPrices
 from usagelens.domain.summary import render_records
@@ -76,7 +76,7 @@ class RemoteTarget:
         try:
             response = self._client.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
-            raise StorageError(f"server unreachable: {exc}") from exc
+            raise StorageUnavailable(f"server unreachable: {exc}") from exc
         if response.is_success:
             body: dict[str, Any] = response.json()
             return body

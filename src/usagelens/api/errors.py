@@ -6,12 +6,9 @@ Domain errors are mapped to HTTP here and nowhere else.
 from __future__ import annotations
 
 import logging
-import sqlite3
 from http import HTTPStatus
 from typing import Any
 
-import psycopg
-import sqlalchemy.exc
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -26,13 +23,16 @@ from usagelens.domain.errors import (
     PolicyError,
     PriceListError,
     PushEventError,
+    RejectedByStore,
     ShuttingDown,
     SourceError,
     StorageError,
+    StorageUnavailable,
     SummaryFormatError,
     UsageLensError,
 )
 from usagelens.logs import request_id
+from usagelens.storage.errors import DATABASE_ERRORS, classify
 
 PROBLEM_JSON = "application/problem+json"
 log = logging.getLogger("usagelens.api")
@@ -44,12 +44,14 @@ _MAPPING: tuple[tuple[type[UsageLensError], int, str], ...] = (
     (PolicyError, 422, "invalid-policy"),
     (PushEventError, 422, "invalid-push-event"),
     (PayloadTooLarge, 413, "payload-too-large"),
+    (RejectedByStore, 422, "rejected-by-store"),
     (InvalidInput, 400, "invalid-input"),
     (NotFound, 404, "not-found"),
     (NotConfigured, 409, "not-configured"),
     (LeaseLost, 409, "lease-lost"),
     (SourceError, 502, "source-failed"),
-    (StorageError, 503, "storage-unavailable"),
+    (StorageUnavailable, 503, "storage-unavailable"),
+    (StorageError, 500, "storage-failed"),
     (ShuttingDown, 503, "shutting-down"),
 )
 
@@ -93,21 +95,22 @@ def problem_for(exc: UsageLensError, instance: str | None = None) -> JSONRespons
             "record_index": exc.record_index,
             "field": exc.field,
         }
+    elif isinstance(exc, RejectedByStore):
+        extensions = {"field": exc.field}
+    detail = str(exc)
+    if status == 500:
+        # Not the caller's doing: say where to look, keep the cause in the log.
+        log.error("%s (%s)", detail, type(exc).__name__, exc_info=exc)
+        detail = "internal error; see the server log for this request id"
+    elif status == 503 and isinstance(exc, StorageUnavailable):
+        log.warning("database unavailable on %s: %s", instance, detail)
+        detail = "the database is unavailable; try again shortly"
     headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else None
-    return problem(status, str(exc), slug=slug, instance=instance, headers=headers, **extensions)
+    return problem(status, detail, slug=slug, instance=instance, headers=headers, **extensions)
 
 
 RETRY_AFTER_SECONDS = 5
 """What a 503 tells the caller to wait before trying again (the database is away)."""
-_DATABASE_ERRORS: tuple[type[Exception], ...] = (
-    sqlalchemy.exc.OperationalError,
-    sqlalchemy.exc.InterfaceError,
-    sqlalchemy.exc.TimeoutError,
-    psycopg.OperationalError,
-    psycopg.InterfaceError,
-    sqlite3.OperationalError,
-)
-"""Driver and pool errors that mean the database cannot be reached or is busy."""
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -139,19 +142,12 @@ def install_error_handlers(app: FastAPI) -> None:
             errors=errors,
         )
 
-    async def _database_away(request: Request, exc: Exception) -> JSONResponse:
-        log.warning("database unavailable on %s %s: %s", request.method, request.url.path,
-                    str(exc).splitlines()[0] if str(exc) else type(exc).__name__)  # fmt: skip
-        return problem(
-            503,
-            "the database is unavailable; try again shortly",
-            slug="storage-unavailable",
-            instance=request.url.path,
-            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
+    async def _database(request: Request, exc: Exception) -> JSONResponse:
+        # A database error that escaped a unit of work: the same classification.
+        return problem_for(classify(exc), request.url.path)
 
-    for error in _DATABASE_ERRORS:
-        app.add_exception_handler(error, _database_away)
+    for error in DATABASE_ERRORS:
+        app.add_exception_handler(error, _database)
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:

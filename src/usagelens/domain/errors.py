@@ -8,14 +8,16 @@ Every error the package raises on purpose derives from ``UsageLensError``::
     │   ├── PriceListError           a price list does not fit SPEC 1.2
     │   ├── PolicyError              a policy document is malformed
     │   ├── PushEventError           a pushed request event is malformed
-    │   └── PayloadTooLarge          a body exceeds the configured size limit
+    │   ├── PayloadTooLarge          a body exceeds the configured size limit
+    │   └── RejectedByStore          the database refused a value (too long, a NUL, a constraint)
     ├── NotFound                     what was asked for is not stored (a 404)
     ├── NotConfigured                the operation needs a setting that is missing
     │   └── PolicyMismatch           this process's policy is not the store's
     ├── SourceError                  pulling from a monitoring source failed
     │   ├── SourceUnavailable        the source could not be reached or answered 5xx
     │   └── SourceNotFound           the source answered 404 (e.g. an unknown branch)
-    ├── StorageError                 the database failed underneath us
+    ├── StorageError                 the database failed in a way that is nobody's input (a 500)
+    │   └── StorageUnavailable       the database is away, shutting down or busy (a 503)
     ├── ShuttingDown                 the process got SIGTERM and takes no new work
     └── LeaseLost                    a refresh outlived its lease; its late writes are refused
 
@@ -108,8 +110,20 @@ class SourceNotFound(SourceError):
     """Report a source that answered 404 for what was asked (an unknown branch)."""
 
 
+class RejectedByStore(InvalidInput):
+    """Reject a value the database refused: too long, a NUL byte, a broken constraint."""
+
+    def __init__(self, message: str, *, field: str | None = None) -> None:
+        self.field = field
+        super().__init__(message)
+
+
 class StorageError(UsageLensError):
-    """Report a database failure that is not the caller's fault."""
+    """Report a database failure that is neither the caller's input nor an outage."""
+
+
+class StorageUnavailable(StorageError):
+    """Report a database that cannot be reached, is shutting down or is too busy: retry."""
 
 
 class PolicyMismatch(NotConfigured):

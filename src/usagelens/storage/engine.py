@@ -12,6 +12,12 @@ from sqlalchemy.engine import make_url
 
 WRITE = {"usagelens_write": True}
 """Execution options for a transaction that will write (SQLite takes its lock up front)."""
+READ = {
+    "postgresql": {"isolation_level": "REPEATABLE READ", "postgresql_readonly": True},
+    "sqlite": {},
+}
+"""Execution options for a reading transaction, by dialect: one snapshot for all its
+statements (SQLite's deferred transaction in WAL mode is a snapshot already)."""
 
 _MIGRATIONS = Path(__file__).parent / "migrations"
 

@@ -5,12 +5,12 @@ from __future__ import annotations
 from types import TracebackType
 
 from sqlalchemy import Connection, Engine, RootTransaction, text
-from sqlalchemy.exc import SQLAlchemyError
 
-from usagelens.domain.errors import StorageError
+from usagelens.domain.errors import StorageUnavailable
 from usagelens.domain.model import SeriesKey
 from usagelens.ports import StoreState
-from usagelens.storage.engine import WRITE
+from usagelens.storage.engine import READ, WRITE
+from usagelens.storage.errors import DATABASE_ERRORS, classify
 from usagelens.storage.observations import SqlObservations, SqlSeries
 from usagelens.storage.records import (
     SqlBatches,
@@ -27,7 +27,11 @@ class SqlUnitOfWork:
 
     A writing unit of work takes the store's write lock when it begins (``BEGIN
     IMMEDIATE`` on SQLite, an advisory lock on PostgreSQL), so writers take turns and
-    each sees what the previous one committed. Database errors leave it as StorageError.
+    each sees what the previous one committed. A reading one is a snapshot: on
+    PostgreSQL REPEATABLE READ and READ ONLY, so every statement in it sees the same
+    committed state (SQLite's deferred transaction in WAL mode is one already). Every
+    database error leaves it classified once (``storage.errors.classify``), and an
+    encoding error met while binding a value is the caller's value.
     """
 
     series: SqlSeries
@@ -49,11 +53,10 @@ class SqlUnitOfWork:
     def __enter__(self) -> SqlUnitOfWork:
         try:
             conn = self._engine.connect()
-            if self._write:
-                conn.execution_options(**WRITE)
+            conn.execution_options(**(WRITE if self._write else READ[conn.dialect.name]))
             self._transaction = conn.begin()
-        except SQLAlchemyError as exc:
-            raise StorageError(f"database unreachable: {exc.__class__.__name__}") from exc
+        except DATABASE_ERRORS as exc:
+            raise classify(exc, action="connect") from exc
         self._conn = conn
         self.series = SqlSeries(conn, self._known)
         self.observations = SqlObservations(conn)
@@ -70,8 +73,8 @@ class SqlUnitOfWork:
         assert self._transaction is not None, "commit outside the unit of work"
         try:
             self._transaction.commit()
-        except SQLAlchemyError as exc:
-            raise StorageError(f"database write failed: {exc.__class__.__name__}") from exc
+        except DATABASE_ERRORS as exc:
+            raise classify(exc, action="write") from exc
         self._known.update(self.series.created)
 
     def __exit__(
@@ -88,11 +91,10 @@ class SqlUnitOfWork:
             if transaction.is_active:
                 transaction.rollback()
             conn.close()
-        except SQLAlchemyError:
+        except DATABASE_ERRORS:
             conn.invalidate()
-        if isinstance(exc, SQLAlchemyError):
-            action = "write" if self._write else "read"
-            raise StorageError(f"database {action} failed: {exc.__class__.__name__}") from exc
+        if exc is not None and isinstance(exc, (*DATABASE_ERRORS, UnicodeEncodeError)):
+            raise classify(exc, action="write" if self._write else "read") from exc
 
 
 class SqlStore:
@@ -111,8 +113,8 @@ class SqlStore:
         """Read the store's state on a bare pooled connection (a fraction of a unit of work)."""
         try:
             connection = self.engine.raw_connection()
-        except SQLAlchemyError as exc:
-            raise StorageError(f"database unreachable: {exc.__class__.__name__}") from exc
+        except DATABASE_ERRORS as exc:
+            raise classify(exc, action="connect") from exc
         try:
             cursor = connection.cursor()
             cursor.execute(
@@ -122,20 +124,20 @@ class SqlStore:
             row = cursor.fetchone()
             cursor.close()
             connection.rollback()
-        except Exception as exc:
+        except DATABASE_ERRORS as exc:
             connection.invalidate()
-            raise StorageError(f"database read failed: {exc.__class__.__name__}") from exc
+            raise classify(exc, action="read") from exc
         finally:
             connection.close()
         if row is None:
-            raise StorageError("the store has no state row: run `usagelens migrate`")
+            raise StorageUnavailable("the store has no state row: run `usagelens migrate`")
         version, fingerprint, document, stale = row
         return StoreState(int(version), fingerprint, document, bool(stale))
 
     def ping(self) -> None:
-        """Raise StorageError unless the database answers."""
+        """Raise StorageUnavailable (or another classified error) unless the database answers."""
         try:
             with self.engine.connect() as conn:
                 conn.execute(text("SELECT 1"))
-        except SQLAlchemyError as exc:
-            raise StorageError(f"database unreachable: {exc.__class__.__name__}") from exc
+        except DATABASE_ERRORS as exc:
+            raise classify(exc, action="connect") from exc
