@@ -15,15 +15,16 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NoReturn
 
 import httpx
 import typer
 import uvicorn
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -34,16 +35,17 @@ from rich.progress import (
 )
 from rich.table import Table
 from sqlalchemy import Engine, make_url
-from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from usagelens import __version__, clihelp
 from usagelens.config import Settings, load_settings, parse_duration
 from usagelens.documents import dump_yaml, load_document
 from usagelens.domain import report as render
-from usagelens.domain.errors import InvalidInput, UsageLensError
+from usagelens.domain.errors import InvalidInput, NotConfigured, UsageLensError
 from usagelens.domain.model import IngestResult, Window
 from usagelens.domain.policy import Policy, policy_from_document
 from usagelens.domain.summary import parse_timestamp
+from usagelens.domain.times import parse_moment
 from usagelens.loadgen import Answer, Request, parse_form, parse_header, run_load
 from usagelens.logs import logging_config
 from usagelens.ports import PullTarget
@@ -52,6 +54,7 @@ from usagelens.remote import RemoteTarget
 from usagelens.services import UsageLens
 from usagelens.sources.table import is_table_source
 from usagelens.storage import create_engine_for, migrate
+from usagelens.storage.errors import DATABASE_ERRORS, classify
 from usagelens.wiring import holder_name, open_sources, refresh_configured, service_for
 
 app = typer.Typer(
@@ -88,17 +91,41 @@ UrlOption = Annotated[
 ]
 
 
-def main() -> None:
-    """Run the command line; configuration errors end it with a message, not a traceback."""
+def main(args: list[str] | None = None) -> None:
+    """Run the command line: every error ends it with one line and exit code 1.
+
+    Domain errors print their message; database errors are classified as the API
+    classifies them (``storage.errors``); anything else is an internal error, shown as
+    one line too (``USAGELENS_LOG_LEVEL=debug`` adds the traceback).
+    """
     try:
-        clihelp.tidy(typer.main.get_command(app))(prog_name="usagelens")
+        clihelp.tidy(typer.main.get_command(app))(args=args, prog_name="usagelens")
     except UsageLensError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
-        raise SystemExit(1) from None
+        _exit_with(str(exc))
+    except DATABASE_ERRORS as exc:
+        _exit_with(str(classify(exc)))
+    except Exception as exc:
+        if os.environ.get("USAGELENS_LOG_LEVEL", "").lower() == "debug":
+            err.print_exception()
+        _exit_with(f"internal error ({type(exc).__name__}: {exc}); run again with "
+                   "USAGELENS_LOG_LEVEL=debug to see where")  # fmt: skip
+    finally:
+        while _ENGINES:
+            _ENGINES.pop().dispose()
+
+
+_ENGINES: list[Engine] = []
+"""Engines this run opened, closed when it ends (however it ends)."""
+
+
+def _exit_with(message: str) -> NoReturn:
+    first = message.strip().splitlines()[0] if message.strip() else "failed"
+    err.print(f"[bold red]error:[/] {escape(first)}", highlight=False)
+    raise SystemExit(1) from None
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code)
 
 
@@ -116,11 +143,14 @@ def _open_service(settings: Settings) -> UsageLens:
 
 def _migrated_engine(settings: Settings) -> Engine:
     """Connect to USAGELENS_DATABASE_URL and migrate it; a bad URL ends in one line."""
+    shown = _shown(settings.database_url)
     try:
         engine = create_engine_for(settings.database_url)
+        _ENGINES.append(engine)
         migrate(engine)
-    except SQLAlchemyError as exc:
-        shown = _shown(settings.database_url)
+    except (NoSuchModuleError, ArgumentError, NotConfigured):
+        raise _fail(f"USAGELENS_DATABASE_URL={shown}: {_UNKNOWN_URL}") from None
+    except DATABASE_ERRORS as exc:
         raise _fail(f"USAGELENS_DATABASE_URL={shown}: {_why(exc)}") from None
     return engine
 
@@ -133,12 +163,12 @@ def _shown(url: str) -> str:
         return url
 
 
-def _why(exc: SQLAlchemyError) -> str:
-    """One line on why a database URL cannot be used."""
-    if isinstance(exc, NoSuchModuleError | ArgumentError):
-        return "not a database URL this service knows (sqlite:///path.db or postgresql://…)"
-    reason = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-    return f"cannot open the database ({reason})"
+_UNKNOWN_URL = "not a database URL this service knows (sqlite:///path.db or postgresql://…)"
+
+
+def _why(exc: Exception) -> str:
+    """One line on why a database cannot be opened."""
+    return f"cannot open the database ({str(classify(exc)).split(': ', 1)[-1]})"
 
 
 @contextmanager
@@ -179,14 +209,9 @@ def _window(since: str | None, until: str | None) -> Window:
 def _moment(text: str, option: str) -> datetime:
     """Read a time as the API does: a date, a date-time, or ISO 8601; UTC unless it says."""
     try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise _fail(
-            f"{option} {text!r} is not a time: use 2026-11-27, 2026-11-27 13:00:00 "
-            "or 2026-11-27T13:00:00Z",
-            2,
-        ) from None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        return parse_moment(text)
+    except ValueError as exc:
+        raise _fail(f"{option} {exc}", 2) from None
 
 
 def _is_loopback(host: str) -> bool:
@@ -523,7 +548,7 @@ def prices(
                 answer = client.put("/api/v1/prices", content=payload)
             full = _checked(answer).json()
         document = {"values": full["values"]}
-        origins = [(o["origin"], o["rank"], o["resources"]) for o in full.get("origins", [])]
+        origins = [(o["origin"], o["resources"]) for o in full.get("origins", [])]
     else:
         service = _open_service(settings)
         try:
@@ -538,16 +563,13 @@ def prices(
         except UsageLensError as exc:
             raise _fail(str(exc)) from None
         document = price_list.to_document()
-        origins = [
-            (e.origin, e.rank, len(e.prices.values))
-            for e in sorted(service.price_lists(), key=lambda e: (-e.rank, e.origin))
-        ]
+        origins = [(e.origin, len(e.prices.values)) for e in service.price_lists()]
     if payload is not None:
         err.print(f"hand-set price list replaced: {len(document['values'])} resources")
     elif drop is not None:
         err.print(f"forgot the price list of {drop}")
-    shown = ", ".join(f"{name} ({count} resources)" for name, _, count in origins) or "none"
-    err.print(f"lists, highest rank first: {shown}", highlight=False)
+    shown = ", ".join(f"{name} ({count} resources)" for name, count in origins) or "none"
+    err.print(f"lists, the one that wins first: {shown}", highlight=False)
     typer.echo(dump_yaml(document), nl=False)
 
 

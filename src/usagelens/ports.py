@@ -17,7 +17,7 @@ from typing import Protocol
 
 from usagelens.domain.distribution import Distribution
 from usagelens.domain.model import IngestResult, Observation, SeriesKey, Window
-from usagelens.domain.prices import OriginPrices, PriceList
+from usagelens.domain.prices import OriginPrices
 from usagelens.domain.series import SeriesAggregate, SeriesSummary
 
 __all__ = [
@@ -191,26 +191,18 @@ class ObservationRepository(Protocol):
 
 
 class PriceRepository(Protocol):
-    """The price lists of every origin, and the prices in force made from them."""
-
-    def get(self) -> PriceList:
-        """Return the prices in force (as last set by ``set_effective``)."""
-        ...
+    """The price lists of every origin (the use cases merge them when they read)."""
 
     def lists(self) -> list[OriginPrices]:
-        """Return every origin's list."""
+        """Return every origin's list, with when it arrived."""
         ...
 
     def put_list(self, entry: OriginPrices, at: datetime) -> None:
-        """Make this the whole list of its origin; other origins' lists stay."""
+        """Make this the whole list of its origin, arrived at ``at``; other lists stay."""
         ...
 
     def drop_list(self, origin: str) -> bool:
         """Forget an origin's list; tell whether there was one."""
-        ...
-
-    def set_effective(self, price_list: PriceList) -> None:
-        """Store the prices in force, merged from the lists by the use case."""
         ...
 
 
@@ -406,8 +398,9 @@ class PullTarget(Protocol):
 
     def ingest_observations(self, batch: Sequence[Observation], *, source: str) -> IngestResult: ...
 
-    def store_source_prices(self, lists: Sequence[OriginPrices]) -> None:
-        """Replace the lists of the sources that answered, all in one go."""
+    def store_source_prices(self, lists: Sequence[OriginPrices]) -> list[str]:
+        """Replace the lists of the sources that answered, all in one go; return the
+        origins stored (a list fetched before the one stored is left out)."""
         ...
 
     def source_position(self, source: str) -> datetime | None: ...

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from usagelens.documents import load_price_list
 from usagelens.domain.errors import SummaryFormatError, UsageLensError
 from usagelens.domain.model import IngestResult
-from usagelens.domain.prices import OriginPrices, PriceList
+from usagelens.domain.prices import OriginPrices
 from usagelens.ports import BAD_ROWS_NAMED, PullTarget, TableSource, UsageSource
 
 
@@ -40,10 +41,10 @@ async def pull_into(
     At most ``concurrency`` pulls are in flight (None: all at once). Each branch's
     summary is its own batch: one that fails is reported and the rest still land.
     Each source that answered replaces its own price list, and only its own (one that
-    did not answer keeps what it sent last); a later source ranks higher, and the
-    hand-set list wins over all of them. Tables are read page by page from
-    where the last read stopped (less the source's lookback); a bad row is skipped and
-    named, not a reason to fail the table. ``progress`` sees each outcome as it happens.
+    did not answer keeps what it sent last), all in one write; which list wins a price
+    is decided when prices are read (``domain.prices.precedence``). Tables are read page
+    by page from where the last read stopped (less the source's lookback); a bad row is
+    skipped and named, not a reason to fail the table. ``progress`` sees each outcome as it happens.
     """
     jobs = len(sources) * (len(branches) + 1) + len(tables)
     gate = asyncio.Semaphore(concurrency or jobs or 1)
@@ -68,16 +69,18 @@ async def pull_into(
         async with gate:
             return report(await asyncio.to_thread(_read_table, target, source))
 
-    async def prices(source: UsageSource) -> PriceList | str:
+    async def prices(source: UsageSource) -> OriginPrices | str:
         async with gate:
             try:
                 payload = await source.fetch_prices()
             except UsageLensError as exc:
                 return _describe(exc)
+            fetched_at = datetime.now(UTC)
             try:
-                return await asyncio.to_thread(load_price_list, payload)
+                price_list = await asyncio.to_thread(load_price_list, payload)
             except UsageLensError as exc:
                 return f"refused, not a price list: {exc}"
+            return OriginPrices(source.name, price_list, fetched_at)
 
     usage_pulls = asyncio.gather(
         *(usage(s, b) for s in sources for b in branches), *(table(t) for t in tables)
@@ -86,22 +89,22 @@ async def pull_into(
     usage_outcomes, price_results = await asyncio.gather(usage_pulls, price_pulls)
     outcomes = list(usage_outcomes)
     lists = list(zip(sources, price_results, strict=True))
-    fetched = [
-        OriginPrices(source.name, rank, result)
-        for rank, (source, result) in enumerate(lists)
-        if isinstance(result, PriceList)
-    ]
+    fetched = [result for _, result in lists if isinstance(result, OriginPrices)]
+    stale: set[str] = set()
     if fetched:
         try:
-            await asyncio.to_thread(target.store_source_prices, fetched)
+            stored = await asyncio.to_thread(target.store_source_prices, fetched)
+            stale = {entry.origin for entry in fetched} - set(stored)
         except UsageLensError as exc:
             lists = [(s, r if isinstance(r, str) else f"storing prices: {exc}") for s, r in lists]
     for source, result in lists:
-        if isinstance(result, PriceList):
-            detail = f"{len(result.values)} resources priced"
-            outcomes.append(report(PullOutcome(source.name, "prices", None, True, detail)))
-        else:
+        if isinstance(result, str):
             outcomes.append(report(PullOutcome(source.name, "prices", None, False, result)))
+            continue
+        detail = f"{len(result.prices.values)} resources priced"
+        if result.origin in stale:
+            detail += "; not stored: a newer list of this source was stored meanwhile"
+        outcomes.append(report(PullOutcome(source.name, "prices", None, True, detail)))
     return outcomes
 
 

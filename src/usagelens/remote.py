@@ -15,6 +15,7 @@ from usagelens.domain.prices import OriginPrices
 from usagelens.domain.summary import render_records
 
 POSITION_PATH = "/api/v1/sources/position"
+PRICE_LISTS_PATH = "/api/v1/prices/sources"
 
 
 class RemoteTarget:
@@ -32,15 +33,20 @@ class RemoteTarget:
         body = json.dumps(render_records(batch), ensure_ascii=False).encode()
         return self._ingest(body, "application/json", source)
 
-    def store_source_prices(self, lists: Sequence[OriginPrices]) -> None:
-        """PUT each answering source's list under its own origin and rank."""
-        for entry in lists:
-            self._send(
-                "PUT",
-                "/api/v1/prices",
-                json=entry.prices.to_document(),
-                params={"origin": entry.origin[:500], "rank": entry.rank},
-            )
+    def store_source_prices(self, lists: Sequence[OriginPrices]) -> list[str]:
+        """PUT every answering source's list in one request: stored together or not at all."""
+        body = {
+            "lists": [
+                {
+                    "origin": entry.origin,
+                    "fetched_at": entry.updated_at.isoformat() if entry.updated_at else None,
+                    **entry.prices.to_document(),
+                }
+                for entry in lists
+            ]
+        }
+        answer = self._send("PUT", PRICE_LISTS_PATH, json=body)
+        return [str(origin) for origin in answer.get("stored", [])]
 
     def source_position(self, source: str) -> datetime | None:
         """GET how far the server has a table source read (None: never)."""
@@ -67,7 +73,7 @@ class RemoteTarget:
             "POST",
             "/api/v1/usage",
             content=body,
-            params={"source": source[:200]},
+            params={"source": source},
             headers={"Content-Type": content_type},
         )
         return IngestResult(**{name: int(answer[name]) for name in IngestResult.__slots__})

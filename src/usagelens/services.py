@@ -31,16 +31,17 @@ from usagelens.domain.errors import (
     PushEventError,
     SummaryFormatError,
 )
+from usagelens.domain.ids import LABEL_MAX, check_locator, check_name
 from usagelens.domain.model import ALL_TIME, IngestResult, Observation, SeriesKey, Window
 from usagelens.domain.money import CostSummary, DeletedCosts, deleted_costs, total_costs
 from usagelens.domain.policy import Policy, policy_from_document
 from usagelens.domain.prices import (
     MANUAL_ORIGIN,
-    MANUAL_RANK,
     OriginPrices,
     PriceList,
-    effective_prices,
+    precedence,
     price_list_from_document,
+    prices_in_force,
 )
 from usagelens.domain.push import (
     DEFAULT_LATENCY_BOUNDS,
@@ -177,12 +178,15 @@ class UsageLens:
         latency_bounds: Sequence[float] = DEFAULT_LATENCY_BOUNDS,
         max_endpoints: int = 100,
         window: timedelta | None = None,
+        source_order: Sequence[str] = (),
     ) -> None:
         """Serve use cases on a store.
 
         ``policy`` is the policy this process was configured with; None follows the
         policy stored with the data (the default policy for a new store). ``window`` is
         the rolling window reads use when they name none (None: all stored data).
+        ``source_order`` is the configured sources' order, which decides whose price
+        list wins (a later source over an earlier one; see ``domain.prices.precedence``).
         """
         self.store = store
         self.configured_policy = policy
@@ -191,6 +195,7 @@ class UsageLens:
         self.latency_bounds = tuple(sorted(latency_bounds))
         self.max_endpoints = max_endpoints
         self.window = window
+        self.source_order = tuple(source_order)
         self._cache = VersionedCache()
         self._stored_policy: tuple[str, Policy] | None = None
 
@@ -298,6 +303,7 @@ class UsageLens:
         """
         if not batch.series:
             raise SummaryFormatError("payload is empty")
+        check_name(source, "the batch's source label", LABEL_MAX)
         with self.store(write=True) as uow:
             policy = self._writable(uow)
             ids = uow.series.ensure(list(batch.series))
@@ -363,69 +369,78 @@ class UsageLens:
 
     # Prices --------------------------------------------------------------------------
 
-    def replace_prices(
-        self, payload: bytes | str, *, origin: str = MANUAL_ORIGIN, rank: int = 0
-    ) -> PriceList:
+    def replace_prices(self, payload: bytes | str, *, origin: str = MANUAL_ORIGIN) -> PriceList:
         """Parse a price list (YAML or JSON) and make it the whole list of its origin.
 
-        The default origin is the hand-set list; another origin (a source's URL) keeps
-        ``rank`` (a later source in the configured order ranks higher).
+        The default origin is the hand-set list; another origin is a source's URL (what
+        ``collect --url`` sends, one list at a time from older clients).
         """
+        check_locator(origin, "origin")
         price_list = load_price_list(payload)
-        self.store_prices(price_list, origin=origin, rank=rank)
+        self.store_price_lists([OriginPrices(origin, price_list)])
         return price_list
 
-    def store_prices(
-        self, price_list: PriceList, *, origin: str = MANUAL_ORIGIN, rank: int = 0
-    ) -> None:
-        """Make a validated price list the whole list of its origin (default: by hand)."""
-        if origin == MANUAL_ORIGIN:
-            rank = MANUAL_RANK
-        self.store_price_lists([OriginPrices(origin, rank, price_list)])
+    def store_price_lists(
+        self, lists: Sequence[OriginPrices], *, fence: int | None = None
+    ) -> list[str]:
+        """Replace these origins' lists in one transaction and leave the others; return
+        the origins whose list is now stored.
 
-    def store_source_prices(self, lists: Sequence[OriginPrices]) -> None:
-        """Replace the lists of the sources that answered a refresh, in one transaction."""
-        self.store_price_lists(lists)
-
-    def store_price_lists(self, lists: Sequence[OriginPrices], *, fence: int | None = None) -> None:
-        """Replace these origins' lists, leave the others, and recompute the prices in force.
-
-        ``fence`` is a refresh's lease token: the write is refused (LeaseLost) if that
-        lease has run out or been taken over, so a late refresh cannot overwrite a newer one.
+        An entry's ``updated_at`` is when it was fetched (None: now). A list fetched
+        before the one stored for its origin is stale and left out, so a slow pull
+        cannot overwrite a newer one. ``fence`` is a refresh's lease token: the whole
+        write is refused (LeaseLost) once that lease has run out or been taken over.
         """
+        for entry in lists:
+            check_locator(entry.origin, "origin")
+        now = self.clock()
         with self.store(write=True) as uow:
             self._writable(uow)
             if fence is not None and not uow.refresh.holds(fence):
                 raise LeaseLost("the refresh lease ran out: its price lists were not stored")
+            arrived = {entry.origin: entry.updated_at for entry in uow.prices.lists()}
+            stored = []
             for entry in lists:
-                uow.prices.put_list(entry, self.clock())
-            uow.prices.set_effective(effective_prices(uow.prices.lists()))
-            uow.state.bump()
-            uow.commit()
+                at = entry.updated_at or now
+                previous = arrived.get(entry.origin)
+                if previous is not None and previous > at:
+                    continue
+                uow.prices.put_list(entry, at)
+                stored.append(entry.origin)
+            if stored:
+                uow.state.bump()
+                uow.commit()
+        return stored
+
+    def store_source_prices(self, lists: Sequence[OriginPrices]) -> list[str]:
+        """Replace the lists of the sources that answered a refresh, in one transaction."""
+        return self.store_price_lists(lists)
 
     def drop_prices(self, origin: str) -> bool:
         """Forget one origin's list (a retired source, or the hand-set list); tell if it was."""
+        check_locator(origin, "origin")
         with self.store(write=True) as uow:
             self._writable(uow)
             dropped = uow.prices.drop_list(origin)
             if dropped:
-                uow.prices.set_effective(effective_prices(uow.prices.lists()))
                 uow.state.bump()
                 uow.commit()
         return dropped
 
     def prices(self, origin: str | None = None) -> PriceList:
         """Return the prices in force, or one origin's list (empty if it has none)."""
+        if origin is not None:
+            check_locator(origin, "origin")
         with self.store() as uow:
-            if origin is None:
-                return uow.prices.get()
-            lists = {entry.origin: entry.prices for entry in uow.prices.lists()}
-        return lists.get(origin, PriceList({}))
+            lists = uow.prices.lists()
+        if origin is None:
+            return prices_in_force(lists, self.source_order)
+        return next((e.prices for e in lists if e.origin == origin), PriceList({}))
 
     def price_lists(self) -> list[OriginPrices]:
-        """Return every origin's list with its rank."""
+        """Return every origin's list, the one that wins first (see ``precedence``)."""
         with self.store() as uow:
-            return uow.prices.lists()
+            return precedence(uow.prices.lists(), self.source_order)
 
     # Reads ---------------------------------------------------------------------------
 
@@ -466,7 +481,7 @@ class UsageLens:
     def _compute_view(
         self, uow: UnitOfWork, version: int, window: Window, policy: Policy
     ) -> DataView:
-        prices = uow.prices.get()
+        prices = prices_in_force(uow.prices.lists(), self.source_order)
         if window == ALL_TIME:
             summaries = uow.series.summaries()
             stats = [(s.key, s.stats) for s in summaries]
@@ -578,14 +593,19 @@ class UsageLens:
                 for t, usage in uow.observations.readings(sid)
             ]
             pushes = uow.pushes.state()
+            lists = uow.prices.lists()
             return {
                 "usagelens_export": EXPORT_VERSION,
                 "exported_at": self.clock().isoformat(),
                 "policy": json.loads(state.policy_document) if state.policy_document else None,
-                "prices": uow.prices.get().to_document(),
+                "prices": prices_in_force(lists, self.source_order).to_document(),
                 "price_lists": [
-                    {"origin": e.origin, "rank": e.rank, **e.prices.to_document()}
-                    for e in uow.prices.lists()
+                    {
+                        "origin": e.origin,
+                        "updated_at": e.updated_at.isoformat() if e.updated_at else None,
+                        **e.prices.to_document(),
+                    }
+                    for e in lists
                 ],
                 "pushes": {
                     "statuses": {str(s): n for s, n in pushes.statuses.items()},
@@ -603,7 +623,7 @@ class UsageLens:
         if not isinstance(document, dict) or document.get("usagelens_export") != EXPORT_VERSION:
             raise InvalidInput(f"not a usagelens export (version {EXPORT_VERSION})")
         with self.store() as uow:
-            if uow.observations.count() or uow.prices.get().values or uow.pushes.endpoints():
+            if uow.observations.count() or uow.prices.lists() or uow.pushes.endpoints():
                 raise InvalidInput("the store is not empty: import only into a new database")
         policy = policy_from_document(document["policy"]) if document.get("policy") else Policy()
         entries = _import_price_lists(document)
@@ -796,22 +816,30 @@ class UsageLens:
 
 
 def _import_price_lists(document: dict[str, object]) -> list[OriginPrices]:
-    """Read an export's price lists (or, from an older export, its one list as hand-set)."""
+    """Read an export's price lists (or, from an older export, its one list as hand-set).
+
+    A list keeps when it arrived. An export from before lists carried that time ranked
+    them instead; the ranks become arrival times in the same order.
+    """
     lists = document.get("price_lists")
     if not isinstance(lists, list) or not lists:
         old = price_list_from_document(document.get("prices") or {"values": {}})
-        return [OriginPrices(MANUAL_ORIGIN, MANUAL_RANK, old)]
+        return [OriginPrices(MANUAL_ORIGIN, old)] if old.values else []
+    epoch = datetime(2000, 1, 1, tzinfo=UTC)
     try:
-        return [
-            OriginPrices(
-                str(entry["origin"]),
-                int(entry["rank"]),
-                price_list_from_document({"values": entry.get("values") or {}}),
-            )
-            for entry in lists
-        ]
+        entries = []
+        for entry in lists:
+            arrived = entry.get("updated_at")
+            if arrived is not None:
+                at = datetime.fromisoformat(str(arrived))
+                at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+            else:
+                at = epoch + timedelta(seconds=int(entry.get("rank", 0)))
+            values = price_list_from_document({"values": entry.get("values") or {}})
+            entries.append(OriginPrices(check_locator(str(entry["origin"]), "origin"), values, at))
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise InvalidInput(f"price_lists: not a list of origin lists ({exc})") from None
+    return entries
 
 
 class FencedTarget:
@@ -829,9 +857,9 @@ class FencedTarget:
         """Store rows read from a table source."""
         return self._service.ingest_observations(batch, source=source)
 
-    def store_source_prices(self, lists: Sequence[OriginPrices]) -> None:
+    def store_source_prices(self, lists: Sequence[OriginPrices]) -> list[str]:
         """Replace the answering sources' lists while the lease holds."""
-        self._service.store_price_lists(lists, fence=self._token)
+        return self._service.store_price_lists(lists, fence=self._token)
 
     def source_position(self, source: str) -> datetime | None:
         """Return how far a table source has been read."""

@@ -28,6 +28,7 @@ def service_for(settings: Settings, engine: Engine) -> UsageLens:
         latency_bounds=settings.push_buckets,
         max_endpoints=settings.push_max_endpoints,
         window=settings.window,
+        source_order=settings.sources,
     )
 
 

@@ -126,3 +126,73 @@ def test_report_json_and_quiet(tmp_path: Path, sample_summary: bytes) -> None:
     out = tmp_path / "r.txt"
     quiet = _run("report", "-o", str(out), "--quiet", env=env)
     assert quiet.returncode == 0 and quiet.stderr == "" and out.read_text().startswith("usagelens")
+
+
+STORE_COMMANDS = [
+    ["report"],
+    ["prices"],
+    ["ingest", "{summary}"],
+    ["export"],
+    ["import", "{export}"],
+    ["rebuild"],
+    ["prune", "--older-than", "90d"],
+    ["policy", "diff", "{policy}"],
+    ["migrate"],
+    ["collect", "--source", "http://127.0.0.1:9"],
+    ["serve", "--port", "9"],
+]
+"""Every command that opens the store, with arguments it accepts."""
+
+
+def _in_process(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """Run the command line in this process (as its entry point does); return code, stderr."""
+    from usagelens.cli import main
+
+    with pytest.raises(SystemExit) as caught:
+        main(args)
+    return int(caught.value.code or 0), capsys.readouterr().err
+
+
+@pytest.fixture
+def command_files(tmp_path: Path, sample_summary: bytes) -> dict[str, str]:
+    (tmp_path / "summary.txt").write_bytes(sample_summary)
+    (tmp_path / "export.json").write_text(json.dumps({"usagelens_export": 1}))
+    (tmp_path / "policy.yaml").write_text("intensity: {low: 40}\n")
+    return {name: str(tmp_path / f"{name}.{ext}") for name, ext in
+            (("summary", "txt"), ("export", "json"), ("policy", "yaml"))}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "sqlite:////nonexistent/dir/x.db",
+        pytest.param("postgresql://postgres@127.0.0.1:9/away", id="postgresql-away"),
+        "mysql://root@127.0.0.1/test",
+    ],
+)
+@pytest.mark.parametrize(
+    "command", STORE_COMMANDS, ids=lambda c: c[0] + (c[1] if c[0] == "policy" else "")
+)
+def test_every_command_on_a_store_that_is_away_ends_in_one_line(
+    command: list[str], url: str, command_files: dict[str, str],
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("USAGELENS_DATABASE_URL", url)
+    code, stderr = _in_process([part.format(**command_files) for part in command], capsys)
+    assert code == 1, stderr
+    assert len(stderr.strip().splitlines()) == 1, stderr
+    assert stderr.startswith("error: USAGELENS_DATABASE_URL=") and "Traceback" not in stderr
+
+
+@pytest.mark.parametrize(
+    "command", [["prices", "--origin", "x" * 600], ["prices", "--drop", "a\x01b"]]
+)
+def test_a_value_the_store_would_refuse_is_one_line_on_both_backends(
+    command: list[str], database_url: str,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:  # fmt: skip
+    monkeypatch.setenv("USAGELENS_DATABASE_URL", database_url)
+    code, stderr = _in_process(command, capsys)
+    assert code == 1, stderr
+    (line,) = stderr.strip().splitlines()
+    assert line.startswith("error: origin ") and "Traceback" not in stderr

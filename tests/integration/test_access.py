@@ -67,3 +67,28 @@ def test_token_settings_mistakes_are_named(tmp_path: Path) -> None:
         load_settings(api_token_file=tmp_path / "absent")
     with pytest.raises(NotConfigured, match="USAGELENS_PROTECT_READS needs"):
         create_app(load_settings(protect_reads=True, database_url=f"sqlite:///{tmp_path}/x.db"))
+
+
+def test_protected_reads_guard_every_operation_of_the_openapi_document(app_client) -> None:  # type: ignore[no-untyped-def]
+    """Walk every operation the API declares: without a token each is a 401 problem (the
+    probes excepted), whatever its method, before any of it runs."""
+    api = app_client(api_token=OLD, protect_reads=True)
+    document = api.get("/openapi.json", headers={"X-Auth-Token": OLD}).json()
+    assert api.get("/openapi.json").status_code == 401
+    walked = 0
+    for path, operations in document["paths"].items():
+        for method in operations:
+            if method not in {"get", "head", "post", "put", "delete", "patch"}:
+                continue
+            url = path.replace("{", "").replace("}", "")  # any value: refused before routing
+            answer = api.request(method.upper(), url, content=b"{}")
+            if path in {"/healthz", "/readyz"}:
+                assert answer.status_code == 200, (method, path)
+                continue
+            walked += 1
+            assert operations[method].get("security"), (method, path)  # and the document says so
+            assert answer.status_code == 401, (method, path, answer.text)
+            assert answer.headers["content-type"].startswith("application/problem+json")
+    assert walked >= 15
+    preview = api.post("/api/v1/policy/preview", content=b"{}", headers={"X-Auth-Token": OLD})
+    assert preview.status_code == 200, preview.text

@@ -251,3 +251,21 @@ def test_policy_file_and_cli_ingest_into_a_server(
     assert {r["decision"] for r in rows} <= {"delete", "keep"}  # no extend rule in this policy
     assert all(r["decision"] == "delete" for r in rows if r["median"] <= 50)
     assert any(r["decision"] == "delete" and r["median"] > 30 for r in rows)
+
+
+def test_a_405_names_every_method_of_the_path(api: InProcessClient) -> None:
+    answer = api.request("POST", "/api/v1/prices")
+    assert answer.status_code == 405
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    allowed = {m.strip() for m in answer.headers["allow"].split(",")}
+    assert {"GET", "PUT", "DELETE"} <= allowed
+
+
+@pytest.mark.parametrize("since", ["0", "1700000000", "yesterday", "2026-13-01"])
+def test_a_time_that_is_no_time_is_refused_naming_the_forms(
+    api: InProcessClient, since: str
+) -> None:
+    answer = api.get("/api/v1/resources", params={"since": since})
+    assert answer.status_code == 422, answer.text
+    assert "2026-11-27T13:00:00Z" in answer.json()["detail"]
+    assert api.get("/api/v1/resources", params={"since": "2026-11-27"}).status_code == 200

@@ -170,6 +170,41 @@ def test_postgresql_table_source_pages_skips_bad_rows_and_sees_late_rows(
     assert missing.returncode == 1 and "cannot read usage_stats.nope" in missing.stderr
 
 
+def test_a_timestamptz_table_in_another_zone_is_read_in_utc(
+    tmp_path: Path, postgres_url: str
+) -> None:
+    """The database's sessions default to UTC+9: the source reads in UTC all the same, so
+    the times stored and the position's comparison are right."""
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        name = postgres_url.rsplit("/", 1)[1]
+        conn.execute(f"ALTER DATABASE \"{name}\" SET timezone TO 'Asia/Tokyo'")
+        conn.execute("CREATE SCHEMA usage_stats")
+        conn.execute(
+            "CREATE TABLE usage_stats.resources (team text, resource text, dimension text,"
+            " collect_date timestamptz, usage integer)"
+        )
+        conn.execute(
+            "INSERT INTO usage_stats.resources VALUES ('t', 'r', 'CPU', '2026-11-19 10:00:00+00', 10),"
+            " ('t', 'r', 'CPU', '2026-11-19 11:00:00+00', 20)"
+        )
+    source = postgres_url + "?table=usage_stats.resources&lookback=0"
+    db = f"sqlite:///{tmp_path / 'tz.db'}"
+    assert "2 inserted" in _collect(db, "--source", source).stderr
+    with psycopg.connect(postgres_url, autocommit=True) as conn:
+        conn.execute(
+            "INSERT INTO usage_stats.resources VALUES ('t', 'r', 'CPU', '2026-11-19 12:00:00+00', 30)"
+        )
+    # From the stored position (11:00 UTC): that row again and the new one, nothing older.
+    again = _collect(db, "--source", source)
+    assert "2 observations: 1 inserted, 0 updated, 1 duplicates" in again.stderr, again.stderr
+    export = subprocess.run(
+        [sys.executable, "-m", "usagelens", "export"], capture_output=True, text=True,
+        timeout=120, env={**os.environ, "USAGELENS_DATABASE_URL": db},
+    )  # fmt: skip
+    summary = json.loads(export.stdout)["observations"]
+    assert "2026-11-19 10:00:00" in summary and "2026-11-19 12:00:00" in summary, summary
+
+
 def test_collect_into_a_server_keeps_the_table_position_on_the_server(  # type: ignore[no-untyped-def]
     tmp_path: Path, start_server, postgres_url: str
 ) -> None:

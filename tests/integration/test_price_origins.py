@@ -98,6 +98,7 @@ def test_each_origin_replaces_only_its_own_list(
     service: UsageLens, sources: tuple[PriceSource, PriceSource]
 ) -> None:
     first, second = sources
+    service = UsageLens(service.store, source_order=[first.url, second.url])
     service.replace_prices(b"values: {R1: {CPU: 1}}\n")  # by hand
     first.document = "values: {R1: {CPU: 10}, R2: {CPU: 20}}\n"
     second.document = "values: {R2: {CPU: 30}, R3: {CPU: 40}}\n"
@@ -114,10 +115,13 @@ def test_each_origin_replaces_only_its_own_list(
     assert [o.ok for o in outcomes] == [True, False]
     assert _cpu(service) == {"R1": 1, "R2": 30, "R3": 40, "R4": 50}
 
-    lists = {entry.origin: entry for entry in service.price_lists()}
-    assert set(lists) == {MANUAL_ORIGIN, first.url, second.url}
-    assert lists[second.url].rank > lists[first.url].rank
+    order = [entry.origin for entry in service.price_lists()]
+    assert order == [MANUAL_ORIGIN, second.url, first.url]
     assert service.prices(first.url).values["R2"][CPU] == 21
+
+    # Reordering USAGELENS_SOURCES takes effect on the next read, with no new pull.
+    reordered = UsageLens(service.store, source_order=[second.url, first.url])
+    assert _cpu(reordered) == {"R1": 1, "R2": 21, "R3": 40, "R4": 50}
 
     # Forgetting the hand-set list lets the sources' price show.
     assert service.drop_prices(MANUAL_ORIGIN)
@@ -133,7 +137,7 @@ def test_a_refresh_whose_lease_ran_out_is_fenced(service: UsageLens) -> None:
     new = service._lease("another", 600, None)
     assert new is not None and new > old
 
-    late = [OriginPrices("http://slow", 0, PriceList({"R1": {CPU: 99.0}}))]
+    late = [OriginPrices("http://slow", PriceList({"R1": {CPU: 99.0}}))]
     with pytest.raises(LeaseLost):
         service.store_price_lists(late, fence=old)
     assert "R1" not in service.prices().values
@@ -165,9 +169,9 @@ def test_an_upgrade_keeps_the_old_list_as_legacy(database_url: str) -> None:
     service = UsageLens(SqlStore(engine))
     assert service.prices().values["0080"][CPU] == 15
     (legacy,) = service.price_lists()
-    assert (legacy.origin, legacy.rank) == ("legacy", -1)
+    assert legacy.origin == "legacy"
     # A source that prices it later wins over the legacy list, and the rest stays.
-    service.store_source_prices([OriginPrices("http://a", 0, PriceList({"0080": {CPU: 20.0}}))])
+    service.store_source_prices([OriginPrices("http://a", PriceList({"0080": {CPU: 20.0}}))])
     assert service.prices().values["0080"][CPU] == 20
     engine.dispose()
 
@@ -178,7 +182,7 @@ def test_the_api_sets_reads_and_drops_lists_by_origin(app_client) -> None:  # ty
     source = "http://monitoring:21122"
     put = api.put(
         "/api/v1/prices", content=b"values: {R1: {CPU: 10}, R2: {CPU: 20}}\n",
-        params={"origin": source, "rank": 3}, headers=auth,
+        params={"origin": source}, headers=auth,
     )  # fmt: skip
     assert put.status_code == 200, put.text
     assert put.json()["origin"] == source
@@ -201,5 +205,60 @@ def test_the_api_sets_reads_and_drops_lists_by_origin(app_client) -> None:  # ty
     missing = api.delete("/api/v1/prices", params={"origin": "manual"}, headers=auth)
     assert missing.status_code == 404
     assert missing.headers["content-type"].startswith("application/problem+json")
-    bad_rank = api.put("/api/v1/prices", json={"values": {}}, params={"rank": -1}, headers=auth)
-    assert bad_rank.status_code == 422
+    for origin in ("x" * 501, "a\x00b", "tab\there"):  # refused whole, never cut
+        for method in ("GET", "PUT", "DELETE"):
+            refused = api.request(
+                method, "/api/v1/prices", params={"origin": origin}, json={"values": {}},
+                headers=auth,
+            )  # fmt: skip
+            assert refused.status_code in {400, 422}, (method, origin, refused.text)
+            assert refused.headers["content-type"].startswith("application/problem+json")
+    assert [o["origin"] for o in api.get("/api/v1/prices").json()["origins"]] == [source]
+
+
+def test_a_partial_hand_set_list_overrides_only_what_it_prices(app_client) -> None:  # type: ignore[no-untyped-def]
+    api = app_client(api_token="t", sources=["http://src"])
+    auth = {"X-Auth-Token": "t"}
+    full = {"values": {"m1": {"CPU": 10, "RAM": 20, "NetFlow": 30}}}
+    assert api.put("/api/v1/prices", json=full, params={"origin": "http://src"}, headers=auth)
+    assert api.put("/api/v1/prices", json={"values": {"m1": {"CPU": 99}}}, headers=auth)
+    assert api.get("/api/v1/prices").json()["values"]["m1"] == {"CPU": 99, "RAM": 20, "NetFlow": 30}
+
+
+def test_one_pulls_lists_are_stored_together_and_a_stale_one_is_left_out(app_client) -> None:  # type: ignore[no-untyped-def]
+    api = app_client(api_token="t")
+    auth = {"X-Auth-Token": "t"}
+    body = {
+        "lists": [
+            {
+                "origin": "http://a",
+                "fetched_at": "2026-12-01T10:00:00Z",
+                "values": {"R": {"CPU": 1}},
+            },
+            {
+                "origin": "http://b",
+                "fetched_at": "2026-12-01T10:00:00Z",
+                "values": {"S": {"CPU": 2}},
+            },
+        ]
+    }
+    answer = api.put("/api/v1/prices/sources", json=body, headers=auth)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"stored": ["http://a", "http://b"], "stale": []}
+    # One bad list refuses the whole request: the good one beside it is not stored.
+    bad = {"lists": [
+        {"origin": "http://a", "values": {"R": {"CPU": 5}}},
+        {"origin": "http://b", "values": {"S": {"CPU": -1}}},
+    ]}  # fmt: skip
+    refused = api.put("/api/v1/prices/sources", json=bad, headers=auth)
+    assert refused.status_code == 422, refused.text
+    assert api.get("/api/v1/prices").json()["values"] == {"R": {"CPU": 1}, "S": {"CPU": 2}}
+    # A list fetched before the stored one of its origin is left out (a slow, late pull).
+    late = {"lists": [
+        {"origin": "http://a", "fetched_at": "2026-12-01T09:00:00Z", "values": {"R": {"CPU": 7}}},
+        {"origin": "http://b", "fetched_at": "2026-12-01T11:00:00", "values": {"S": {"CPU": 8}}},
+    ]}  # fmt: skip
+    answer = api.put("/api/v1/prices/sources", json=late, headers=auth)
+    assert answer.json() == {"stored": ["http://b"], "stale": ["http://a"]}
+    assert api.get("/api/v1/prices").json()["values"] == {"R": {"CPU": 1}, "S": {"CPU": 8}}
+    assert api.put("/api/v1/prices/sources", json=body).status_code == 401

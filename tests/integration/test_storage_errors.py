@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import text
 
 from tests.conftest import free_port
 from usagelens.domain.errors import RejectedByStore, StorageError, StorageUnavailable
+from usagelens.domain.model import Dimension
 from usagelens.storage import SqlStore, create_engine_for, migrate
 
 
@@ -129,3 +131,23 @@ def test_the_api_answers_each_class_once(
     body = answer.json()
     assert "no_such_table" not in body["detail"] and body["request_id"] == "rid-500"
     assert any("no_such_table" in r.getMessage() for r in caplog.records)
+
+
+def test_a_windowed_read_never_sees_half_a_write(
+    stores: Callable[[str], SqlStore], database_url: str, sample_summary: bytes
+) -> None:
+    """A series committed between a read's two statements (its keys, then its window's
+    distributions) is invisible to the whole read: no KeyError, no mixed state."""
+    from usagelens.domain.model import Window
+    from usagelens.services import UsageLens
+
+    store = stores(database_url)
+    service = UsageLens(store)
+    service.ingest_summary(b"a|(r,CPU,2026-01-01 00:00:00,5)", source="first")
+    window = Window(since=datetime(2025, 1, 1, tzinfo=UTC))
+    with store() as uow:
+        keys = uow.series.keys()
+        service.ingest_summary(b"b|(s,RAM,2026-01-01 00:00:00,7)", source="meanwhile")
+        seen = {keys[sid] for sid, _ in uow.observations.distributions(window)}
+    assert seen == {("a", "r", Dimension.CPU)}
+    assert len(service.rows(window)) == 2  # a new read sees both

@@ -67,7 +67,7 @@ def test_push_events_one_or_a_list() -> None:
         ({"status": True, "endpoint": "/a", "time": 1}, "status True"),
         ({"status": 200, "endpoint": "", "time": 1}, "endpoint must be a non-empty"),
         ({"status": 200, "endpoint": "  ", "time": 1}, "endpoint must be a non-empty"),
-        ({"status": 200, "endpoint": "/" + "a" * 300, "time": 1}, "at most 200"),
+        ({"status": 200, "endpoint": "/" + "a" * 300, "time": 1}, "longer than 200 characters"),
         ({"status": 200, "endpoint": "/a", "time": -0.1}, "negative"),
         ({"status": 200, "endpoint": "/a", "time": math.inf}, "finite"),
         ({"status": 200, "endpoint": "/a", "time": "fast"}, "finite"),

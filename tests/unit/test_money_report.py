@@ -23,6 +23,7 @@ from usagelens.domain.money import deleted_costs, total_costs
 from usagelens.domain.policy import Policy
 from usagelens.domain.prices import PriceList
 from usagelens.domain.report import (
+    _md,
     build_report,
     render_csv,
     render_json,
@@ -224,3 +225,12 @@ def test_hostile_names_are_data_in_every_format(sample_rows, team: str) -> None:
         if "team" in s.labels
     }
     assert labels == {team}
+
+
+@pytest.mark.parametrize("resource", ["R<i>1</i>", "**bold** `c`", "a|b"])
+def test_unpriced_names_are_escaped_in_markdown_too(sample_rows, resource: str) -> None:  # type: ignore[no-untyped-def]
+    rows = [dataclasses.replace(sample_rows[0], resource=resource, cost=None)]
+    markdown = render_markdown(build_report(rows, "RUB", NOW, ALL_TIME))
+    (line,) = [line for line in markdown.splitlines() if line.startswith("- Unpriced")]
+    assert line.endswith(_md(resource)) and resource not in line
+    assert "<i>" not in markdown

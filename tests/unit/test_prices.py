@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from usagelens.documents import dump_yaml, load_price_list
 from usagelens.domain.errors import PriceListError
 from usagelens.domain.model import Dimension
-from usagelens.domain.prices import PriceList, merge_price_lists
+from usagelens.domain.prices import (
+    LEGACY_ORIGIN,
+    MANUAL_ORIGIN,
+    OriginPrices,
+    PriceList,
+    precedence,
+    prices_in_force,
+)
 
 
 def test_sample_price_list(sample_prices: bytes) -> None:
@@ -67,10 +76,47 @@ def test_dumped_list_reads_back_with_numeric_ids(sample_prices: bytes) -> None:
     assert load_price_list(dump_yaml(prices.to_document())) == prices
 
 
-def test_merge_later_list_wins_per_resource() -> None:
-    first = PriceList({"A": {Dimension.CPU: 1}, "B": {Dimension.CPU: 2}})
-    second = PriceList({"B": {Dimension.CPU: 20}, "C": {Dimension.RAM: 3}})
-    merged = merge_price_lists([first, second])
-    assert merged.price("A", Dimension.CPU) == 1
-    assert merged.price("B", Dimension.CPU) == 20
-    assert merged.price("C", Dimension.RAM) == 3
+def _at(hour: int) -> datetime:
+    return datetime(2026, 12, 1, hour, tzinfo=UTC)
+
+
+def test_a_partial_hand_set_list_overrides_only_what_it_prices() -> None:
+    source = OriginPrices(
+        "http://src",
+        PriceList({"m1": {Dimension.CPU: 10, Dimension.RAM: 20, Dimension.NETFLOW: 30}}),
+    )
+    manual = OriginPrices(MANUAL_ORIGIN, PriceList({"m1": {Dimension.CPU: 99}}))
+    merged = prices_in_force([source, manual], ["http://src"])
+    assert merged.values["m1"] == {Dimension.CPU: 99, Dimension.RAM: 20, Dimension.NETFLOW: 30}
+
+
+def test_the_configured_order_of_today_decides_between_sources() -> None:
+    a = OriginPrices(
+        "http://a", PriceList({"B": {Dimension.CPU: 1}, "A": {Dimension.RAM: 5}}), _at(9)
+    )
+    b = OriginPrices("http://b/", PriceList({"B": {Dimension.CPU: 2}}), _at(1))
+    assert prices_in_force([a, b], ["http://a", "http://b"]).price("B", Dimension.CPU) == 2
+    # Reordered: the other source wins, whatever the order at the time they answered.
+    assert prices_in_force([a, b], ["http://b", "http://a"]).price("B", Dimension.CPU) == 1
+    assert prices_in_force([a, b], ["http://b", "http://a"]).price("A", Dimension.RAM) == 5
+
+
+def test_precedence_manual_configured_unconfigured_by_arrival_legacy() -> None:
+    empty = PriceList({})
+    lists = [
+        OriginPrices(LEGACY_ORIGIN, empty, _at(0)),
+        OriginPrices("http://old-late", empty, _at(8)),
+        OriginPrices("http://old-early", empty, _at(2)),
+        OriginPrices("http://first", empty, _at(5)),
+        OriginPrices("http://second", empty, _at(3)),
+        OriginPrices(MANUAL_ORIGIN, empty, _at(1)),
+    ]
+    order = [e.origin for e in precedence(lists, ["http://first", "http://second"])]
+    assert order == [
+        MANUAL_ORIGIN,
+        "http://second",
+        "http://first",
+        "http://old-late",
+        "http://old-early",
+        LEGACY_ORIGIN,
+    ]

@@ -1,10 +1,11 @@
 """Who may do what: the token check shared by writes and (optionally) reads.
 
 Writes always need a token (or come from loopback while none is configured). With
-``USAGELENS_PROTECT_READS`` every read, ``/metrics`` included, needs one too; only the
-health probes stay open. Several tokens may be valid at once, so that one can be rotated
-without downtime. A token is never logged or echoed; failures are counted in
-``usagelens_auth_failures_total``.
+``USAGELENS_PROTECT_READS`` every request, whatever its method, needs one too: reads,
+``/metrics``, the policy preview (a POST that answers rows and money), the dashboard and
+the API's documents; only the health probes stay open. Several tokens may be valid at
+once, so that one can be rotated without downtime. A token is never logged or echoed;
+failures are counted in ``usagelens_auth_failures_total``.
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ DETAILS = {
 
 
 class ReadGuardMiddleware:
-    """Refuse reads without a valid token (only installed when reads are protected)."""
+    """Refuse every request but the probes without a valid token (installed when reads are
+    protected): an operation that answers stored data may use any method."""
 
     def __init__(self, app: ASGIApp, tokens: Sequence[str], failures: Counter) -> None:
         self.app = app
@@ -52,12 +54,8 @@ class ReadGuardMiddleware:
         self.failures = failures
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Check the token of a GET or HEAD request, then pass it on."""
-        if (
-            scope["type"] != "http"
-            or scope["method"] not in {"GET", "HEAD"}
-            or scope["path"] in OPEN_PATHS
-        ):
+        """Check the token of a request, then pass it on."""
+        if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
         reason = token_problem(Headers(scope=scope), self.tokens)

@@ -106,11 +106,11 @@ def create_app(settings: Settings | None = None, *, service: UsageLens | None = 
     for router in (usage, prices, analytics, policy, report, webhooks, metrics, health, dashboard):
         app.include_router(router.router)
     app.include_router(sources.router)
-    _register_push_schema(app)
+    _register_push_schema(app, settings)
     return app
 
 
-def _register_push_schema(app: FastAPI) -> None:
+def _register_push_schema(app: FastAPI, settings: Settings) -> None:
     """Publish PushEventIn in the OpenAPI components (the route reads a raw body).
 
     Also declare every error answer as problem details (see ``api.openapi``).
@@ -123,7 +123,7 @@ def _register_push_schema(app: FastAPI) -> None:
             schema.setdefault("components", {}).setdefault("schemas", {})["PushEventIn"] = (
                 PushEventIn.model_json_schema()
             )
-            document_problems(schema)
+            document_problems(schema, protect_reads=settings.protect_reads)
             app.openapi_schema = schema
         return app.openapi_schema
 

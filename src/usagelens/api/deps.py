@@ -7,7 +7,7 @@ the thread pool, a hop that costs more than the dependency itself.
 from __future__ import annotations
 
 import ipaddress
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request, Security
@@ -16,6 +16,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from usagelens.api.access import DETAILS, token_problem
 from usagelens.config import Settings
 from usagelens.domain.model import Window
+from usagelens.domain.times import FORMS, parse_moment
 from usagelens.services import UsageLens
 
 
@@ -65,28 +66,34 @@ async def require_writer(
 WriteAuth = Depends(require_writer)
 
 
+_MOMENT = f"({FORMS}; UTC unless a zone is given)"
+
+
 async def window(
     since: Annotated[
-        datetime | None, Query(description="only observations collected at or after (UTC)")
+        str | None, Query(description=f"only observations collected at or after {_MOMENT}")
     ] = None,
     until: Annotated[
-        datetime | None, Query(description="only observations collected before (UTC)")
+        str | None, Query(description=f"only observations collected before {_MOMENT}")
     ] = None,
 ) -> Window:
-    """Build the time window of a read from its query parameters."""
-    since, until = _utc(since), _utc(until)
-    if since and until and since >= until:
+    """Build the time window of a read from its query parameters (422 if one is no time)."""
+    start, end = _moment(since, "since"), _moment(until, "until")
+    if start and end and start >= end:
         raise HTTPException(422, "since must be earlier than until")
-    return Window(since, until)
+    return Window(start, end)
 
 
 WindowDep = Annotated[Window, Depends(window)]
 
 
-def _utc(moment: datetime | None) -> datetime | None:
-    if moment is None:
+def _moment(text: str | None, name: str) -> datetime | None:
+    if text is None:
         return None
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    try:
+        return parse_moment(text)
+    except ValueError as exc:
+        raise HTTPException(422, f"{name}: {exc}") from None
 
 
 def _is_loopback(host: str | None) -> bool:

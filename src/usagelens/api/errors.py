@@ -13,9 +13,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from usagelens.domain.errors import (
     InvalidInput,
+    InvalidName,
     LeaseLost,
     NotConfigured,
     NotFound,
@@ -44,6 +46,7 @@ _MAPPING: tuple[tuple[type[UsageLensError], int, str], ...] = (
     (PolicyError, 422, "invalid-policy"),
     (PushEventError, 422, "invalid-push-event"),
     (PayloadTooLarge, 413, "payload-too-large"),
+    (InvalidName, 422, "invalid-name"),
     (RejectedByStore, 422, "rejected-by-store"),
     (InvalidInput, 400, "invalid-input"),
     (NotFound, 404, "not-found"),
@@ -113,6 +116,21 @@ RETRY_AFTER_SECONDS = 5
 """What a 503 tells the caller to wait before trying again (the database is away)."""
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "DELETE", "PATCH")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Return every method some route answers on the request's path (a 405's Allow)."""
+    routes = request.app.router.routes
+    return [
+        method
+        for method in _METHODS
+        if any(
+            route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes
+        )
+    ]
+
+
 def install_error_handlers(app: FastAPI) -> None:
     """Answer every error, expected or not, as problem details."""
 
@@ -123,9 +141,11 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
-        return problem(
-            exc.status_code, detail, instance=request.url.path, headers=dict(exc.headers or {})
-        )
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            # Starlette names the methods of the first route on the path only.
+            headers["Allow"] = ", ".join(allowed_methods(request))
+        return problem(exc.status_code, detail, instance=request.url.path, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:

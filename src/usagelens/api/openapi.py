@@ -27,18 +27,28 @@ _FASTAPI_PLACEHOLDERS = frozenset({"", "Additional Response", "Validation Error"
 _METHODS = frozenset({"get", "put", "post", "delete", "patch", "head", "options", "trace"})
 
 
-def document_problems(schema: dict[str, Any]) -> None:
-    """Declare every error an operation can answer, as problem details, in place."""
+_TOKEN_SECURITY: list[dict[str, list[str]]] = [{"token": []}, {"bearer": []}]
+_PROBES = frozenset({"/healthz", "/readyz"})
+
+
+def document_problems(schema: dict[str, Any], *, protect_reads: bool = False) -> None:
+    """Declare every error an operation can answer, as problem details, in place.
+
+    With ``protect_reads`` every operation but the probes needs the token, and says so.
+    """
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     components.pop("HTTPValidationError", None)
     components.pop("ValidationError", None)
     components["ProblemOut"] = ProblemOut.model_json_schema(
         ref_template="#/components/schemas/{model}"
     )
-    for path_item in schema.get("paths", {}).values():
+    for path, path_item in schema.get("paths", {}).items():
         for method, operation in path_item.items():
-            if method in _METHODS:
-                _complete(operation.setdefault("responses", {}), operation)
+            if method not in _METHODS:
+                continue
+            if protect_reads and path not in _PROBES:
+                operation.setdefault("security", _TOKEN_SECURITY)
+            _complete(operation.setdefault("responses", {}), operation)
 
 
 def _complete(responses: dict[str, Any], operation: dict[str, Any]) -> None:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from usagelens.domain.ids import LOCATOR_MAX
 
 DimensionName = Literal["CPU", "RAM", "NetFlow"]
 
@@ -42,7 +44,12 @@ class PriceOriginOut(BaseModel):
     """One origin's list: a source's (its URL), ``manual`` (set by hand) or ``legacy``."""
 
     origin: str
-    rank: int = Field(description="for a resource priced by several lists, the highest wins")
+    precedence: int = Field(
+        description="1 wins over 2 and so on, per resource and dimension, in this server's "
+        "configuration: the hand-set list, then USAGELENS_SOURCES last to first, then sources "
+        "no longer configured (latest list first), then legacy"
+    )
+    updated_at: datetime | None = Field(None, description="when the list arrived (UTC)")
     resources: int = Field(description="resource ids the list prices")
 
 
@@ -56,8 +63,31 @@ class PricesOut(BaseModel):
     )
     origin: str | None = Field(None, description="the origin shown; null: the prices in force")
     origins: list[PriceOriginOut] = Field(
-        default_factory=list, description="every origin's list, highest rank first"
+        default_factory=list, description="every origin's list, the one that wins first"
     )
+
+
+class PriceListIn(BaseModel):
+    """One source's price list as it was fetched (``collect --url`` sends these)."""
+
+    origin: str = Field(min_length=1, max_length=LOCATOR_MAX, description="the source's URL")
+    fetched_at: datetime | None = Field(
+        None, description="when it was fetched; a list older than the stored one is left out"
+    )
+    values: dict[str, dict[str, Any]] = Field(description="the module's price list values")
+
+
+class PriceListsIn(BaseModel):
+    """The price lists one pull fetched, stored together or not at all."""
+
+    lists: list[PriceListIn] = Field(max_length=1000)
+
+
+class PriceListsOut(BaseModel):
+    """Which of the lists sent are now stored, and which were older than the stored ones."""
+
+    stored: list[str]
+    stale: list[str]
 
 
 class ResourceRowOut(BaseModel):

@@ -9,6 +9,7 @@ Every error the package raises on purpose derives from ``UsageLensError``::
     │   ├── PolicyError              a policy document is malformed
     │   ├── PushEventError           a pushed request event is malformed
     │   ├── PayloadTooLarge          a body exceeds the configured size limit
+    │   ├── InvalidName              a name is empty, too long or holds control characters
     │   └── RejectedByStore          the database refused a value (too long, a NUL, a constraint)
     ├── NotFound                     what was asked for is not stored (a 404)
     ├── NotConfigured                the operation needs a setting that is missing
@@ -108,6 +109,10 @@ class SourceUnavailable(SourceError):
 
 class SourceNotFound(SourceError):
     """Report a source that answered 404 for what was asked (an unknown branch)."""
+
+
+class InvalidName(InvalidInput):
+    """Reject a name (team, resource, origin, source, label) the one rule for ids refuses."""
 
 
 class RejectedByStore(InvalidInput):

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from usagelens.domain.errors import PriceListError
+from usagelens.domain.ids import name_problem
 from usagelens.domain.model import Dimension
 
 _DIMENSIONS = {d.value: d for d in Dimension}
@@ -49,8 +51,8 @@ def price_list_from_document(document: object) -> PriceList:
     parsed: dict[str, dict[Dimension, float]] = {}
     for raw_resource, dims in values.items():
         resource = str(raw_resource).strip()
-        if not resource:
-            raise PriceListError("a resource id is empty")
+        if (problem := name_problem(resource)) is not None:
+            raise PriceListError(f"resource id {problem}")
         if not isinstance(dims, Mapping):
             raise PriceListError(
                 f"resource {resource!r}: expected a mapping of CPU, RAM, NetFlow to prices"
@@ -72,39 +74,62 @@ MANUAL_ORIGIN = "manual"
 """The list set by hand (``PUT /api/v1/prices``, ``usagelens prices``)."""
 LEGACY_ORIGIN = "legacy"
 """The one list a store kept before lists were kept per origin."""
-MANUAL_RANK = 1_000_000
-"""The hand-set list wins over every source."""
-LEGACY_RANK = -1
-"""The list from before is the fallback under every source."""
 
 
 @dataclass(frozen=True, slots=True)
 class OriginPrices:
     """One origin's price list: a monitoring source's, or the one set by hand.
 
-    Lists are kept apart so that each is replaced only by a new list from its own origin.
-    For a resource priced by several, the list of the highest ``rank`` wins: the hand-set
-    list, then the sources (a later one in the configured order ranks higher), then the
-    list a store held before it kept lists per origin.
+    Lists are kept apart so that each is replaced only by a new list from its own origin;
+    which wins where several price the same resource and dimension is decided when the
+    prices are read (``prices_in_force``), from the configuration of the moment.
     """
 
     origin: str
-    rank: int
     prices: PriceList
+    updated_at: datetime | None = None
+    """When this list arrived (aware UTC); None for a list not stored yet."""
 
 
-def effective_prices(lists: Iterable[OriginPrices]) -> PriceList:
-    """Merge origins' lists into the prices in force: by resource, the highest rank wins."""
-    ordered = sorted(lists, key=lambda entry: (entry.rank, entry.origin))
-    return merge_price_lists(entry.prices for entry in ordered)
+def precedence(lists: Iterable[OriginPrices], source_order: Sequence[str]) -> list[OriginPrices]:
+    """Order origins' lists from the one that wins to the one that yields.
+
+    The hand-set list first; then the sources of ``source_order`` (today's configured
+    ``USAGELENS_SOURCES``), a later one before an earlier one; then sources no longer
+    configured, the list that arrived last first; the ``legacy`` list last.
+    """
+    position = {_plain_url(url): i for i, url in enumerate(source_order)}
+
+    def strength(entry: OriginPrices) -> tuple[int, float, str]:
+        if entry.origin == MANUAL_ORIGIN:
+            return (3, 0.0, entry.origin)
+        if entry.origin == LEGACY_ORIGIN:
+            return (0, 0.0, entry.origin)
+        configured = position.get(_plain_url(entry.origin))
+        if configured is not None:
+            return (2, float(configured), entry.origin)
+        arrived = entry.updated_at.timestamp() if entry.updated_at is not None else 0.0
+        return (1, arrived, entry.origin)
+
+    return sorted(lists, key=strength, reverse=True)
 
 
-def merge_price_lists(lists: Iterable[PriceList]) -> PriceList:
-    """Merge price lists in order; for a resource priced by several, the later list wins."""
-    merged: dict[str, Mapping[Dimension, float]] = {}
-    for price_list in lists:
-        merged.update(price_list.values)
+def prices_in_force(lists: Iterable[OriginPrices], source_order: Sequence[str]) -> PriceList:
+    """Merge origins' lists per (resource, dimension): the stronger list wins each price.
+
+    A hand-set list that prices only a resource's CPU overrides that CPU price and
+    leaves the resource's RAM and NetFlow to the sources (see ``precedence``).
+    """
+    merged: dict[str, dict[Dimension, float]] = {}
+    for entry in reversed(precedence(lists, source_order)):
+        for resource, dims in entry.prices.values.items():
+            merged.setdefault(resource, {}).update(dims)
     return PriceList(merged)
+
+
+def _plain_url(url: str) -> str:
+    """Compare source URLs as the sources name themselves (no trailing slash)."""
+    return url.rstrip("/")
 
 
 def _plain(amount: float) -> float:

@@ -9,9 +9,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from usagelens.domain.errors import PushEventError
+from usagelens.domain.ids import name_problem
 
 DEFAULT_LATENCY_BOUNDS: tuple[float, ...] = (0.01, 0.5, 1, 2, 3, 4, 10)
-MAX_ENDPOINT_LENGTH = 200
 OVERFLOW_ENDPOINT = "other"
 """Where events for endpoints past the cardinality limit are counted."""
 
@@ -57,10 +57,8 @@ def _event(item: object, index: int) -> PushEvent:
         raise PushEventError(f"{where}: status {status!r} is not an HTTP status (100 to 599)")
     if not isinstance(endpoint, str) or not endpoint.strip():
         raise PushEventError(f"{where}: endpoint must be a non-empty string")
-    if len(endpoint) > MAX_ENDPOINT_LENGTH or not endpoint.isprintable():
-        raise PushEventError(
-            f"{where}: endpoint must be printable and at most {MAX_ENDPOINT_LENGTH} characters"
-        )
+    if (problem := name_problem(endpoint)) is not None:
+        raise PushEventError(f"{where}: endpoint {problem}")
     if isinstance(time, bool) or not isinstance(time, int | float) or not math.isfinite(time):
         raise PushEventError(f"{where}: time {time!r} is not a finite number of seconds")
     if time < 0:

@@ -11,7 +11,7 @@ import html
 import io
 import textwrap
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -148,7 +148,7 @@ def render_markdown(report: Report) -> str:
             for cells in _cells(report.team_rows(team))
         ]
         out += ["", f"**Team total:** {_totals_line(report, team)}", ""]
-    out += ["## Overall", ""] + [f"- {line}" for line in _overall_lines(report)[1:]]
+    out += ["## Overall", ""] + [f"- {line}" for line in _overall_lines(report, _md)[1:]]
     return "\n".join(out) + "\n"
 
 
@@ -226,9 +226,10 @@ def _totals_line(report: Report, team: str) -> str:
     )
 
 
-def _overall_lines(report: Report) -> list[str]:
+def _overall_lines(report: Report, name: Callable[[str], str] = str) -> list[str]:
+    """The overall totals as sentences; ``name`` writes a resource id in the format."""
     decisions = ", ".join(f"{n} {d}" for d, n in report.decisions.items())
-    unpriced = ", ".join(report.costs.unpriced) or "none"
+    unpriced = ", ".join(map(name, report.costs.unpriced)) or "none"
     return [
         "Overall",
         f"Total cost: {money(report.costs.total)} {report.currency}",

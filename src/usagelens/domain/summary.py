@@ -24,9 +24,9 @@ from typing import Any, cast
 
 from usagelens.domain.batch import SeriesReadings, UsageBatch, to_micros
 from usagelens.domain.errors import SummaryFormatError
+from usagelens.domain.ids import name_problem
 from usagelens.domain.model import Dimension, Observation, SeriesKey
 
-MAX_ID_LENGTH = 200
 """Longest team name or resource id accepted, in characters."""
 
 _TIMESTAMP = re.compile(
@@ -257,12 +257,8 @@ def _parse_usage(value: str, where: _Where) -> float:
 
 
 def _check_id(value: str, field: str, where: _Where) -> str:
-    if not value:
-        raise where.error(f"{field} is empty", field)
-    if len(value) > MAX_ID_LENGTH:
-        raise where.error(f"{field} is longer than {MAX_ID_LENGTH} characters", field)
-    if not value.isprintable():
-        raise where.error(f"{field} {value!r} holds control characters", field)
+    if (problem := name_problem(value)) is not None:
+        raise where.error(f"{field} {problem}", field)
     if _DELIMITERS.intersection(value):
         raise where.error(f"{field} {value!r} holds a delimiter of the format ($ | ; , ( ))", field)
     return value

@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Engine, Row, create_engine, text
+from sqlalchemy import Engine, Row, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -28,6 +28,7 @@ from usagelens.config import parse_duration
 from usagelens.domain.errors import NotConfigured, SourceUnavailable, SummaryFormatError
 from usagelens.domain.model import Observation
 from usagelens.domain.summary import parse_records
+from usagelens.domain.times import as_utc
 from usagelens.ports import BAD_ROWS_NAMED, TablePage
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
@@ -76,7 +77,7 @@ class PostgresTableSource:
         counts them as duplicates), so none is lost to a row written later with the same
         or a slightly older timestamp. Rows with an empty key column are counted last.
         """
-        start = None if position is None else _naive_utc(position - self.lookback)
+        start = None if position is None else as_utc(position - self.lookback)
         after: Sequence[Any] | None = None
         while True:
             rows = self._read(start, after)
@@ -126,6 +127,7 @@ class PostgresTableSource:
             self._engine = create_engine(
                 self._url, pool_pre_ping=True, connect_args=self._connect_args
             )
+            event.listen(self._engine, "connect", _utc_session)
         try:
             with self._engine.connect() as conn:
                 return conn.execute(text(query), params).all()
@@ -188,8 +190,12 @@ def _page_size(value: object, url: str) -> int:
     return int(value)
 
 
-def _naive_utc(moment: datetime) -> datetime:
-    return moment.astimezone(UTC).replace(tzinfo=None)
+def _utc_session(dbapi_connection: Any, _record: Any) -> None:
+    """Read the table in UTC: an aware start compares right with ``timestamp`` columns
+    (taken as UTC) and ``timestamptz`` ones alike, and times come back in UTC."""
+    with dbapi_connection.cursor() as cursor:
+        cursor.execute("SET TIME ZONE 'UTC'")
+    dbapi_connection.commit()
 
 
 def _iso(moment: object) -> object:

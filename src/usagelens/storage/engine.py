@@ -10,6 +10,8 @@ from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
+from usagelens.domain.errors import NotConfigured
+
 WRITE = {"usagelens_write": True}
 """Execution options for a transaction that will write (SQLite takes its lock up front)."""
 READ = {
@@ -23,10 +25,18 @@ _MIGRATIONS = Path(__file__).parent / "migrations"
 
 
 def create_engine_for(url: str) -> Engine:
-    """Create an engine for ``sqlite:///…`` or ``postgresql://…`` (psycopg 3)."""
+    """Create an engine for ``sqlite:///…`` or ``postgresql://…`` (psycopg 3).
+
+    Any other backend is refused (NotConfigured) before its driver is looked for.
+    """
     parsed = make_url(url)
     if parsed.drivername in {"postgresql", "postgres"}:
         parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.get_backend_name() not in {"sqlite", "postgresql"}:
+        raise NotConfigured(
+            f"{parsed.get_backend_name()}: usagelens stores in SQLite (sqlite:///path.db) "
+            "or PostgreSQL (postgresql://…)"
+        )
     if parsed.get_backend_name() == "sqlite":
         return _sqlite_engine(parsed.render_as_string(hide_password=False))
     # Keep as many connections as requests usually run at once: a connection made for a

@@ -18,7 +18,7 @@ from types import TracebackType
 from usagelens.domain.batch import to_micros
 from usagelens.domain.distribution import Distribution
 from usagelens.domain.model import IngestResult, SeriesKey, Window
-from usagelens.domain.prices import OriginPrices, PriceList
+from usagelens.domain.prices import OriginPrices
 from usagelens.domain.series import SeriesAggregate, SeriesSummary, differences
 from usagelens.ports import BatchRecord, PushState, PushTally, RefreshStatus, StoreState
 
@@ -31,7 +31,6 @@ class _Data:
     ids: dict[SeriesKey, int] = field(default_factory=dict)
     observations: dict[int, dict[int, float]] = field(default_factory=dict)
     """series id → time → usage."""
-    prices: PriceList = field(default_factory=PriceList)
     price_lists: dict[str, OriginPrices] = field(default_factory=dict)
     statuses: Counter[int] = field(default_factory=Counter)
     endpoints: dict[str, tuple[float, int]] = field(default_factory=dict)
@@ -149,20 +148,14 @@ class _Prices:
     def __init__(self, data: _Data) -> None:
         self._data = data
 
-    def get(self) -> PriceList:
-        return self._data.prices
-
     def lists(self) -> list[OriginPrices]:
         return [self._data.price_lists[o] for o in sorted(self._data.price_lists)]
 
     def put_list(self, entry: OriginPrices, at: datetime) -> None:
-        self._data.price_lists[entry.origin] = entry
+        self._data.price_lists[entry.origin] = OriginPrices(entry.origin, entry.prices, at)
 
     def drop_list(self, origin: str) -> bool:
         return self._data.price_lists.pop(origin, None) is not None
-
-    def set_effective(self, price_list: PriceList) -> None:
-        self._data.prices = price_list
 
 
 class _Pushes:

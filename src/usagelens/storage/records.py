@@ -18,7 +18,6 @@ from usagelens.storage.tables import (
     ingest_batches,
     origin_prices,
     price_lists,
-    prices,
     push_endpoints,
     push_latency,
     push_statuses,
@@ -77,50 +76,33 @@ def _mark(conn: Connection) -> str:
 
 
 class SqlPrices:
-    """The price lists per origin, and the prices in force merged from them."""
+    """The price lists per origin (the prices in force are merged from them when read)."""
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    def get(self) -> PriceList:
-        """Return the prices in force."""
-        values: dict[str, dict[Dimension, float]] = {}
-        cursor = self._conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        cursor.execute("SELECT resource, dimension, price FROM prices")
-        for resource, dim, amount in cursor.fetchall():
-            values.setdefault(resource, {})[_DIMENSIONS[dim]] = amount
-        return PriceList(values)
-
     def lists(self) -> list[OriginPrices]:
-        """Return every origin's list, with its rank."""
-        ranks = {
-            row.origin: int(row.rank)
-            for row in self._conn.execute(select(price_lists.c.origin, price_lists.c.rank))
+        """Return every origin's list, with when it arrived."""
+        arrived = {
+            row.origin: _aware(row.updated_at)
+            for row in self._conn.execute(select(price_lists.c.origin, price_lists.c.updated_at))
         }
-        values: dict[str, dict[str, dict[Dimension, float]]] = {o: {} for o in ranks}
-        rows = self._conn.execute(
-            select(
-                origin_prices.c.origin,
-                origin_prices.c.resource,
-                origin_prices.c.dimension,
-                origin_prices.c.price,
-            )
-        )
-        for origin, resource, dim, amount in rows:
+        values: dict[str, dict[str, dict[Dimension, float]]] = {o: {} for o in arrived}
+        cursor = self._conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor.execute("SELECT origin, resource, dimension, price FROM origin_prices")
+        for origin, resource, dim, amount in cursor.fetchall():
             values.setdefault(origin, {}).setdefault(resource, {})[_DIMENSIONS[dim]] = amount
         return [
-            OriginPrices(origin, ranks.get(origin, 0), PriceList(values[origin]))
+            OriginPrices(origin, PriceList(values[origin]), arrived.get(origin))
             for origin in sorted(values)
         ]
 
     def put_list(self, entry: OriginPrices, at: datetime) -> None:
-        """Make this the whole list of its origin."""
-        origin = entry.origin[:500]
+        """Make this the whole list of its origin, arrived at ``at``."""
+        origin = entry.origin
         self._conn.execute(delete(origin_prices).where(origin_prices.c.origin == origin))
         self._conn.execute(delete(price_lists).where(price_lists.c.origin == origin))
-        self._conn.execute(
-            insert(price_lists).values(origin=origin, rank=entry.rank, updated_at=naive_utc(at))
-        )
+        self._conn.execute(insert(price_lists).values(origin=origin, updated_at=naive_utc(at)))
         rows = [
             {"origin": origin, "resource": resource, "dimension": dim.value, "price": amount}
             for resource, dims in entry.prices.values.items()
@@ -131,20 +113,9 @@ class SqlPrices:
 
     def drop_list(self, origin: str) -> bool:
         """Forget an origin's list."""
-        self._conn.execute(delete(origin_prices).where(origin_prices.c.origin == origin[:500]))
-        gone = self._conn.execute(delete(price_lists).where(price_lists.c.origin == origin[:500]))
+        self._conn.execute(delete(origin_prices).where(origin_prices.c.origin == origin))
+        gone = self._conn.execute(delete(price_lists).where(price_lists.c.origin == origin))
         return bool(gone.rowcount)
-
-    def set_effective(self, price_list: PriceList) -> None:
-        """Store the prices in force."""
-        rows = [
-            {"resource": resource, "dimension": dim.value, "price": amount}
-            for resource, dims in price_list.values.items()
-            for dim, amount in dims.items()
-        ]
-        self._conn.execute(delete(prices))
-        if rows:
-            self._conn.execute(insert(prices), rows)
 
 
 class SqlPushes:
@@ -222,7 +193,7 @@ class SqlBatches:
             insert(ingest_batches)
             .values(
                 received_at=naive_utc(record.received_at),
-                source=record.source[:500],
+                source=record.source,
                 sha256=record.sha256,
                 observations=result.observations,
                 inserted=result.inserted,
@@ -405,14 +376,14 @@ class SqlRefresh:
     def position(self, source: str) -> datetime | None:
         """Return how far a table source has been read (its newest collect_date taken)."""
         position = self._conn.execute(
-            select(source_cursors.c.position).where(source_cursors.c.source == source[:500])
+            select(source_cursors.c.position).where(source_cursors.c.source == source)
         ).scalar()
         return _aware(position)
 
     def set_position(self, source: str, position: datetime) -> None:
         """Move a table source's read position forward (never back)."""
         stmt = _insert_for(self._conn)(source_cursors).values(
-            source=source[:500], position=naive_utc(position)
+            source=source, position=naive_utc(position)
         )
         stmt = stmt.on_conflict_do_update(
             index_elements=["source"],

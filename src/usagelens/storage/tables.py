@@ -18,6 +18,8 @@ from sqlalchemy import (
     UniqueConstraint,
 )
 
+from usagelens.domain.ids import LABEL_MAX, LOCATOR_MAX, NAME_MAX
+
 metadata = MetaData()
 
 ingest_batches = Table(
@@ -25,7 +27,7 @@ ingest_batches = Table(
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("received_at", DateTime, nullable=False),
-    Column("source", String(500), nullable=False),
+    Column("source", String(LABEL_MAX), nullable=False),
     Column("sha256", String(64), nullable=False),
     Column("observations", Integer, nullable=False),
     Column("inserted", Integer, nullable=False),
@@ -44,8 +46,8 @@ series = Table(
     "series",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("team", String(255), nullable=False),
-    Column("resource", String(255), nullable=False),
+    Column("team", String(NAME_MAX), nullable=False),
+    Column("resource", String(NAME_MAX), nullable=False),
     Column("dimension", String(16), nullable=False),
     Column("count", BigInteger, nullable=False, server_default="0"),
     Column("total", Float, nullable=True, comment="sum of the usages, correctly rounded"),
@@ -99,28 +101,21 @@ store_state = Table(
     Column("stale", Boolean, nullable=False, comment="aggregates need a rebuild"),
 )
 
-prices = Table(
-    "prices",
-    metadata,
-    Column("resource", String(255), primary_key=True),
-    Column("dimension", String(16), primary_key=True),
-    Column("price", Float, nullable=False),
-)
-"""The prices in force, merged from ``origin_prices`` by rank whenever a list changes."""
-
 price_lists = Table(
     "price_lists",
     metadata,
-    Column("origin", String(500), primary_key=True, comment="a source's URL, manual or legacy"),
-    Column("rank", Integer, nullable=False, comment="the higher wins for a resource"),
-    Column("updated_at", DateTime, nullable=False, comment="UTC, naive"),
+    Column(
+        "origin", String(LOCATOR_MAX), primary_key=True, comment="a source's URL, manual or legacy"
+    ),
+    Column("updated_at", DateTime, nullable=False, comment="when the list arrived; UTC, naive"),
 )
+"""Which list wins a price is decided when prices are read (``domain.prices.precedence``)."""
 
 origin_prices = Table(
     "origin_prices",
     metadata,
-    Column("origin", String(500), primary_key=True),
-    Column("resource", String(255), primary_key=True),
+    Column("origin", String(LOCATOR_MAX), primary_key=True),
+    Column("resource", String(NAME_MAX), primary_key=True),
     Column("dimension", String(16), primary_key=True),
     Column("price", Float, nullable=False),
 )
@@ -135,7 +130,7 @@ push_statuses = Table(
 push_endpoints = Table(
     "push_endpoints",
     metadata,
-    Column("endpoint", String(200), primary_key=True),
+    Column("endpoint", String(NAME_MAX), primary_key=True),
     Column("sum", Float, nullable=False),
     Column("count", BigInteger, nullable=False),
 )
@@ -143,7 +138,7 @@ push_endpoints = Table(
 push_latency = Table(
     "push_latency",
     metadata,
-    Column("endpoint", String(200), primary_key=True),
+    Column("endpoint", String(NAME_MAX), primary_key=True),
     Column("le", String(32), primary_key=True, comment="bucket bound, not cumulative"),
     Column("count", BigInteger, nullable=False),
 )
@@ -158,7 +153,7 @@ counters = Table(
 source_cursors = Table(
     "source_cursors",
     metadata,
-    Column("source", String(500), primary_key=True),
+    Column("source", String(LOCATOR_MAX), primary_key=True),
     Column("position", DateTime, nullable=False, comment="UTC, naive"),
 )
 

@@ -8,9 +8,16 @@ from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
 from usagelens.api.deps import ServiceDep, WriteAuth
-from usagelens.api.schemas import PricesOut
+from usagelens.api.schemas import PriceListsIn, PriceListsOut, PricesOut
 from usagelens.domain.errors import NotFound
-from usagelens.domain.prices import MANUAL_ORIGIN, MANUAL_RANK, PriceList
+from usagelens.domain.ids import LOCATOR_MAX
+from usagelens.domain.prices import (
+    MANUAL_ORIGIN,
+    OriginPrices,
+    PriceList,
+    price_list_from_document,
+)
+from usagelens.domain.times import as_utc
 from usagelens.services import UsageLens
 
 router = APIRouter(prefix="/api/v1", tags=["prices"])
@@ -38,7 +45,7 @@ _BODY = {
 OriginQuery = Annotated[
     str | None,
     Query(
-        max_length=500,
+        max_length=LOCATOR_MAX,
         description="one origin's list: a source's base URL, `manual` (set by hand) or "
         "`legacy`; leave out for the prices in force",
     ),
@@ -46,15 +53,19 @@ OriginQuery = Annotated[
 
 
 def _out(service: UsageLens, prices: PriceList, origin: str | None) -> PricesOut:
-    lists = sorted(service.price_lists(), key=lambda e: (-e.rank, e.origin))
     return PricesOut.model_validate(
         {
             "currency": service.currency,
             **prices.to_document(),
             "origin": origin,
             "origins": [
-                {"origin": e.origin, "rank": e.rank, "resources": len(e.prices.values)}
-                for e in lists
+                {
+                    "origin": e.origin,
+                    "precedence": i,
+                    "updated_at": e.updated_at,
+                    "resources": len(e.prices.values),
+                }
+                for i, e in enumerate(service.price_lists(), start=1)
             ],
         }
     )
@@ -62,7 +73,8 @@ def _out(service: UsageLens, prices: PriceList, origin: str | None) -> PricesOut
 
 @router.get("/prices", response_model=PricesOut, summary="Read the prices in force, or one list")
 def read_prices(service: ServiceDep, origin: OriginQuery = None) -> PricesOut:
-    """Return the prices in force (every origin's list merged by rank), or one origin's list."""
+    """Return the prices in force (the origins' lists merged per resource and dimension,
+    the stronger list winning each price), or one origin's list."""
     return _out(service, service.prices(origin), origin)
 
 
@@ -81,25 +93,41 @@ async def replace_prices(
         str,
         Query(
             min_length=1,
-            max_length=500,
+            max_length=LOCATOR_MAX,
             description="whose list this is: `manual` (set by hand, wins over every source) "
-            "or a source's base URL (what `collect --url` sends)",
+            "or a source's base URL",
         ),
     ] = MANUAL_ORIGIN,
-    rank: Annotated[
-        int,
-        Query(
-            ge=0,
-            lt=MANUAL_RANK,
-            description="a source list's rank: a later source in the configured order "
-            "ranks higher; ignored for `manual`",
-        ),
-    ] = 0,
 ) -> PricesOut:
     """Replace one origin's list with the one sent; the other origins' lists stay."""
     payload = await request.body()
-    prices = await run_in_threadpool(service.replace_prices, payload, origin=origin, rank=rank)
+    prices = await run_in_threadpool(service.replace_prices, payload, origin=origin)
     return _out(service, prices, origin)
+
+
+@router.put(
+    "/prices/sources",
+    response_model=PriceListsOut,
+    dependencies=[WriteAuth],
+    summary="Replace the lists one pull fetched from its sources, all in one transaction",
+    responses={422: {"description": "a malformed list; none of them changed"}},
+)
+def replace_source_prices(service: ServiceDep, body: PriceListsIn) -> PriceListsOut:
+    """Store every list sent, or none: what ``collect --url`` sends after a pull.
+
+    A list fetched before the one stored for its origin is left out (``stale``), so that
+    a slow pull cannot overwrite a newer list.
+    """
+    entries = [
+        OriginPrices(
+            entry.origin,
+            price_list_from_document({"values": entry.values}),
+            as_utc(entry.fetched_at) if entry.fetched_at else None,
+        )
+        for entry in body.lists
+    ]
+    stored = service.store_price_lists(entries)
+    return PriceListsOut(stored=stored, stale=[e.origin for e in entries if e.origin not in stored])
 
 
 @router.delete(
@@ -111,7 +139,7 @@ async def replace_prices(
 )
 def drop_prices(
     service: ServiceDep,
-    origin: Annotated[str, Query(min_length=1, max_length=500)] = MANUAL_ORIGIN,
+    origin: Annotated[str, Query(min_length=1, max_length=LOCATOR_MAX)] = MANUAL_ORIGIN,
 ) -> PricesOut:
     """Forget a list (a retired source's, or the hand-set one); answer the prices in force."""
     if not service.drop_prices(origin):

@@ -10,6 +10,7 @@ from starlette.concurrency import run_in_threadpool
 from usagelens.api.deps import ServiceDep, WriteAuth
 from usagelens.api.schemas import IngestOut
 from usagelens.domain.errors import SummaryFormatError
+from usagelens.domain.ids import LABEL_MAX
 from usagelens.services import PayloadReader
 
 router = APIRouter(prefix="/api/v1", tags=["usage"])
@@ -56,7 +57,9 @@ _BODY = {
 async def ingest_usage(
     request: Request,
     service: ServiceDep,
-    source: Annotated[str, Query(max_length=200, description="names the batch")] = "api",
+    source: Annotated[
+        str, Query(min_length=1, max_length=LABEL_MAX, description="names the batch")
+    ] = "api",
 ) -> IngestOut:
     """Store a whole summary in one transaction, or nothing of it if any part is malformed.
 
