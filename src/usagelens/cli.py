@@ -24,6 +24,7 @@ import typer
 import uvicorn
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -40,7 +41,7 @@ from usagelens import __version__, clihelp
 from usagelens.config import Settings, load_settings, parse_duration
 from usagelens.documents import dump_yaml, load_document
 from usagelens.domain import report as render
-from usagelens.domain.errors import InvalidInput, UsageLensError
+from usagelens.domain.errors import InvalidInput, NotConfigured, UsageLensError
 from usagelens.domain.model import IngestResult, Window
 from usagelens.domain.policy import Policy, policy_from_document
 from usagelens.domain.summary import parse_timestamp
@@ -50,7 +51,7 @@ from usagelens.ports import PullTarget
 from usagelens.pulls import PullOutcome, pull_into
 from usagelens.remote import RemoteTarget
 from usagelens.services import UsageLens
-from usagelens.sources.table import is_table_source
+from usagelens.sources.urls import check_source_url, is_table_source
 from usagelens.storage import create_engine_for, migrate
 from usagelens.wiring import holder_name, open_sources, refresh_configured, service_for
 
@@ -93,12 +94,12 @@ def main() -> None:
     try:
         clihelp.tidy(typer.main.get_command(app))(prog_name="usagelens")
     except UsageLensError as exc:
-        err.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err.print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False)
         raise SystemExit(1) from None
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     return typer.Exit(code)
 
 
@@ -280,7 +281,11 @@ def collect(
     --source http://127.0.0.1:21122 --branch 1 --branch 2
     """
     settings = load_settings()
-    sources = source or settings.sources
+    try:
+        sources = [check_source_url(s.strip().rstrip("/"), "--source") for s in source or []]
+    except NotConfigured as exc:
+        raise _fail(str(exc), 2) from None
+    sources = sources or settings.sources
     branches = branch or settings.branches
     if not sources:
         raise _fail("no sources: pass --source URL or set USAGELENS_SOURCES", 2)

@@ -135,6 +135,18 @@ class Settings(BaseSettings):
             return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
         return value
 
+    @field_validator("sources")
+    @classmethod
+    def _check_sources(cls, value: list[str]) -> list[str]:
+        from usagelens.sources.urls import check_source_url  # sources import this module
+
+        for url in value:
+            try:
+                check_source_url(url)
+            except NotConfigured as exc:
+                raise ValueError(str(exc)) from None
+        return value
+
     @field_validator("branches", mode="before")
     @classmethod
     def _split_branches(cls, value: object) -> object:
@@ -237,7 +249,8 @@ def load_settings(**overrides: object) -> Settings:
         return settings
     except ValidationError as exc:
         problems = "; ".join(
-            f"USAGELENS_{str(e['loc'][0]).upper()}: {e['msg']}" for e in exc.errors()
+            f"USAGELENS_{str(e['loc'][0]).upper()}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
         )
         raise NotConfigured(f"invalid configuration: {problems}") from None
     except ValueError as exc:
