@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -69,12 +69,11 @@ from usagelens.pulls import PullOutcome, outcome_dict, pull_into
 
 T = TypeVar("T")
 
-PRUNE_SERIES_PER_TRANSACTION = 500
 EXPORT_VERSION = 1
 """The format of ``UsageLens.export`` documents."""
 INTERRUPTED = "interrupted by a shutdown: every batch stored is whole; the next refresh pulls again"
-PRUNE_SLICE = timedelta(days=1)
-"""A prune deletes at most this much of each series' history per transaction."""
+PRUNE_ROWS_PER_TRANSACTION = 100_000
+"""A prune deletes at most this many observations per transaction."""
 
 
 def utc_now() -> datetime:
@@ -113,11 +112,17 @@ class MetricsState:
 
 @dataclass(frozen=True, slots=True)
 class PruneResult:
-    """What a prune removed."""
+    """What a prune removed, or what it would remove (``prune_plan``: no transactions)."""
 
     observations: int
     series: int
+    """Distinct series that lost observations."""
     transactions: int
+    cutoff: datetime
+    """Observations collected before this moment go."""
+    oldest: datetime | None
+    newest: datetime | None
+    """When the oldest and the newest of the observations that go were collected."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -657,28 +662,57 @@ class UsageLens:
         self._cache.clear()
         return RebuildResult(len(aggregates), observations, policy.fingerprint)
 
-    def prune(
-        self, older_than: timedelta, progress: Callable[[int], None] | None = None
-    ) -> PruneResult:
-        """Delete observations collected more than ``older_than`` ago, in small transactions.
+    def prune_plan(self, older_than: timedelta) -> PruneResult:
+        """Tell what ``prune(older_than)`` would delete now, changing nothing."""
+        cutoff = self.clock() - older_than
+        with self.store() as uow:
+            rows = uow.observations.before(to_micros(cutoff))
+        return PruneResult(
+            rows.observations, rows.series, 0, cutoff, _moment(rows.oldest), _moment(rows.newest)
+        )
 
-        Each transaction takes at most PRUNE_SERIES_PER_TRANSACTION series and one
-        PRUNE_SLICE of their oldest history, so ingest is never held up for long; the
-        aggregates of every touched series move by what was deleted and stay exact.
-        ``progress`` sees the running count of deleted observations.
+    def prune(
+        self,
+        older_than: timedelta,
+        progress: Callable[[int], None] | None = None,
+        *,
+        rows_per_transaction: int = PRUNE_ROWS_PER_TRANSACTION,
+    ) -> PruneResult:
+        """Delete observations collected more than ``older_than`` ago (see ``prune_before``)."""
+        return self.prune_before(
+            self.clock() - older_than, progress, rows_per_transaction=rows_per_transaction
+        )
+
+    def prune_before(
+        self,
+        cutoff: datetime,
+        progress: Callable[[int], None] | None = None,
+        *,
+        rows_per_transaction: int = PRUNE_ROWS_PER_TRANSACTION,
+    ) -> PruneResult:
+        """Delete the observations collected before ``cutoff``, in bounded transactions.
+
+        Each transaction deletes at most ``rows_per_transaction`` observations: whole old
+        histories of the series whose stored span starts earliest, or a slice of one series
+        that alone holds more. A prune of an hour of every series is one transaction. The
+        aggregates of every touched series move by what was deleted and stay exact; each
+        transaction advances the data version once. ``progress`` sees the running count.
         """
-        cutoff = to_micros(self.clock() - older_than)
-        removed_total = series_total = transactions = 0
-        slice_micros = to_micros(datetime(1970, 1, 1, tzinfo=UTC) + PRUNE_SLICE)
+        before = to_micros(cutoff)
+        removed_total = transactions = 0
+        touched: set[int] = set()
+        oldest: int | None = None
+        newest: int | None = None
         while True:
             with self.store(write=True) as uow:
                 policy = self._writable(uow)
-                oldest = uow.series.oldest(cutoff, PRUNE_SERIES_PER_TRANSACTION)
-                if not oldest:
+                step = _prune_step(uow, before, rows_per_transaction)
+                if step is None:
                     break
-                bound = min(cutoff, oldest[0][1] + slice_micros)
-                ids = [sid for sid, first in oldest if first < bound]
+                ids, bound, step_newest = step
                 aggregates = uow.series.load(ids)
+                if oldest is None:
+                    oldest = min(a.first for a in aggregates.values() if a.first is not None)
                 removed = uow.observations.delete_before(ids, bound)
                 count = 0
                 version = uow.state.bump()
@@ -691,11 +725,15 @@ class UsageLens:
                 uow.counters.add({"observations_pruned": count})
                 uow.commit()
             removed_total += count
-            series_total += len(ids)
+            touched.update(ids)
             transactions += 1
+            if step_newest is not None:
+                newest = step_newest if newest is None else max(newest, step_newest)
             if progress is not None:
                 progress(removed_total)
-        return PruneResult(removed_total, series_total, transactions)
+        return PruneResult(
+            removed_total, len(touched), transactions, cutoff, _moment(oldest), _moment(newest)
+        )
 
     # Refresh -------------------------------------------------------------------------
 
@@ -793,6 +831,51 @@ class UsageLens:
             for t, usage in readings
             if (since is None or t >= since) and (until is None or t < until)
         ]
+
+
+_PRUNE_COUNT_CHUNK = 1000
+"""Series whose old observations are counted at a time while a prune step fills up."""
+
+
+def _prune_step(
+    uow: UnitOfWork, before: int, budget: int
+) -> tuple[list[int], int, int | None] | None:
+    """Choose what one prune transaction deletes: (series ids, bound, newest time deleted).
+
+    The series whose stored span starts earliest go whole (everything before ``before``)
+    while their old observations fit in ``budget``; if the first alone holds more, the
+    oldest ``budget`` of its observations go (the newest time is then left to a later
+    step). None when nothing is older than ``before``.
+    """
+    candidates = [sid for sid, _ in uow.series.oldest(before, budget)]  # each holds ≥ 1
+    if not candidates:
+        return None
+
+    def counted() -> Iterator[tuple[int, tuple[int, int | None]]]:
+        for start in range(0, len(candidates), _PRUNE_COUNT_CHUNK):
+            chunk = candidates[start : start + _PRUNE_COUNT_CHUNK]
+            counts = uow.observations.count_before(chunk, before)
+            yield from ((sid, counts.get(sid, (0, None))) for sid in chunk)
+
+    chosen: list[int] = []
+    rows = 0
+    newest: int | None = None
+    for sid, (count, last) in counted():  # counted lazily: a chunk past the budget at most
+        if rows + count > budget:
+            break
+        chosen.append(sid)
+        rows += count
+        if last is not None:
+            newest = last if newest is None else max(newest, last)
+    if chosen:
+        return chosen, before, newest
+    first = candidates[0]
+    bound = uow.observations.nth_time(first, budget)
+    return [first], before if bound is None else min(bound, before), None
+
+
+def _moment(micros: int | None) -> datetime | None:
+    return None if micros is None else from_micros(micros)
 
 
 def _import_price_lists(document: dict[str, object]) -> list[OriginPrices]:
