@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 import threading
 import time
@@ -38,7 +39,13 @@ from sqlalchemy import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
 from usagelens import __version__, clihelp
-from usagelens.config import Settings, load_settings, parse_duration
+from usagelens.config import (
+    MIN_RETENTION,
+    Settings,
+    describe_duration,
+    load_settings,
+    parse_duration,
+)
 from usagelens.documents import dump_yaml, load_document
 from usagelens.domain import report as render
 from usagelens.domain.errors import InvalidInput, NotConfigured, UsageLensError
@@ -50,7 +57,7 @@ from usagelens.logs import logging_config
 from usagelens.ports import PullTarget
 from usagelens.pulls import PullOutcome, pull_into
 from usagelens.remote import RemoteTarget
-from usagelens.services import UsageLens
+from usagelens.services import PruneResult, UsageLens
 from usagelens.sources.urls import check_source_url, is_table_source
 from usagelens.storage import create_engine_for, migrate
 from usagelens.wiring import holder_name, open_sources, refresh_configured, service_for
@@ -556,6 +563,22 @@ def prices(
     typer.echo(dump_yaml(document), nl=False)
 
 
+def _dry_run_service(settings: Settings) -> UsageLens:
+    """Open the store a dry run reads; a SQLite file that does not exist yet is not created
+    (an empty store in memory stands for it)."""
+    from usagelens.storage.memory import MemoryStore
+
+    try:
+        parsed = make_url(settings.database_url)
+    except ArgumentError:
+        return _open_service(settings)  # which says what is wrong with the URL
+    path = parsed.database
+    sqlite = parsed.get_backend_name() == "sqlite"
+    if sqlite and path and path != ":memory:" and not Path(path).exists():
+        return UsageLens(MemoryStore(), currency=settings.currency)
+    return _open_service(settings)
+
+
 @app.command()
 def report(
     format: Annotated[
@@ -789,10 +812,25 @@ def prune(
         str | None,
         typer.Option(help="delete observations older than this (90d, 200h)"),
     ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="say what would be deleted; delete nothing")
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="do not ask for confirmation on a terminal")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="allow --older-than shorter than an hour")
+    ] = False,
 ) -> None:
-    """Delete old observations in small transactions; the aggregates stay exact.
+    """Delete old observations in bounded transactions; the aggregates stay exact.
 
-    Example: usagelens prune --older-than 90d
+    On a terminal it shows what would go (how many observations of how many series, from
+    when to when, the cutoff) and asks first, unless --yes; elsewhere (a script, cron) it
+    proceeds. --dry-run only shows. An age under an hour is refused without --force: 3m
+    is three minutes.
+
+    Example: usagelens prune --older-than 90d --dry-run, then usagelens prune
+    --older-than 90d --yes
     """
     settings = load_settings()
     span = settings.retention
@@ -804,20 +842,62 @@ def prune(
         span = timedelta(seconds=seconds) if seconds else None
     if span is None:
         raise _fail("nothing to prune by: pass --older-than 90d or set USAGELENS_RETENTION", 2)
-    service = _open_service(settings)
+    if span < MIN_RETENTION and not (force or dry_run):
+        raise _fail(
+            f"--older-than {older_than} is shorter than an hour (s, m, h, d: seconds, "
+            "minutes, hours, days): it would delete nearly everything; pass --force if that "
+            "is what you mean",
+            2,
+        )
+    service = _dry_run_service(settings) if dry_run else _open_service(settings)
+    ask = not (dry_run or yes) and sys.stdin.isatty()
+    cutoff = service.clock() - span
+    if dry_run or ask:
+        plan = service.prune_plan(span)
+        cutoff = plan.cutoff
+        lines = _prune_plan_lines(plan, span)
+        if dry_run:
+            typer.echo("\n".join([*lines, "dry run: nothing deleted"]))
+            return
+        for line in lines:
+            err.print(line, highlight=False)
+        if not plan.observations:
+            return
+        if not typer.confirm("Delete them?", default=False, err=True):
+            err.print("nothing deleted")
+            raise typer.Exit(1)
     started = time.perf_counter()
 
     def progress(removed: int) -> None:
         if err.is_terminal:
             err.print(f"\r{removed} observations deleted", end="")
 
-    result = service.prune(span, progress)
-    if err.is_terminal:
+    result = service.prune_before(cutoff, progress)
+    if err.is_terminal and result.transactions:
         err.print()
+    transactions = f"{result.transactions} transaction{'s' if result.transactions != 1 else ''}"
     err.print(
-        f"pruned {result.observations} observations older than {span} from {result.series} "
-        f"series in {result.transactions} transactions, {time.perf_counter() - started:.2f} s"
+        f"pruned {result.observations} observations of {result.series} series collected "
+        f"before {_utc(result.cutoff)} (older than {describe_duration(span)}) in "
+        f"{transactions}, {time.perf_counter() - started:.2f} s",
+        highlight=False,
     )
+
+
+def _prune_plan_lines(plan: PruneResult, span: timedelta) -> list[str]:
+    """Say what a prune would delete: the cutoff, then how much of what and from when."""
+    lines = [f"cutoff: {_utc(plan.cutoff)} (older than {describe_duration(span)})"]
+    if plan.oldest is None or plan.newest is None:
+        return [*lines, "nothing is older than the cutoff: nothing to delete"]
+    return [
+        *lines,
+        f"would delete {plan.observations} observations of {plan.series} series, "
+        f"collected {_utc(plan.oldest)} to {_utc(plan.newest)}",
+    ]
+
+
+def _utc(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
 @app.command()

@@ -24,6 +24,9 @@ from usagelens.domain.errors import InvalidInput, NotConfigured
 from usagelens.domain.policy import Policy, policy_from_document
 from usagelens.domain.push import DEFAULT_LATENCY_BOUNDS
 
+MIN_RETENTION = timedelta(hours=1)
+"""The shortest retention allowed (a shorter one deletes nearly everything: ``3m`` is minutes)."""
+
 
 class Settings(BaseSettings):
     """Every knob of a usagelens deployment; see the README's configuration table."""
@@ -91,6 +94,16 @@ class Settings(BaseSettings):
                 return None
             seconds = parse_duration(value)
             return None if seconds is None else timedelta(seconds=seconds)
+        return value
+
+    @field_validator("retention")
+    @classmethod
+    def _check_retention(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value < MIN_RETENTION:
+            raise ValueError(
+                f"{describe_duration(value)} is shorter than an hour, and every observation "
+                "older than it is deleted; use 1h or more (90d, say)"
+            )
         return value
 
     @field_validator("push_buckets", mode="before")
@@ -217,6 +230,15 @@ def parse_duration(text: str) -> float | None:
     if not math.isfinite(seconds) or seconds <= 0:
         raise ValueError(f"{text!r} is not a positive duration")
     return seconds
+
+
+def describe_duration(span: timedelta) -> str:
+    """Write a span as durations are written: ``90d``, ``200h``, ``3m``, ``45s``."""
+    seconds = span.total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size:g}{unit}"
+    return f"{seconds:g}s"
 
 
 def _check_file_keys(path: str, known: set[str]) -> None:
