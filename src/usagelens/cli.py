@@ -509,16 +509,28 @@ def prices(
     drop: Annotated[
         str | None, typer.Option(help="forget one origin's list (e.g. a retired source's)")
     ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="with --drop: say what the list holds; forget nothing")
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="with --drop: do not ask on a terminal")
+    ] = False,
     url: UrlOption = None,
 ) -> None:
     """Set the hand-set price list from FILE, or print the prices in force without FILE.
 
     The hand-set list wins over every source's list and is never replaced by a refresh; each
-    source's list is replaced only by that source's next answer.
+    source's list is replaced only by that source's next answer. --drop ORIGIN forgets one
+    list: on a terminal it says how many resources the list prices and asks first, unless
+    --yes; --dry-run only says.
 
-    Example: usagelens prices prices.yaml --url http://127.0.0.1:8000
+    Example: usagelens prices prices.yaml --url http://127.0.0.1:8000 (or: usagelens prices
+    --drop http://old-mon:21122 --dry-run)
     """
     settings = load_settings()
+    if dry_run and drop is None:
+        raise _fail("--dry-run goes with --drop ORIGIN", 2)
+    check = drop is not None and (dry_run or (not yes and sys.stdin.isatty()))
     payload = None
     if file is not None:
         try:
@@ -527,6 +539,10 @@ def prices(
             raise _fail(f"cannot read {file}: {exc.strerror}") from None
     if url:
         with _client(url, settings) as client:
+            if check and drop is not None:
+                listed = _checked(client.get("/api/v1/prices", params={"origin": drop})).json()
+                sizes = {o["origin"]: o["resources"] for o in listed.get("origins", [])}
+                _before_drop(drop, sizes.get(drop), dry_run)
             if drop is not None:
                 answer = client.delete("/api/v1/prices", params={"origin": drop})
             elif payload is None:
@@ -537,7 +553,10 @@ def prices(
         document = {"values": full["values"]}
         origins = [(o["origin"], o["rank"], o["resources"]) for o in full.get("origins", [])]
     else:
-        service = _open_service(settings)
+        service = _dry_run_service(settings) if dry_run else _open_service(settings)
+        if check and drop is not None:
+            sizes = {e.origin: len(e.prices.values) for e in service.price_lists()}
+            _before_drop(drop, sizes.get(drop), dry_run)
         try:
             if drop is not None:
                 if not service.drop_prices(drop):
@@ -557,10 +576,27 @@ def prices(
     if payload is not None:
         err.print(f"hand-set price list replaced: {len(document['values'])} resources")
     elif drop is not None:
-        err.print(f"forgot the price list of {drop}")
+        err.print(f"forgot the price list of {drop}", highlight=False, markup=False)
     shown = ", ".join(f"{name} ({count} resources)" for name, _, count in origins) or "none"
-    err.print(f"lists, highest rank first: {shown}", highlight=False)
+    err.print(f"lists, highest rank first: {shown}", highlight=False, markup=False)
     typer.echo(dump_yaml(document), nl=False)
+
+
+def _before_drop(origin: str, resources: int | None, dry_run: bool) -> None:
+    """Say what forgetting a price list removes; end a dry run, or ask on a terminal."""
+    if resources is None:
+        raise _fail(f"no price list of origin {origin!r} is stored")
+    line = (
+        f"the price list of {origin} prices {resources} resources; forgetting it merges the "
+        "prices in force again from the other lists"
+    )
+    if dry_run:
+        typer.echo(f"{line}\ndry run: nothing changed")
+        raise typer.Exit()
+    err.print(line, highlight=False, markup=False)
+    if not typer.confirm("Forget it?", default=False, err=True):
+        err.print("nothing changed")
+        raise typer.Exit(1)
 
 
 def _dry_run_service(settings: Settings) -> UsageLens:
@@ -1117,10 +1153,20 @@ def export_command(
 @app.command("import")
 def import_command(
     file: Annotated[Path, typer.Argument(help="a document written by `usagelens export`")],
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="say what FILE holds and whether the store is empty; write nothing"
+        ),
+    ] = False,
 ) -> None:
     """Restore an export into an empty database: the same rows, money and metrics.
 
-    Example: USAGELENS_DATABASE_URL=sqlite:///new.db usagelens import backup.json
+    A store that holds anything is refused. --dry-run reads FILE as an import would and
+    says what it holds (observations, series, price lists, pushed events) and whether the
+    store is empty; it writes nothing, and exits 1 where the import would fail.
+
+    Example: USAGELENS_DATABASE_URL=sqlite:///new.db usagelens import backup.json --dry-run
     """
     try:
         document = json.loads(file.read_bytes())
@@ -1128,8 +1174,27 @@ def import_command(
         raise _fail(f"cannot read {file}: {exc.strerror}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise _fail(f"{file} is not JSON ({exc})") from None
+    settings = load_settings()
     try:
-        result = _open_service(load_settings()).import_(document)
+        if dry_run:
+            plan = _dry_run_service(settings).import_plan(document)
+        else:
+            result = _open_service(settings).import_(document)
     except UsageLensError as exc:
         raise _fail(f"{file}: {exc}") from None
-    err.print(f"imported {result.observations} observations from {file}")
+    if not dry_run:
+        err.print(f"imported {result.observations} observations from {file}")
+        return
+    lists = ", ".join(f"{o} ({n} resources)" for o, n in plan.price_lists.items()) or "none"
+    typer.echo(
+        f"{file} holds {plan.observations} observations of {plan.series} series, "
+        f"{plan.pushes} pushed events and {len(plan.price_lists)} price lists: {lists}"
+    )
+    if not plan.store_empty:
+        typer.echo("dry run: nothing written")
+        raise _fail(
+            f"the store at {_shown(settings.database_url)} is not empty: import would refuse "
+            "it (import only into a new database)"
+        )
+    typer.echo(f"the store at {_shown(settings.database_url)} is empty: import would take it")
+    typer.echo("dry run: nothing written")

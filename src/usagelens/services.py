@@ -126,6 +126,20 @@ class PruneResult:
 
 
 @dataclass(frozen=True, slots=True)
+class ImportPlan:
+    """What an ``export`` document holds, and whether the store can take it."""
+
+    observations: int
+    series: int
+    price_lists: dict[str, int]
+    """Resources priced, per origin."""
+    pushes: int
+    """Pushed request events counted."""
+    store_empty: bool
+    """Only an empty store takes an import."""
+
+
+@dataclass(frozen=True, slots=True)
 class RebuildResult:
     """What a rebuild recomputed."""
 
@@ -600,30 +614,38 @@ class UsageLens:
                 "observations": render_summary(observations),
             }
 
+    def import_plan(self, document: object) -> ImportPlan:
+        """Read an ``export`` as ``import_`` would, storing nothing: what it holds, and
+        whether the store is empty. Raises InvalidInput where ``import_`` would."""
+        export = _export_document(document)
+        text = str(export.get("observations") or "")
+        observations = series = 0
+        if text:
+            reader = self.reader(json_form=False)
+            reader.feed(text.encode())
+            batch, _ = reader.close()
+            observations, series = batch.observations, len(batch.series)
+        lists = {e.origin: len(e.prices.values) for e in _import_price_lists(export)}
+        pushes = sum(_import_pushes(export).statuses.values())
+        with self.store() as uow:
+            empty = _store_empty(uow)
+        return ImportPlan(observations, series, lists, pushes, empty)
+
     def import_(self, document: object) -> IngestResult:
         """Restore an ``export`` into an empty store: the same rows, money and metrics.
 
         Raises InvalidInput if the document is not an export, or the store is not empty.
         """
-        if not isinstance(document, dict) or document.get("usagelens_export") != EXPORT_VERSION:
-            raise InvalidInput(f"not a usagelens export (version {EXPORT_VERSION})")
+        export = _export_document(document)
         with self.store() as uow:
-            if uow.observations.count() or uow.prices.get().values or uow.pushes.endpoints():
+            if not _store_empty(uow):
                 raise InvalidInput("the store is not empty: import only into a new database")
-        policy = policy_from_document(document["policy"]) if document.get("policy") else Policy()
-        entries = _import_price_lists(document)
-        text = str(document.get("observations") or "")
+        policy = policy_from_document(export["policy"]) if export.get("policy") else Policy()
+        entries = _import_price_lists(export)
+        tally = _import_pushes(export)
+        text = str(export.get("observations") or "")
         result = self.ingest(text.encode(), source="import", json_form=False) if text else None
         self.store_price_lists(entries)
-        pushes = document.get("pushes") or {}
-        tally = PushTally()
-        for status, count in (pushes.get("statuses") or {}).items():
-            tally.statuses[int(status)] = int(count)
-        for endpoint, (total, count) in (pushes.get("endpoints") or {}).items():
-            tally.sums[endpoint], tally.counts[endpoint] = float(total), int(count)
-        for endpoint, buckets in (pushes.get("latency") or {}).items():
-            for label, count in buckets.items():
-                tally.buckets[(endpoint, label)] = int(count)
         with self.store(write=True) as uow:
             uow.pushes.add(tally)
             uow.commit()
@@ -878,6 +900,37 @@ def _moment(micros: int | None) -> datetime | None:
     return None if micros is None else from_micros(micros)
 
 
+def _export_document(document: object) -> dict[str, object]:
+    """Return the document if it is an ``export`` of this version; raise InvalidInput."""
+    if not isinstance(document, dict) or document.get("usagelens_export") != EXPORT_VERSION:
+        raise InvalidInput(f"not a usagelens export (version {EXPORT_VERSION})")
+    return document
+
+
+def _store_empty(uow: UnitOfWork) -> bool:
+    """Tell whether a store holds no observations, prices or pushed counts."""
+    return not (uow.observations.count() or uow.prices.get().values or uow.pushes.endpoints())
+
+
+def _import_pushes(document: dict[str, object]) -> PushTally:
+    """Read an export's pushed counts."""
+    pushes = document.get("pushes") or {}
+    tally = PushTally()
+    if not isinstance(pushes, dict):
+        raise InvalidInput("pushes: not the counts an export holds")
+    try:
+        for status, count in (pushes.get("statuses") or {}).items():
+            tally.statuses[int(status)] = int(count)
+        for endpoint, (total, count) in (pushes.get("endpoints") or {}).items():
+            tally.sums[endpoint], tally.counts[endpoint] = float(total), int(count)
+        for endpoint, buckets in (pushes.get("latency") or {}).items():
+            for label, count in buckets.items():
+                tally.buckets[(endpoint, label)] = int(count)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise InvalidInput(f"pushes: not the counts an export holds ({exc})") from None
+    return tally
+
+
 def _import_price_lists(document: dict[str, object]) -> list[OriginPrices]:
     """Read an export's price lists (or, from an older export, its one list as hand-set)."""
     lists = document.get("price_lists")
@@ -986,6 +1039,7 @@ def _tally(
 __all__ = [
     "DataView",
     "FencedTarget",
+    "ImportPlan",
     "MetricsState",
     "PayloadReader",
     "PruneResult",

@@ -1,6 +1,6 @@
-"""Destructive commands are safe: ``prune`` says what it would do with ``--dry-run`` and
-changes nothing, asks on a terminal unless ``--yes``, and refuses an age under an hour
-unless forced.
+"""Destructive commands are safe: ``prune``, ``prices --drop`` and ``import`` say what they
+would do with ``--dry-run`` and change nothing, ask on a terminal unless ``--yes``, and
+``prune`` refuses an age under an hour unless forced.
 
 Real ``usagelens`` processes on real SQLite files and PostgreSQL databases; a terminal is
 a pseudo-terminal (``pty``). "Nothing changed" compares the whole ``export`` document.
@@ -8,6 +8,7 @@ a pseudo-terminal (``pty``). "Nothing changed" compares the whole ``export`` doc
 
 from __future__ import annotations
 
+import json
 import os
 import pty
 import select
@@ -201,3 +202,81 @@ def test_a_retention_setting_under_an_hour_is_an_invalid_setting(tmp_path: Path)
         assert done.stderr.splitlines() == [expected], args
     assert not (tmp_path / "x.db").exists()
     assert _run(url, "prune", "--dry-run", USAGELENS_RETENTION="1h").returncode == 0
+
+
+def _manual_resources(url: str) -> int:
+    service = _open(url)
+    try:
+        return {e.origin: len(e.prices.values) for e in service.price_lists()}["manual"]
+    finally:
+        service.store.engine.dispose()  # type: ignore[attr-defined]
+
+
+def test_dropping_a_price_list_says_what_it_prices_and_asks(store: str) -> None:
+    resources = _manual_resources(store)
+    assert resources > 30
+    before = _export(store)
+    done = _run(store, "prices", "--drop", "manual", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        f"the price list of manual prices {resources} resources; forgetting it merges the "
+        "prices in force again from the other lists",
+        "dry run: nothing changed",
+    ]
+    assert _export(store) == before
+    unknown = _run(store, "prices", "--drop", "http://gone:1", "--dry-run")
+    assert unknown.returncode == 1
+    assert unknown.stderr.strip() == "error: no price list of origin 'http://gone:1' is stored"
+    assert _run(store, "prices", "--dry-run").returncode == 2  # --dry-run goes with --drop
+
+    code, screen = _on_a_terminal(store, "prices", "--drop", "manual", answer="n")
+    assert code == 1 and f"prices {resources} resources" in screen, screen
+    assert "Forget it? [y/N]: n\nnothing changed" in screen
+    assert _export(store) == before
+
+    code, screen = _on_a_terminal(store, "prices", "--drop", "manual", answer="y")
+    assert code == 0 and "forgot the price list of manual" in screen, screen
+    after = _export(store)
+    assert after["price_lists"] == [] and after["observations"] == before["observations"]
+
+
+def test_dropping_a_price_list_on_a_server_dry_run(tmp_path: Path, start_server: object) -> None:
+    server = start_server()  # type: ignore[operator]
+    url = f"sqlite:///{tmp_path / 'api.db'}"
+    service = _open(url)
+    service.replace_prices(price_list_yaml([company(1)]).encode())
+    service.store.engine.dispose()  # type: ignore[attr-defined]
+    before = _export(url)
+    done = _run(url, "prices", "--drop", "manual", "--dry-run", "--url", server.url)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"the price list of manual prices {_manual_resources(url)} ")
+    assert _export(url) == before
+    done = _run(url, "prices", "--drop", "manual", "--yes", "--url", server.url)
+    assert done.returncode == 0 and _export(url)["price_lists"] == [], done.stderr
+
+
+def test_import_dry_run_says_what_the_document_holds_and_writes_nothing(
+    store: str, tmp_path: Path
+) -> None:
+    backup = tmp_path / "backup.json"
+    backup.write_text(json.dumps(_export(store)))
+    resources = _manual_resources(store)
+
+    new = f"sqlite:///{tmp_path / 'new.db'}"
+    done = _run(new, "import", str(backup), "--dry-run")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        f"{backup} holds 24000 observations of 120 series, 2 pushed events and 1 price "
+        f"lists: manual ({resources} resources)",
+        f"the store at {new} is empty: import would take it",
+        "dry run: nothing written",
+    ]
+    assert not (tmp_path / "new.db").exists()
+
+    full = _run(store, "import", str(backup), "--dry-run")
+    assert full.returncode == 1
+    assert full.stdout.endswith("dry run: nothing written\n")
+    assert "is not empty: import would refuse it" in full.stderr
+
+    assert _run(new, "import", str(backup)).returncode == 0
+    assert _export(new) == json.loads(backup.read_text())
