@@ -289,7 +289,7 @@ def collect(
     """
     settings = load_settings()
     try:
-        sources = [check_source_url(s.strip().rstrip("/"), "--source") for s in source or []]
+        sources = [check_source_url(s, "--source") for s in source or []]
     except NotConfigured as exc:
         raise _fail(str(exc), 2) from None
     sources = sources or settings.sources
