@@ -10,12 +10,13 @@ import os
 import shutil
 import signal
 import socket
+import sys
 import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, NoReturn
 
@@ -38,7 +39,13 @@ from sqlalchemy import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from usagelens import __version__, clihelp
-from usagelens.config import Settings, load_settings, parse_duration
+from usagelens.config import (
+    MIN_RETENTION,
+    Settings,
+    describe_duration,
+    load_settings,
+    parse_duration,
+)
 from usagelens.documents import dump_yaml, load_document
 from usagelens.domain import report as render
 from usagelens.domain.errors import InvalidInput, NotConfigured, UsageLensError
@@ -51,8 +58,8 @@ from usagelens.logs import logging_config
 from usagelens.ports import PullTarget
 from usagelens.pulls import PullOutcome, pull_into
 from usagelens.remote import RemoteTarget
-from usagelens.services import UsageLens
-from usagelens.sources.table import is_table_source
+from usagelens.services import PruneResult, UsageLens
+from usagelens.sources.urls import check_source_url, is_table_source
 from usagelens.storage import create_engine_for, migrate
 from usagelens.storage.errors import DATABASE_ERRORS, classify
 from usagelens.wiring import holder_name, open_sources, refresh_configured, service_for
@@ -305,7 +312,11 @@ def collect(
     --source http://127.0.0.1:21122 --branch 1 --branch 2
     """
     settings = load_settings()
-    sources = source or settings.sources
+    try:
+        sources = [check_source_url(s, "--source") for s in source or []]
+    except NotConfigured as exc:
+        raise _fail(str(exc), 2) from None
+    sources = sources or settings.sources
     branches = branch or settings.branches
     if not sources:
         raise _fail("no sources: pass --source URL or set USAGELENS_SOURCES", 2)
@@ -522,16 +533,28 @@ def prices(
     drop: Annotated[
         str | None, typer.Option(help="forget one origin's list (e.g. a retired source's)")
     ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="with --drop: say what the list holds; forget nothing")
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="with --drop: do not ask on a terminal")
+    ] = False,
     url: UrlOption = None,
 ) -> None:
     """Set the hand-set price list from FILE, or print the prices in force without FILE.
 
     The hand-set list wins over every source's list and is never replaced by a refresh; each
-    source's list is replaced only by that source's next answer.
+    source's list is replaced only by that source's next answer. --drop ORIGIN forgets one
+    list: on a terminal it says how many resources the list prices and asks first, unless
+    --yes; --dry-run only says.
 
-    Example: usagelens prices prices.yaml --url http://127.0.0.1:8000
+    Example: usagelens prices prices.yaml --url http://127.0.0.1:8000 (or: usagelens prices
+    --drop http://old-mon:21122 --dry-run)
     """
     settings = load_settings()
+    if dry_run and drop is None:
+        raise _fail("--dry-run goes with --drop ORIGIN", 2)
+    check = drop is not None and (dry_run or (not yes and sys.stdin.isatty()))
     payload = None
     if file is not None:
         try:
@@ -540,6 +563,10 @@ def prices(
             raise _fail(f"cannot read {file}: {exc.strerror}") from None
     if url:
         with _client(url, settings) as client:
+            if check and drop is not None:
+                listed = _checked(client.get("/api/v1/prices", params={"origin": drop})).json()
+                sizes = {o["origin"]: o["resources"] for o in listed.get("origins", [])}
+                _before_drop(drop, sizes.get(drop), dry_run)
             if drop is not None:
                 answer = client.delete("/api/v1/prices", params={"origin": drop})
             elif payload is None:
@@ -550,7 +577,10 @@ def prices(
         document = {"values": full["values"]}
         origins = [(o["origin"], o["resources"]) for o in full.get("origins", [])]
     else:
-        service = _open_service(settings)
+        service = _dry_run_service(settings) if dry_run else _open_service(settings)
+        if check and drop is not None:
+            sizes = {e.origin: len(e.prices.values) for e in service.price_lists()}
+            _before_drop(drop, sizes.get(drop), dry_run)
         try:
             if drop is not None:
                 if not service.drop_prices(drop):
@@ -567,10 +597,43 @@ def prices(
     if payload is not None:
         err.print(f"hand-set price list replaced: {len(document['values'])} resources")
     elif drop is not None:
-        err.print(f"forgot the price list of {drop}")
+        err.print(f"forgot the price list of {drop}", highlight=False, markup=False)
     shown = ", ".join(f"{name} ({count} resources)" for name, count in origins) or "none"
-    err.print(f"lists, the one that wins first: {shown}", highlight=False)
+    err.print(f"lists, the one that wins first: {shown}", highlight=False, markup=False)
     typer.echo(dump_yaml(document), nl=False)
+
+
+def _before_drop(origin: str, resources: int | None, dry_run: bool) -> None:
+    """Say what forgetting a price list removes; end a dry run, or ask on a terminal."""
+    if resources is None:
+        raise _fail(f"no price list of origin {origin!r} is stored")
+    line = (
+        f"the price list of {origin} prices {resources} resources; forgetting it merges the "
+        "prices in force again from the other lists"
+    )
+    if dry_run:
+        typer.echo(f"{line}\ndry run: nothing changed")
+        raise typer.Exit()
+    err.print(line, highlight=False, markup=False)
+    if not typer.confirm("Forget it?", default=False, err=True):
+        err.print("nothing changed")
+        raise typer.Exit(1)
+
+
+def _dry_run_service(settings: Settings) -> UsageLens:
+    """Open the store a dry run reads; a SQLite file that does not exist yet is not created
+    (an empty store in memory stands for it)."""
+    from usagelens.storage.memory import MemoryStore
+
+    try:
+        parsed = make_url(settings.database_url)
+    except ArgumentError:
+        return _open_service(settings)  # which says what is wrong with the URL
+    path = parsed.database
+    sqlite = parsed.get_backend_name() == "sqlite"
+    if sqlite and path and path != ":memory:" and not Path(path).exists():
+        return UsageLens(MemoryStore(), currency=settings.currency)
+    return _open_service(settings)
 
 
 @app.command()
@@ -806,10 +869,25 @@ def prune(
         str | None,
         typer.Option(help="delete observations older than this (90d, 200h)"),
     ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="say what would be deleted; delete nothing")
+    ] = False,
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="do not ask for confirmation on a terminal")
+    ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="allow --older-than shorter than an hour")
+    ] = False,
 ) -> None:
-    """Delete old observations in small transactions; the aggregates stay exact.
+    """Delete old observations in bounded transactions; the aggregates stay exact.
 
-    Example: usagelens prune --older-than 90d
+    On a terminal it shows what would go (how many observations of how many series, from
+    when to when, the cutoff) and asks first, unless --yes; elsewhere (a script, cron) it
+    proceeds. --dry-run only shows. An age under an hour is refused without --force: 3m
+    is three minutes.
+
+    Example: usagelens prune --older-than 90d --dry-run, then usagelens prune
+    --older-than 90d --yes
     """
     settings = load_settings()
     span = settings.retention
@@ -821,20 +899,62 @@ def prune(
         span = timedelta(seconds=seconds) if seconds else None
     if span is None:
         raise _fail("nothing to prune by: pass --older-than 90d or set USAGELENS_RETENTION", 2)
-    service = _open_service(settings)
+    if span < MIN_RETENTION and not (force or dry_run):
+        raise _fail(
+            f"--older-than {older_than} is shorter than an hour (s, m, h, d: seconds, "
+            "minutes, hours, days): it would delete nearly everything; pass --force if that "
+            "is what you mean",
+            2,
+        )
+    service = _dry_run_service(settings) if dry_run else _open_service(settings)
+    ask = not (dry_run or yes) and sys.stdin.isatty()
+    cutoff = service.clock() - span
+    if dry_run or ask:
+        plan = service.prune_plan(span)
+        cutoff = plan.cutoff
+        lines = _prune_plan_lines(plan, span)
+        if dry_run:
+            typer.echo("\n".join([*lines, "dry run: nothing deleted"]))
+            return
+        for line in lines:
+            err.print(line, highlight=False)
+        if not plan.observations:
+            return
+        if not typer.confirm("Delete them?", default=False, err=True):
+            err.print("nothing deleted")
+            raise typer.Exit(1)
     started = time.perf_counter()
 
     def progress(removed: int) -> None:
         if err.is_terminal:
             err.print(f"\r{removed} observations deleted", end="")
 
-    result = service.prune(span, progress)
-    if err.is_terminal:
+    result = service.prune_before(cutoff, progress)
+    if err.is_terminal and result.transactions:
         err.print()
+    transactions = f"{result.transactions} transaction{'s' if result.transactions != 1 else ''}"
     err.print(
-        f"pruned {result.observations} observations older than {span} from {result.series} "
-        f"series in {result.transactions} transactions, {time.perf_counter() - started:.2f} s"
+        f"pruned {result.observations} observations of {result.series} series collected "
+        f"before {_utc(result.cutoff)} (older than {describe_duration(span)}) in "
+        f"{transactions}, {time.perf_counter() - started:.2f} s",
+        highlight=False,
     )
+
+
+def _prune_plan_lines(plan: PruneResult, span: timedelta) -> list[str]:
+    """Say what a prune would delete: the cutoff, then how much of what and from when."""
+    lines = [f"cutoff: {_utc(plan.cutoff)} (older than {describe_duration(span)})"]
+    if plan.oldest is None or plan.newest is None:
+        return [*lines, "nothing is older than the cutoff: nothing to delete"]
+    return [
+        *lines,
+        f"would delete {plan.observations} observations of {plan.series} series, "
+        f"collected {_utc(plan.oldest)} to {_utc(plan.newest)}",
+    ]
+
+
+def _utc(moment: datetime) -> str:
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
 
 
 @app.command()
@@ -1054,10 +1174,20 @@ def export_command(
 @app.command("import")
 def import_command(
     file: Annotated[Path, typer.Argument(help="a document written by `usagelens export`")],
+    dry_run: Annotated[
+        bool,
+        typer.Option(
+            "--dry-run", help="say what FILE holds and whether the store is empty; write nothing"
+        ),
+    ] = False,
 ) -> None:
     """Restore an export into an empty database: the same rows, money and metrics.
 
-    Example: USAGELENS_DATABASE_URL=sqlite:///new.db usagelens import backup.json
+    A store that holds anything is refused. --dry-run reads FILE as an import would and
+    says what it holds (observations, series, price lists, pushed events) and whether the
+    store is empty; it writes nothing, and exits 1 where the import would fail.
+
+    Example: USAGELENS_DATABASE_URL=sqlite:///new.db usagelens import backup.json --dry-run
     """
     try:
         document = json.loads(file.read_bytes())
@@ -1065,8 +1195,27 @@ def import_command(
         raise _fail(f"cannot read {file}: {exc.strerror}") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise _fail(f"{file} is not JSON ({exc})") from None
+    settings = load_settings()
     try:
-        result = _open_service(load_settings()).import_(document)
+        if dry_run:
+            plan = _dry_run_service(settings).import_plan(document)
+        else:
+            result = _open_service(settings).import_(document)
     except UsageLensError as exc:
         raise _fail(f"{file}: {exc}") from None
-    err.print(f"imported {result.observations} observations from {file}")
+    if not dry_run:
+        err.print(f"imported {result.observations} observations from {file}")
+        return
+    lists = ", ".join(f"{o} ({n} resources)" for o, n in plan.price_lists.items()) or "none"
+    typer.echo(
+        f"{file} holds {plan.observations} observations of {plan.series} series, "
+        f"{plan.pushes} pushed events and {len(plan.price_lists)} price lists: {lists}"
+    )
+    if not plan.store_empty:
+        typer.echo("dry run: nothing written")
+        raise _fail(
+            f"the store at {_shown(settings.database_url)} is not empty: import would refuse "
+            "it (import only into a new database)"
+        )
+    typer.echo(f"the store at {_shown(settings.database_url)} is empty: import would take it")
+    typer.echo("dry run: nothing written")

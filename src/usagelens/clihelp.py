@@ -30,7 +30,7 @@ METAVARS = {
     "timeout": "SECONDS", "delay": "SECONDS",
     "refresh_every": "PERIOD", "older_than": "AGE",
     "format": "FORMAT", "method": "METHOD", "form": "KEY=VALUE",
-    "header": "'NAME: VALUE'", "json_body": "JSON",
+    "header": "'NAME: VALUE'", "json_body": "JSON", "drop": "ORIGIN",
 }  # fmt: skip
 """What to write after an option, by parameter name (else the name in capitals)."""
 

@@ -24,6 +24,9 @@ from usagelens.domain.errors import InvalidInput, NotConfigured
 from usagelens.domain.policy import Policy, policy_from_document
 from usagelens.domain.push import DEFAULT_LATENCY_BOUNDS
 
+MIN_RETENTION = timedelta(hours=1)
+"""The shortest retention allowed (a shorter one deletes nearly everything: ``3m`` is minutes)."""
+
 
 class Settings(BaseSettings):
     """Every knob of a usagelens deployment; see the README's configuration table."""
@@ -93,6 +96,16 @@ class Settings(BaseSettings):
             return None if seconds is None else timedelta(seconds=seconds)
         return value
 
+    @field_validator("retention")
+    @classmethod
+    def _check_retention(cls, value: timedelta | None) -> timedelta | None:
+        if value is not None and value < MIN_RETENTION:
+            raise ValueError(
+                f"{describe_duration(value)} is shorter than an hour, and every observation "
+                "older than it is deleted; use 1h or more (90d, say)"
+            )
+        return value
+
     @field_validator("push_buckets", mode="before")
     @classmethod
     def _split_buckets(cls, value: object) -> object:
@@ -133,6 +146,18 @@ class Settings(BaseSettings):
     def _split_sources(cls, value: object) -> object:
         if isinstance(value, str):
             return [part.strip().rstrip("/") for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("sources")
+    @classmethod
+    def _check_sources(cls, value: list[str]) -> list[str]:
+        from usagelens.sources.urls import check_source_url  # sources import this module
+
+        for url in value:
+            try:
+                check_source_url(url)
+            except NotConfigured as exc:
+                raise ValueError(str(exc)) from None
         return value
 
     @field_validator("branches", mode="before")
@@ -207,6 +232,15 @@ def parse_duration(text: str) -> float | None:
     return seconds
 
 
+def describe_duration(span: timedelta) -> str:
+    """Write a span as durations are written: ``90d``, ``200h``, ``3m``, ``45s``."""
+    seconds = span.total_seconds()
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size and seconds % size == 0:
+            return f"{seconds // size:g}{unit}"
+    return f"{seconds:g}s"
+
+
 def _check_file_keys(path: str, known: set[str]) -> None:
     """Refuse a config file key that names no setting (a typo would otherwise be ignored)."""
     try:
@@ -237,7 +271,8 @@ def load_settings(**overrides: object) -> Settings:
         return settings
     except ValidationError as exc:
         problems = "; ".join(
-            f"USAGELENS_{str(e['loc'][0]).upper()}: {e['msg']}" for e in exc.errors()
+            f"USAGELENS_{str(e['loc'][0]).upper()}: {e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors()
         )
         raise NotConfigured(f"invalid configuration: {problems}") from None
     except ValueError as exc:

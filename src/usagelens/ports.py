@@ -34,6 +34,7 @@ __all__ = [
     "PushTally",
     "RefreshRepository",
     "RefreshStatus",
+    "RowsBefore",
     "SeriesRepository",
     "StateRepository",
     "StoreState",
@@ -110,6 +111,17 @@ class RefreshStatus:
     """The pulls of the last refresh, as JSON."""
 
 
+@dataclass(frozen=True, slots=True)
+class RowsBefore:
+    """The observations older than a time: how many, of how many series, and their span."""
+
+    observations: int
+    series: int
+    oldest: int | None
+    newest: int | None
+    """Times of the oldest and newest of them, µs since the epoch (None: there are none)."""
+
+
 class SeriesRepository(Protocol):
     """Series (team, resource, dimension) and the aggregates kept for each."""
 
@@ -165,6 +177,19 @@ class ObservationRepository(Protocol):
 
     def distributions(self, window: Window) -> Iterator[tuple[int, Distribution]]:
         """Yield every series' distribution of usages within a window, computed set-wise."""
+        ...
+
+    def before(self, micros: int) -> RowsBefore:
+        """Count the observations older than a time, and their series, in one query."""
+        ...
+
+    def count_before(self, ids: Collection[int], micros: int) -> dict[int, tuple[int, int]]:
+        """Return per series how many of its observations are older than a time, and the
+        newest of those (series with none are left out)."""
+        ...
+
+    def nth_time(self, series_id: int, n: int) -> int | None:
+        """Return the time of a series' n-th oldest observation (0: the oldest; None: fewer)."""
         ...
 
     def delete_before(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-from collections.abc import Callable, Hashable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from functools import cached_property
@@ -70,12 +70,11 @@ from usagelens.pulls import PullOutcome, outcome_dict, pull_into
 
 T = TypeVar("T")
 
-PRUNE_SERIES_PER_TRANSACTION = 500
 EXPORT_VERSION = 1
 """The format of ``UsageLens.export`` documents."""
 INTERRUPTED = "interrupted by a shutdown: every batch stored is whole; the next refresh pulls again"
-PRUNE_SLICE = timedelta(days=1)
-"""A prune deletes at most this much of each series' history per transaction."""
+PRUNE_ROWS_PER_TRANSACTION = 100_000
+"""A prune deletes at most this many observations per transaction."""
 
 
 def utc_now() -> datetime:
@@ -114,11 +113,31 @@ class MetricsState:
 
 @dataclass(frozen=True, slots=True)
 class PruneResult:
-    """What a prune removed."""
+    """What a prune removed, or what it would remove (``prune_plan``: no transactions)."""
 
     observations: int
     series: int
+    """Distinct series that lost observations."""
     transactions: int
+    cutoff: datetime
+    """Observations collected before this moment go."""
+    oldest: datetime | None
+    newest: datetime | None
+    """When the oldest and the newest of the observations that go were collected."""
+
+
+@dataclass(frozen=True, slots=True)
+class ImportPlan:
+    """What an ``export`` document holds, and whether the store can take it."""
+
+    observations: int
+    series: int
+    price_lists: dict[str, int]
+    """Resources priced, per origin."""
+    pushes: int
+    """Pushed request events counted."""
+    store_empty: bool
+    """Only an empty store takes an import."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -615,30 +634,38 @@ class UsageLens:
                 "observations": render_summary(observations),
             }
 
+    def import_plan(self, document: object) -> ImportPlan:
+        """Read an ``export`` as ``import_`` would, storing nothing: what it holds, and
+        whether the store is empty. Raises InvalidInput where ``import_`` would."""
+        export = _export_document(document)
+        text = str(export.get("observations") or "")
+        observations = series = 0
+        if text:
+            reader = self.reader(json_form=False)
+            reader.feed(text.encode())
+            batch, _ = reader.close()
+            observations, series = batch.observations, len(batch.series)
+        lists = {e.origin: len(e.prices.values) for e in _import_price_lists(export)}
+        pushes = sum(_import_pushes(export).statuses.values())
+        with self.store() as uow:
+            empty = _store_empty(uow)
+        return ImportPlan(observations, series, lists, pushes, empty)
+
     def import_(self, document: object) -> IngestResult:
         """Restore an ``export`` into an empty store: the same rows, money and metrics.
 
         Raises InvalidInput if the document is not an export, or the store is not empty.
         """
-        if not isinstance(document, dict) or document.get("usagelens_export") != EXPORT_VERSION:
-            raise InvalidInput(f"not a usagelens export (version {EXPORT_VERSION})")
+        export = _export_document(document)
         with self.store() as uow:
-            if uow.observations.count() or uow.prices.lists() or uow.pushes.endpoints():
+            if not _store_empty(uow):
                 raise InvalidInput("the store is not empty: import only into a new database")
-        policy = policy_from_document(document["policy"]) if document.get("policy") else Policy()
-        entries = _import_price_lists(document)
-        text = str(document.get("observations") or "")
+        policy = policy_from_document(export["policy"]) if export.get("policy") else Policy()
+        entries = _import_price_lists(export)
+        tally = _import_pushes(export)
+        text = str(export.get("observations") or "")
         result = self.ingest(text.encode(), source="import", json_form=False) if text else None
         self.store_price_lists(entries)
-        pushes = document.get("pushes") or {}
-        tally = PushTally()
-        for status, count in (pushes.get("statuses") or {}).items():
-            tally.statuses[int(status)] = int(count)
-        for endpoint, (total, count) in (pushes.get("endpoints") or {}).items():
-            tally.sums[endpoint], tally.counts[endpoint] = float(total), int(count)
-        for endpoint, buckets in (pushes.get("latency") or {}).items():
-            for label, count in buckets.items():
-                tally.buckets[(endpoint, label)] = int(count)
         with self.store(write=True) as uow:
             uow.pushes.add(tally)
             uow.commit()
@@ -677,28 +704,57 @@ class UsageLens:
         self._cache.clear()
         return RebuildResult(len(aggregates), observations, policy.fingerprint)
 
-    def prune(
-        self, older_than: timedelta, progress: Callable[[int], None] | None = None
-    ) -> PruneResult:
-        """Delete observations collected more than ``older_than`` ago, in small transactions.
+    def prune_plan(self, older_than: timedelta) -> PruneResult:
+        """Tell what ``prune(older_than)`` would delete now, changing nothing."""
+        cutoff = self.clock() - older_than
+        with self.store() as uow:
+            rows = uow.observations.before(to_micros(cutoff))
+        return PruneResult(
+            rows.observations, rows.series, 0, cutoff, _moment(rows.oldest), _moment(rows.newest)
+        )
 
-        Each transaction takes at most PRUNE_SERIES_PER_TRANSACTION series and one
-        PRUNE_SLICE of their oldest history, so ingest is never held up for long; the
-        aggregates of every touched series move by what was deleted and stay exact.
-        ``progress`` sees the running count of deleted observations.
+    def prune(
+        self,
+        older_than: timedelta,
+        progress: Callable[[int], None] | None = None,
+        *,
+        rows_per_transaction: int = PRUNE_ROWS_PER_TRANSACTION,
+    ) -> PruneResult:
+        """Delete observations collected more than ``older_than`` ago (see ``prune_before``)."""
+        return self.prune_before(
+            self.clock() - older_than, progress, rows_per_transaction=rows_per_transaction
+        )
+
+    def prune_before(
+        self,
+        cutoff: datetime,
+        progress: Callable[[int], None] | None = None,
+        *,
+        rows_per_transaction: int = PRUNE_ROWS_PER_TRANSACTION,
+    ) -> PruneResult:
+        """Delete the observations collected before ``cutoff``, in bounded transactions.
+
+        Each transaction deletes at most ``rows_per_transaction`` observations: whole old
+        histories of the series whose stored span starts earliest, or a slice of one series
+        that alone holds more. A prune of an hour of every series is one transaction. The
+        aggregates of every touched series move by what was deleted and stay exact; each
+        transaction advances the data version once. ``progress`` sees the running count.
         """
-        cutoff = to_micros(self.clock() - older_than)
-        removed_total = series_total = transactions = 0
-        slice_micros = to_micros(datetime(1970, 1, 1, tzinfo=UTC) + PRUNE_SLICE)
+        before = to_micros(cutoff)
+        removed_total = transactions = 0
+        touched: set[int] = set()
+        oldest: int | None = None
+        newest: int | None = None
         while True:
             with self.store(write=True) as uow:
                 policy = self._writable(uow)
-                oldest = uow.series.oldest(cutoff, PRUNE_SERIES_PER_TRANSACTION)
-                if not oldest:
+                step = _prune_step(uow, before, rows_per_transaction)
+                if step is None:
                     break
-                bound = min(cutoff, oldest[0][1] + slice_micros)
-                ids = [sid for sid, first in oldest if first < bound]
+                ids, bound, step_newest = step
                 aggregates = uow.series.load(ids)
+                if oldest is None:
+                    oldest = min(a.first for a in aggregates.values() if a.first is not None)
                 removed = uow.observations.delete_before(ids, bound)
                 count = 0
                 version = uow.state.bump()
@@ -711,11 +767,15 @@ class UsageLens:
                 uow.counters.add({"observations_pruned": count})
                 uow.commit()
             removed_total += count
-            series_total += len(ids)
+            touched.update(ids)
             transactions += 1
+            if step_newest is not None:
+                newest = step_newest if newest is None else max(newest, step_newest)
             if progress is not None:
                 progress(removed_total)
-        return PruneResult(removed_total, series_total, transactions)
+        return PruneResult(
+            removed_total, len(touched), transactions, cutoff, _moment(oldest), _moment(newest)
+        )
 
     # Refresh -------------------------------------------------------------------------
 
@@ -813,6 +873,82 @@ class UsageLens:
             for t, usage in readings
             if (since is None or t >= since) and (until is None or t < until)
         ]
+
+
+_PRUNE_COUNT_CHUNK = 1000
+"""Series whose old observations are counted at a time while a prune step fills up."""
+
+
+def _prune_step(
+    uow: UnitOfWork, before: int, budget: int
+) -> tuple[list[int], int, int | None] | None:
+    """Choose what one prune transaction deletes: (series ids, bound, newest time deleted).
+
+    The series whose stored span starts earliest go whole (everything before ``before``)
+    while their old observations fit in ``budget``; if the first alone holds more, the
+    oldest ``budget`` of its observations go (the newest time is then left to a later
+    step). None when nothing is older than ``before``.
+    """
+    candidates = [sid for sid, _ in uow.series.oldest(before, budget)]  # each holds ≥ 1
+    if not candidates:
+        return None
+
+    def counted() -> Iterator[tuple[int, tuple[int, int | None]]]:
+        for start in range(0, len(candidates), _PRUNE_COUNT_CHUNK):
+            chunk = candidates[start : start + _PRUNE_COUNT_CHUNK]
+            counts = uow.observations.count_before(chunk, before)
+            yield from ((sid, counts.get(sid, (0, None))) for sid in chunk)
+
+    chosen: list[int] = []
+    rows = 0
+    newest: int | None = None
+    for sid, (count, last) in counted():  # counted lazily: a chunk past the budget at most
+        if rows + count > budget:
+            break
+        chosen.append(sid)
+        rows += count
+        if last is not None:
+            newest = last if newest is None else max(newest, last)
+    if chosen:
+        return chosen, before, newest
+    first = candidates[0]
+    bound = uow.observations.nth_time(first, budget)
+    return [first], before if bound is None else min(bound, before), None
+
+
+def _moment(micros: int | None) -> datetime | None:
+    return None if micros is None else from_micros(micros)
+
+
+def _export_document(document: object) -> dict[str, object]:
+    """Return the document if it is an ``export`` of this version; raise InvalidInput."""
+    if not isinstance(document, dict) or document.get("usagelens_export") != EXPORT_VERSION:
+        raise InvalidInput(f"not a usagelens export (version {EXPORT_VERSION})")
+    return document
+
+
+def _store_empty(uow: UnitOfWork) -> bool:
+    """Tell whether a store holds no observations, prices or pushed counts."""
+    return not (uow.observations.count() or uow.prices.lists() or uow.pushes.endpoints())
+
+
+def _import_pushes(document: dict[str, object]) -> PushTally:
+    """Read an export's pushed counts."""
+    pushes = document.get("pushes") or {}
+    tally = PushTally()
+    if not isinstance(pushes, dict):
+        raise InvalidInput("pushes: not the counts an export holds")
+    try:
+        for status, count in (pushes.get("statuses") or {}).items():
+            tally.statuses[int(status)] = int(count)
+        for endpoint, (total, count) in (pushes.get("endpoints") or {}).items():
+            tally.sums[endpoint], tally.counts[endpoint] = float(total), int(count)
+        for endpoint, buckets in (pushes.get("latency") or {}).items():
+            for label, count in buckets.items():
+                tally.buckets[(endpoint, label)] = int(count)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise InvalidInput(f"pushes: not the counts an export holds ({exc})") from None
+    return tally
 
 
 def _import_price_lists(document: dict[str, object]) -> list[OriginPrices]:
@@ -931,6 +1067,7 @@ def _tally(
 __all__ = [
     "DataView",
     "FencedTarget",
+    "ImportPlan",
     "MetricsState",
     "PayloadReader",
     "PruneResult",

@@ -15,7 +15,7 @@ from usagelens.pulls import PullOutcome
 from usagelens.services import UsageLens
 from usagelens.sources import HttpMonitoringSource, PostgresTableSource, RetryPolicy
 from usagelens.sources.http import DEFAULT_MAX_BYTES
-from usagelens.sources.table import is_table_source
+from usagelens.sources.urls import is_table_source
 from usagelens.storage import SqlStore
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +20,7 @@ def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
     return subprocess.run(
         [sys.executable, "-m", "usagelens", *args],
         env={**os.environ, "COLUMNS": "200", **(env or {})},
+        stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,
         timeout=120,
@@ -196,3 +199,49 @@ def test_a_value_the_store_would_refuse_is_one_line_on_both_backends(
     assert code == 1, stderr
     (line,) = stderr.strip().splitlines()
     assert line.startswith("error: origin ") and "Traceback" not in stderr
+
+
+FORMS = "use http://HOST:PORT, https://HOST:PORT[/PREFIX] or postgresql://USER@HOST/DB?table=SCHEMA.TABLE"
+
+
+@pytest.mark.parametrize("where", ["option", "setting"])
+def test_a_source_without_a_scheme_is_refused_before_any_connection(
+    tmp_path: Path, where: str
+) -> None:
+    with socket.socket() as listener:  # a port that would notice a connection attempt
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        listener.setblocking(False)
+        bare = f"127.0.0.1:{listener.getsockname()[1]}"
+        env = {"USAGELENS_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+        if where == "option":
+            args = ["collect", "--source", bare, "--retries", "3"]
+        else:
+            args, env["USAGELENS_SOURCES"] = ["collect", "--retries", "3"], bare
+        started = time.monotonic()
+        done = _run(*args, env=env)
+        took = time.monotonic() - started
+        with pytest.raises(BlockingIOError):
+            listener.accept()
+    # A usage mistake on the command line is 2; an invalid setting, like every other, is 1.
+    assert done.returncode == (2 if where == "option" else 1)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in done.stderr, done.stderr
+    named = "--source" if where == "option" else "invalid configuration: USAGELENS_SOURCES: source"
+    assert lines[0] == f"error: {named} '{bare}' has no scheme: {FORMS}"
+    assert "unreachable" not in done.stderr and done.stdout == ""
+    assert took < 10, took  # no tries, no backoff: one process start
+    assert not (tmp_path / "x.db").exists()
+
+
+def test_an_overlong_or_garbled_source_is_refused_in_one_line(tmp_path: Path) -> None:
+    env = {"USAGELENS_DATABASE_URL": f"sqlite:///{tmp_path / 'x.db'}"}
+    for url, why in [
+        ("http://mon-a:1/" + "p" * 600, "is longer than 500 characters (615)"),
+        ("http://mon-a:1/\x1b[2J", "holds spaces or control characters"),
+    ]:
+        done = _run("collect", "--source", url, env=env)
+        assert done.returncode == 2, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and why in lines[0] and lines[0].endswith(FORMS), done.stderr
+        assert "\x1b" not in done.stderr

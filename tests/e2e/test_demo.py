@@ -67,7 +67,7 @@ def test_cli_policy_rebuild_and_prune(tmp_path: Path) -> None:
         env = {**base, **({"USAGELENS_POLICY_FILE": str(policy_file)} if policy_file else {})}
         return subprocess.run(
             [sys.executable, "-m", "usagelens", *args],
-            capture_output=True, text=True, timeout=120, env=env,
+            capture_output=True, text=True, timeout=120, env=env, stdin=subprocess.DEVNULL,
         )  # fmt: skip
 
     assert run("ingest", str(data / "summary_1.txt")).returncode == 0

@@ -202,9 +202,10 @@ def test_sigkill_during_a_prune_leaves_every_aggregate_exact(tmp_path: Path) -> 
 
     def run(db: Path) -> subprocess.Popen[bytes]:
         env = {"USAGELENS_DATABASE_URL": f"sqlite:///{db}", "PATH": "/usr/bin:/bin"}
-        return subprocess.Popen(
-            prune, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-        )
+        return subprocess.Popen(  # stdin is no terminal, so prune does not ask
+            prune, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
 
     whole = tmp_path / "whole.db"
     shutil.copy(template, whole)

@@ -67,7 +67,20 @@ def test_export_and_import_round_trip(
     document = json.loads(json.dumps(source.export()))  # as it would be written
 
     target = service(database_url)  # SQLite or PostgreSQL, empty
+    empty = target.export() | {"exported_at": None}
+    plan = target.import_plan(document)
+    assert (plan.observations, plan.series, plan.pushes, plan.store_empty) == (
+        24000 + 24000, 120 + 120, 2, True,
+    )  # fmt: skip
+    assert plan.price_lists == {"manual": 40}
+    broken = {**document, "pushes": {"statuses": {"202": "many"}}}
+    with pytest.raises(InvalidInput, match="pushes: not the counts an export holds"):
+        target.import_plan(broken)
+    with pytest.raises(InvalidInput, match="pushes"):
+        target.import_(broken)  # refused before anything is stored
+    assert target.export() | {"exported_at": None} == empty
     target.import_(document)
+    assert not target.import_plan(document).store_empty
     assert target.rows() == source.rows()
     assert target.costs_total() == source.costs_total()
     assert target.costs_deleted() == source.costs_deleted()

@@ -60,6 +60,8 @@ def test_config_file_mirrors_the_variables_and_env_wins(
         ("USAGELENS_PUSH_BUCKETS", "1,1", "distinct"),
         ("USAGELENS_MAX_BODY_BYTES", "0", "USAGELENS_MAX_BODY_BYTES"),
         ("USAGELENS_CONFIG_FILE", "/nonexistent.yaml", "no such file"),
+        ("USAGELENS_RETENTION", "3m", "USAGELENS_RETENTION: 3m is shorter than an hour"),
+        ("USAGELENS_RETENTION", "3599", "USAGELENS_RETENTION: 3599s is shorter than an hour"),
     ],
 )
 def test_invalid_settings_are_named(
@@ -69,6 +71,24 @@ def test_invalid_settings_are_named(
     with pytest.raises(NotConfigured) as caught:
         load_settings()
     assert message in str(caught.value)
+
+
+def test_a_retention_of_an_hour_or_more_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    from datetime import timedelta
+
+    for value, span in [("1h", timedelta(hours=1)), ("90d", timedelta(days=90)), ("off", None)]:
+        monkeypatch.setenv("USAGELENS_RETENTION", value)
+        assert load_settings().retention == span
+
+
+def test_durations_are_described_as_they_are_written() -> None:
+    from datetime import timedelta
+
+    from usagelens.config import describe_duration
+
+    for seconds, text in [(180, "3m"), (86400 * 90, "90d"), (3600 * 200, "200h"), (90, "90s")]:
+        assert describe_duration(timedelta(seconds=seconds)) == text
+        assert parse_duration(text) == seconds
 
 
 def test_durations() -> None:

@@ -186,6 +186,25 @@ def test_rebuild_from_raw_gives_what_increments_gave(sample_summary: bytes) -> N
     assert (service.view().stats, service.rows()) == before
 
 
+def test_a_prune_plan_is_what_the_prune_then_removes() -> None:
+    """Series of different lengths, at most 5 rows a transaction (three series are cut in
+    slices): the plan, the result and the rows left agree; each series counts once."""
+    service = _service()
+    records = [("t", f"R{n}", "CPU", h, float(h % 10)) for n in range(5) for h in range(4 * n + 1)]
+    service.ingest(_summary(records), source="a")
+    span = NOW - (START + timedelta(hours=6))  # hours 0..5 go
+    plan = service.prune_plan(span)
+    assert (plan.observations, plan.series, plan.transactions) == (1 + 5 + 6 + 6 + 6, 5, 0)
+    assert (plan.oldest, plan.newest) == (START, START + timedelta(hours=5))
+    steps: list[int] = []
+    result = service.prune(span, steps.append, rows_per_transaction=5)
+    assert (result.observations, result.series, result.oldest, result.newest) == (
+        plan.observations, plan.series, plan.oldest, plan.newest,
+    )  # fmt: skip
+    assert steps == [1, 6, 11, 16, 21, 24] and result.transactions == 6
+    assert sorted(r.count for r in service.rows()) == [4 * n + 1 - 6 for n in range(2, 5)]
+
+
 def test_stale_aggregates_are_refused_until_rebuilt(sample_summary: bytes) -> None:
     service = _service()
     service.ingest(sample_summary, source="a")

@@ -40,11 +40,6 @@ DEFAULT_PAGE_SIZE = 50_000
 _OWN_PARAMETERS = ("lookback", "page_size")
 
 
-def is_table_source(url: str) -> bool:
-    """Tell whether a source URL names a PostgreSQL table rather than an HTTP source."""
-    return url.startswith(("postgresql://", "postgres://", "postgresql+psycopg://"))
-
-
 class PostgresTableSource:
     """Read ``usage_stats.resources``-shaped rows from a position, page by page.
 

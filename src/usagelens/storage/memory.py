@@ -20,7 +20,14 @@ from usagelens.domain.distribution import Distribution
 from usagelens.domain.model import IngestResult, SeriesKey, Window
 from usagelens.domain.prices import OriginPrices
 from usagelens.domain.series import SeriesAggregate, SeriesSummary, differences
-from usagelens.ports import BatchRecord, PushState, PushTally, RefreshStatus, StoreState
+from usagelens.ports import (
+    BatchRecord,
+    PushState,
+    PushTally,
+    RefreshStatus,
+    RowsBefore,
+    StoreState,
+)
 
 
 @dataclass
@@ -123,6 +130,24 @@ class _Observations:
             if held:
                 usages = list(held.values())
                 yield sid, Distribution.of(usages), min(held), max(held)
+
+    def before(self, micros: int) -> RowsBefore:
+        old = [[t for t in held if t < micros] for held in self._data.observations.values()]
+        times = [t for series_times in old for t in series_times]
+        series = sum(1 for series_times in old if series_times)
+        return RowsBefore(len(times), series, min(times, default=None), max(times, default=None))
+
+    def count_before(self, ids: Collection[int], micros: int) -> dict[int, tuple[int, int]]:
+        found = {}
+        for sid in ids:
+            old = [t for t in self._data.observations.get(sid, {}) if t < micros]
+            if old:
+                found[sid] = (len(old), max(old))
+        return found
+
+    def nth_time(self, series_id: int, n: int) -> int | None:
+        times = sorted(self._data.observations.get(series_id, {}))
+        return times[n] if n < len(times) else None
 
     def delete_before(
         self, ids: Collection[int], micros: int

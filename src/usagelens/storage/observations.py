@@ -24,6 +24,7 @@ from usagelens.domain.distribution import Distribution, SeriesStats
 from usagelens.domain.model import Decision, Dimension, Intensity, SeriesKey, UsageType, Window
 from usagelens.domain.policy import Classification
 from usagelens.domain.series import SeriesAggregate, SeriesSummary, differences
+from usagelens.ports import RowsBefore
 from usagelens.storage.tables import HISTOGRAM_COLUMNS
 
 _DIMENSIONS = {d.value: d for d in Dimension}
@@ -422,30 +423,71 @@ class SqlObservations:
             first, last = spans[sid]
             yield sid, distribution, first, last
 
+    def before(self, micros: int) -> RowsBefore:
+        """Count the observations older than a time and their series, in one query.
+
+        Only series whose stored span starts earlier are read, each a range of the key.
+        """
+        mark = self._mark
+        self._cursor.execute(
+            "SELECT count(*), count(DISTINCT o.series_id), min(o.t), max(o.t) FROM series s"
+            f" JOIN observations o ON o.series_id = s.id AND o.t < {mark}"
+            f" WHERE s.first_at < {mark}",
+            (micros, micros),
+        )
+        count, series, oldest, newest = self._cursor.fetchone()
+        return RowsBefore(int(count), int(series), oldest, newest)
+
+    def count_before(self, ids: Collection[int], micros: int) -> dict[int, tuple[int, int]]:
+        """Return per series how many observations are older than a time, and the newest."""
+        found: dict[int, tuple[int, int]] = {}
+        mark = self._mark
+        for chunk in _chunks(sorted(ids)):
+            marks = ", ".join([mark] * len(chunk))
+            self._cursor.execute(
+                "SELECT series_id, count(*), max(t) FROM observations"
+                f" WHERE series_id IN ({marks}) AND t < {mark} GROUP BY series_id",
+                [*chunk, micros],
+            )
+            for sid, count, newest in self._cursor.fetchall():
+                found[sid] = (int(count), int(newest))
+        return found
+
+    def nth_time(self, series_id: int, n: int) -> int | None:
+        """Return the time of a series' n-th oldest observation (0: the oldest; None: fewer)."""
+        mark = self._mark
+        self._cursor.execute(
+            f"SELECT t FROM observations WHERE series_id = {mark} ORDER BY t LIMIT 1 OFFSET {mark}",
+            (series_id, n),
+        )
+        row = self._cursor.fetchone()
+        return None if row is None else int(row[0])
+
     def delete_before(
         self, ids: Collection[int], micros: int
     ) -> dict[int, tuple[Counter[float], int | None, int | None]]:
         """Delete these series' observations older than a time; say what went and what stays."""
-        if not ids:
-            return {}
         mark = self._mark
-        marks = ", ".join([mark] * len(ids))
-        self._cursor.execute(
-            f"DELETE FROM observations WHERE series_id IN ({marks}) AND t < {mark} "
-            "RETURNING series_id, usage",
-            [*ids, micros],
-        )
         removed: dict[int, Counter[float]] = {sid: Counter() for sid in ids}
-        for sid, usage in self._cursor.fetchall():
-            removed[sid][usage] += 1
-        self._cursor.execute(
-            "SELECT s.id,"
-            " (SELECT min(t) FROM observations o WHERE o.series_id = s.id),"
-            " (SELECT max(t) FROM observations o WHERE o.series_id = s.id)"
-            f" FROM series s WHERE s.id IN ({marks})",
-            list(ids),
-        )
-        return {sid: (removed[sid], first, last) for sid, first, last in self._cursor.fetchall()}
+        spans: dict[int, tuple[int | None, int | None]] = {}
+        for chunk in _chunks(sorted(ids)):
+            marks = ", ".join([mark] * len(chunk))
+            self._cursor.execute(
+                f"DELETE FROM observations WHERE series_id IN ({marks}) AND t < {mark} "
+                "RETURNING series_id, usage",
+                [*chunk, micros],
+            )
+            for sid, usage in self._cursor.fetchall():
+                removed[sid][usage] += 1
+            self._cursor.execute(
+                "SELECT s.id,"
+                " (SELECT min(t) FROM observations o WHERE o.series_id = s.id),"
+                " (SELECT max(t) FROM observations o WHERE o.series_id = s.id)"
+                f" FROM series s WHERE s.id IN ({marks})",
+                chunk,
+            )
+            spans.update((sid, (first, last)) for sid, first, last in self._cursor.fetchall())
+        return {sid: (removed[sid], *spans[sid]) for sid in spans}
 
     def readings(self, series_id: int) -> list[tuple[int, float]]:
         """Return one series' (time, usage) in time order."""
