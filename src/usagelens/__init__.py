@@ -2,7 +2,7 @@
 
 __version__ = "0.1.0"
 
+from usagelens.app import Handlers, build
 from usagelens.domain.errors import UsageLensError
-from usagelens.services import UsageLens
 
-__all__ = ["UsageLens", "UsageLensError", "__version__"]
+__all__ = ["Handlers", "UsageLensError", "__version__", "build"]

@@ -1,8 +1,9 @@
-"""The ``usagelens`` command line: thin calls into the services."""
+"""The ``usagelens`` command line: thin calls into the use-case handlers."""
 
 from __future__ import annotations
 
 import asyncio
+import atexit
 import ipaddress
 import json
 import math
@@ -39,6 +40,7 @@ from sqlalchemy import Engine, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from usagelens import __version__, clihelp
+from usagelens.app import Handlers, Ingest, PayloadReader, PruneResult, Refresh, StoreTarget
 from usagelens.config import (
     MIN_RETENTION,
     Settings,
@@ -58,11 +60,10 @@ from usagelens.logs import logging_config
 from usagelens.ports import PullTarget
 from usagelens.pulls import PullOutcome, pull_into
 from usagelens.remote import RemoteTarget
-from usagelens.services import PruneResult, UsageLens
 from usagelens.sources.urls import check_source_url, is_table_source
 from usagelens.storage import create_engine_for, migrate
 from usagelens.storage.errors import DATABASE_ERRORS, classify
-from usagelens.wiring import holder_name, open_sources, refresh_configured, service_for
+from usagelens.wiring import handlers_for, holder_name, open_sources, refresh_configured
 
 app = typer.Typer(
     help="usagelens: what each team's infrastructure uses, what it costs, what to cut.",
@@ -136,10 +137,10 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
     return typer.Exit(code)
 
 
-def _open_service(settings: Settings) -> UsageLens:
+def _open_service(settings: Settings) -> Handlers:
     """Open the local store: migrate, check the policy, rebuild stale aggregates once."""
-    service = service_for(settings, _migrated_engine(settings))
-    rebuilt = service.prepare()
+    service = handlers_for(settings, _migrated_engine(settings))
+    rebuilt = service.maintenance.prepare()
     if rebuilt is not None:
         err.print(
             f"rebuilt the aggregates of {rebuilt.series} series "
@@ -357,7 +358,7 @@ def collect(
             with _client(url, settings) as client:
                 outcomes = asyncio.run(run(RemoteTarget(client)))
         else:
-            outcomes = asyncio.run(run(_open_service(settings)))
+            outcomes = asyncio.run(run(StoreTarget(_open_service(settings).refresh)))
     finally:
         if progress:
             progress.stop()
@@ -431,7 +432,7 @@ def ingest(
         try:
             with _progress(path) as advance:
                 if service is not None:
-                    result = _ingest_file(service, path, label, json_form, advance)
+                    result = _ingest_file(service.ingest, path, label, json_form, advance)
                     answer = {name: getattr(result, name) for name in result.__slots__}
                 else:
                     assert url is not None
@@ -475,14 +476,14 @@ def _progress(path: Path) -> Iterator[Callable[[int], None]]:
 
 
 def _ingest_file(
-    service: UsageLens,
+    service: Ingest,
     path: Path,
     label: str,
     json_form: bool,
     advance: Callable[[int], None] = lambda _: None,
 ) -> IngestResult:
     """Parse a file as it is read (bounded memory) and store it in one transaction."""
-    reader = service.reader(json_form)
+    reader = PayloadReader(json_form)
     try:
         with path.open("rb") as file:
             while chunk := file.read(_READ_SIZE):
@@ -579,21 +580,21 @@ def prices(
     else:
         service = _dry_run_service(settings) if dry_run else _open_service(settings)
         if check and drop is not None:
-            sizes = {e.origin: len(e.prices.values) for e in service.price_lists()}
+            sizes = {e.origin: len(e.prices.values) for e in service.prices.price_lists()}
             _before_drop(drop, sizes.get(drop), dry_run)
         try:
             if drop is not None:
-                if not service.drop_prices(drop):
+                if not service.prices.drop_prices(drop):
                     raise _fail(f"no price list of origin {drop!r} is stored")
-                price_list = service.prices()
+                price_list = service.prices.prices()
             elif payload is None:
-                price_list = service.prices(origin)
+                price_list = service.prices.prices(origin)
             else:
-                price_list = service.replace_prices(payload)
+                price_list = service.prices.replace_prices(payload)
         except UsageLensError as exc:
             raise _fail(str(exc)) from None
         document = price_list.to_document()
-        origins = [(e.origin, len(e.prices.values)) for e in service.price_lists()]
+        origins = [(e.origin, len(e.prices.values)) for e in service.prices.price_lists()]
     if payload is not None:
         err.print(f"hand-set price list replaced: {len(document['values'])} resources")
     elif drop is not None:
@@ -620,11 +621,9 @@ def _before_drop(origin: str, resources: int | None, dry_run: bool) -> None:
         raise typer.Exit(1)
 
 
-def _dry_run_service(settings: Settings) -> UsageLens:
+def _dry_run_service(settings: Settings) -> Handlers:
     """Open the store a dry run reads; a SQLite file that does not exist yet is not created
     (an empty store in memory stands for it)."""
-    from usagelens.storage.memory import MemoryStore
-
     try:
         parsed = make_url(settings.database_url)
     except ArgumentError:
@@ -632,8 +631,18 @@ def _dry_run_service(settings: Settings) -> UsageLens:
     path = parsed.database
     sqlite = parsed.get_backend_name() == "sqlite"
     if sqlite and path and path != ":memory:" and not Path(path).exists():
-        return UsageLens(MemoryStore(), currency=settings.currency)
+        return _empty_store(settings)
     return _open_service(settings)
+
+
+def _empty_store(settings: Settings) -> Handlers:
+    """Open an empty store of this run's own (a SQLite file removed when the run ends)."""
+    folder = tempfile.mkdtemp(prefix="usagelens-dry-run-")
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    engine = create_engine_for(f"sqlite:///{folder}/empty.db")
+    _ENGINES.append(engine)
+    migrate(engine)
+    return handlers_for(settings, engine)
 
 
 @app.command()
@@ -667,7 +676,7 @@ def report(
                 client.get("/api/v1/report", params={k: v for k, v in params.items() if v})
             ).text
     else:
-        the_report = _open_service(settings).report(_window(since, until))
+        the_report = _open_service(settings).queries.report(_window(since, until))
         if format == "text" and output is None and Console().is_terminal:
             _print_tables(the_report)
             return
@@ -854,9 +863,9 @@ def rebuild() -> None:
     default policy). Example: USAGELENS_POLICY_FILE=policy.yaml usagelens rebuild
     """
     settings = load_settings()
-    service = service_for(settings, _migrated_engine(settings))
+    service = handlers_for(settings, _migrated_engine(settings))
     started = time.perf_counter()
-    result = service.rebuild(settings.load_policy() or Policy())
+    result = service.maintenance.rebuild(settings.load_policy() or Policy())
     err.print(
         f"rebuilt {result.series} series from {result.observations} observations "
         f"under policy {result.policy} in {time.perf_counter() - started:.2f} s"
@@ -908,9 +917,9 @@ def prune(
         )
     service = _dry_run_service(settings) if dry_run else _open_service(settings)
     ask = not (dry_run or yes) and sys.stdin.isatty()
-    cutoff = service.clock() - span
+    cutoff = service.maintenance.clock() - span
     if dry_run or ask:
-        plan = service.prune_plan(span)
+        plan = service.maintenance.prune_plan(span)
         cutoff = plan.cutoff
         lines = _prune_plan_lines(plan, span)
         if dry_run:
@@ -929,7 +938,7 @@ def prune(
         if err.is_terminal:
             err.print(f"\r{removed} observations deleted", end="")
 
-    result = service.prune_before(cutoff, progress)
+    result = service.maintenance.prune_before(cutoff, progress)
     if err.is_terminal and result.transactions:
         err.print()
     transactions = f"{result.transactions} transaction{'s' if result.transactions != 1 else ''}"
@@ -987,14 +996,14 @@ def demo(
     service = _open_service(settings)
     err.print(f"[bold]2.[/] database ready: {database}")
 
-    outcomes = asyncio.run(_refresh(service, settings))
+    outcomes = asyncio.run(_refresh(service.refresh, settings))
     err.print("[bold]3.[/] refreshed from the simulator:")
     for outcome in outcomes:
         mark = "[green]ok[/]" if outcome.ok else "[red]failed[/]"
         where = f"branch {outcome.branch}" if outcome.branch is not None else "prices"
         err.print(f"   {mark} {where}: {outcome.detail}", highlight=False)
 
-    the_report = service.report()
+    the_report = service.queries.report()
     typer.echo(render.render_text(the_report))
     _money_table(the_report)
     if not serve:
@@ -1018,8 +1027,8 @@ def demo(
         sim.should_exit = True
 
 
-async def _refresh(service: UsageLens, settings: Settings) -> list[PullOutcome]:
-    outcomes = await refresh_configured(service, settings, holder=holder_name("demo"))
+async def _refresh(refresh: Refresh, settings: Settings) -> list[PullOutcome]:
+    outcomes = await refresh_configured(refresh, settings, holder=holder_name("demo"))
     if outcomes is None:
         raise _fail("another refresh holds the lease on this database; try again shortly")
     return outcomes
@@ -1108,8 +1117,8 @@ def policy_diff(
         except InvalidInput as exc:
             raise _fail(str(exc)) from None
         service = _open_service(settings)
-        document = service.policy_diff(candidate, _window(since, until)).to_document(
-            service.currency
+        document = service.queries.policy_diff(candidate, _window(since, until)).to_document(
+            service.queries.currency
         )
     if as_json:
         typer.echo(json.dumps(document, ensure_ascii=False, indent=2))
@@ -1162,7 +1171,7 @@ def export_command(
 
     Example: usagelens export -o backup.json
     """
-    document = _open_service(load_settings()).export()
+    document = _open_service(load_settings()).maintenance.export()
     text = json.dumps(document, ensure_ascii=False) + "\n"
     if output is None:
         typer.echo(text, nl=False)
@@ -1198,9 +1207,9 @@ def import_command(
     settings = load_settings()
     try:
         if dry_run:
-            plan = _dry_run_service(settings).import_plan(document)
+            plan = _dry_run_service(settings).maintenance.import_plan(document)
         else:
-            result = _open_service(settings).import_(document)
+            result = _open_service(settings).maintenance.import_(document)
     except UsageLensError as exc:
         raise _fail(f"{file}: {exc}") from None
     if not dry_run:

@@ -27,10 +27,10 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from usagelens.app import DataView, MetricsState
 from usagelens.domain.histogram import USAGE_BOUNDS, cumulative_buckets
 from usagelens.domain.model import DIMENSIONS, Decision
 from usagelens.domain.push import format_bound
-from usagelens.services import DataView, MetricsState
 
 __all__ = [
     "LiveCollector",

@@ -1,4 +1,4 @@
-"""Assemble the application service from settings (used by the API and the CLI)."""
+"""Assemble the use-case handlers from settings (used by the API and the CLI)."""
 
 from __future__ import annotations
 
@@ -10,18 +10,18 @@ from contextlib import asynccontextmanager
 import httpx
 from sqlalchemy import Engine
 
+from usagelens.app import Handlers, Refresh, build
 from usagelens.config import Settings
 from usagelens.pulls import PullOutcome
-from usagelens.services import UsageLens
 from usagelens.sources import HttpMonitoringSource, PostgresTableSource, RetryPolicy
 from usagelens.sources.http import DEFAULT_MAX_BYTES
 from usagelens.sources.urls import is_table_source
 from usagelens.storage import SqlStore
 
 
-def service_for(settings: Settings, engine: Engine) -> UsageLens:
-    """Build the application service for these settings on an engine."""
-    return UsageLens(
+def handlers_for(settings: Settings, engine: Engine) -> Handlers:
+    """Wire the use-case handlers for these settings on an engine."""
+    return build(
         SqlStore(engine),
         policy=settings.load_policy(),
         currency=settings.currency,
@@ -61,7 +61,7 @@ async def open_sources(
 
 
 async def refresh_configured(
-    service: UsageLens, settings: Settings, *, holder: str, min_interval: float | None = None
+    refresh: Refresh, settings: Settings, *, holder: str, min_interval: float | None = None
 ) -> list[PullOutcome] | None:
     """Refresh from the configured sources under the store's lease (None: not taken)."""
     async with open_sources(
@@ -70,6 +70,6 @@ async def refresh_configured(
         retries=settings.source_retries,
         max_bytes=settings.source_max_bytes,
     ) as (http, tables):
-        return await service.refresh_exclusive(
+        return await refresh.run_exclusive(
             http, settings.branches, tables=tables, holder=holder, min_interval=min_interval
         )

@@ -21,9 +21,9 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import free_port
+from usagelens.app import Handlers, build
 from usagelens.domain.model import Observation
 from usagelens.domain.summary import render_summary
-from usagelens.services import UsageLens
 from usagelens.simulator.data import company, price_list_yaml
 from usagelens.storage import SqlStore, create_engine_for, migrate
 
@@ -81,16 +81,16 @@ def _on_a_terminal(url: str, *args: str, answer: str) -> tuple[int, str]:
     return code, screen.decode().replace("\r\n", "\n")
 
 
-def _open(url: str) -> UsageLens:
+def _open(url: str) -> Handlers:
     engine = create_engine_for(url)
     migrate(engine)
-    return UsageLens(SqlStore(engine))
+    return build(SqlStore(engine))
 
 
 def _export(url: str) -> dict[str, object]:
     service = _open(url)
     try:
-        document = service.export()
+        document = service.maintenance.export()
     finally:
         service.store.engine.dispose()  # type: ignore[attr-defined]
     document.pop("exported_at")
@@ -119,9 +119,9 @@ def store(database_url: str, newest: datetime) -> str:
         for o in sample
     ]
     service = _open(database_url)
-    service.ingest(render_summary(shifted).encode(), source="test")
-    service.replace_prices(price_list_yaml([branch]).encode())
-    service.push(PUSHES)
+    service.ingest.ingest(render_summary(shifted).encode(), source="test")
+    service.prices.replace_prices(price_list_yaml([branch]).encode())
+    service.pushes.record_pushes(service.pushes.parse_push(PUSHES))
     service.store.engine.dispose()  # type: ignore[attr-defined]
     return database_url
 
@@ -207,7 +207,7 @@ def test_a_retention_setting_under_an_hour_is_an_invalid_setting(tmp_path: Path)
 def _manual_resources(url: str) -> int:
     service = _open(url)
     try:
-        return {e.origin: len(e.prices.values) for e in service.price_lists()}["manual"]
+        return {e.origin: len(e.prices.values) for e in service.prices.price_lists()}["manual"]
     finally:
         service.store.engine.dispose()  # type: ignore[attr-defined]
 
@@ -244,7 +244,7 @@ def test_dropping_a_price_list_on_a_server_dry_run(tmp_path: Path, start_server:
     server = start_server()  # type: ignore[operator]
     url = f"sqlite:///{tmp_path / 'api.db'}"
     service = _open(url)
-    service.replace_prices(price_list_yaml([company(1)]).encode())
+    service.prices.replace_prices(price_list_yaml([company(1)]).encode())
     service.store.engine.dispose()  # type: ignore[attr-defined]
     before = _export(url)
     done = _run(url, "prices", "--drop", "manual", "--dry-run", "--url", server.url)

@@ -25,8 +25,8 @@ import httpx
 import pytest
 
 from tests.conftest import Server, free_port
+from usagelens.app import Handlers, build
 from usagelens.domain.summary import render_summary
-from usagelens.services import UsageLens
 from usagelens.simulator.data import company
 from usagelens.storage import SqlStore, create_engine_for, migrate
 
@@ -49,24 +49,24 @@ def _serve(tmp_path: Path, db: Path, name: str, workers: int = 1, **env: str) ->
     return server
 
 
-def _service(db: Path) -> UsageLens:
+def _service(db: Path) -> Handlers:
     engine = create_engine_for(f"sqlite:///{db}")
     migrate(engine)
-    return UsageLens(SqlStore(engine))
+    return build(SqlStore(engine))
 
 
-def _rows(service: UsageLens) -> list[tuple]:  # type: ignore[type-arg]
+def _rows(service: Handlers) -> list[tuple]:  # type: ignore[type-arg]
     return [
         (r.team, r.resource, r.dimension, r.count, r.mean, r.median, r.decision, r.cost)
-        for r in service.rows()
+        for r in service.queries.rows()
     ]
 
 
-def _assert_exact(db: Path) -> UsageLens:
+def _assert_exact(db: Path) -> Handlers:
     """The stored aggregates are what a rebuild from the raw observations makes."""
     service = _service(db)
     before = _rows(service)
-    service.rebuild()
+    service.maintenance.rebuild()
     assert _rows(service) == before
     return service
 
@@ -115,7 +115,7 @@ def test_sigterm_turns_readiness_false_finishes_in_flight_work_and_exits_0(
     assert time.monotonic() - stopped_at < 20
     server.stop()
     assert "Traceback" not in server.log.read_text()
-    assert _service(db).view().stats and len(_service(db).rows()) == 120
+    assert _service(db).queries.view().stats and len(_service(db).queries.rows()) == 120
 
 
 def test_sigterm_with_several_workers_exits_0(tmp_path: Path) -> None:
@@ -170,12 +170,12 @@ def test_sigkill_during_a_price_replacement_leaves_the_old_list_or_the_new(
         _kill(server)
         sender.join(timeout=60)
         interrupted += not isinstance(answers[0], httpx.Response)
-        prices = _service(db).prices().values
+        prices = _service(db).prices.prices().values
         assert len(prices) in (10, 60_000), len(prices)
         amounts = {amount for dims in prices.values() for amount in dims.values()}
         assert amounts == ({1.0} if len(prices) == 10 else {2.0})
         if len(prices) == 60_000:  # it landed: put the small list back for the next trial
-            _service(db).replace_prices(_price_document(10, 1))
+            _service(db).prices.replace_prices(_price_document(10, 1))
     assert interrupted, "no kill landed before the answer: the test proved nothing"
 
 
@@ -185,7 +185,7 @@ def _big_store(db: Path, branches: int) -> int:
     total = 0
     for branch in range(1, branches + 1):
         observations = company(branch).observations(end)
-        total += service.ingest_summary(render_summary(observations).encode(), source="t").inserted
+        total += service.ingest.ingest_summary(render_summary(observations).encode(), source="t").inserted
     service.store.engine.dispose()  # type: ignore[attr-defined]
     return total
 
@@ -251,7 +251,7 @@ def test_sigkill_during_a_refresh_leaves_whole_batches(tmp_path: Path) -> None:
         assert whole.status_code == 200, whole.text
         took = time.monotonic() - started
         server.stop()
-        priced = len(_service(db).prices().values)
+        priced = len(_service(db).prices.prices().values)
         assert priced > 0
 
         for trial, fraction in enumerate((0.6, 0.8, 0.95)):
@@ -267,7 +267,7 @@ def test_sigkill_during_a_refresh_leaves_whole_batches(tmp_path: Path) -> None:
             _kill(server)
             assert _observations(db) % 24000 == 0  # each branch's summary whole or absent
             service = _assert_exact(db)
-            prices = service.prices().values
+            prices = service.prices.prices().values
             assert len(prices) in (0, priced)  # the source's list whole or absent
     finally:
         simulator.stop()
@@ -295,7 +295,7 @@ def test_sigterm_during_a_scheduled_refresh_releases_its_lease(tmp_path: Path) -
         server.process.send_signal(signal.SIGTERM)  # the pulls wait 4 s on the simulator
         assert server.process.wait(timeout=30) == 0
         server.stop()
-        status = _service(db).refresh_status()
+        status = _service(db).refresh.status()
         assert not status["running"]  # the lease is released: the next refresh may start
         pulls = status["pulls"]
         assert isinstance(pulls, list) and "interrupted" in pulls[0]["detail"]

@@ -14,11 +14,11 @@ from alembic.config import Config
 from sqlalchemy import text
 
 from tests import independent
+from usagelens.app import Handlers, build
 from usagelens.domain.histogram import UsageHistogram
 from usagelens.domain.model import Window
 from usagelens.domain.policy import Policy, policy_from_document
 from usagelens.domain.summary import render_summary
-from usagelens.services import UsageLens
 from usagelens.simulator.data import company, price_list_yaml
 from usagelens.storage import SqlStore, create_engine_for, migrate
 from usagelens.storage.engine import _MIGRATIONS
@@ -29,20 +29,20 @@ BRANCHES = (101, 102)
 
 
 @pytest.fixture
-def service(database_url: str) -> Iterator[UsageLens]:
+def service(database_url: str) -> Iterator[Handlers]:
     engine = create_engine_for(database_url)
     migrate(engine)
-    yield UsageLens(SqlStore(engine), clock=lambda: NOW)
+    yield build(SqlStore(engine), clock=lambda: NOW)
     engine.dispose()
 
 
-def _check(service: UsageLens, stored: dict, prices: dict, policy: Policy) -> None:  # type: ignore[type-arg]
+def _check(service: Handlers, stored: dict, prices: dict, policy: Policy) -> None:  # type: ignore[type-arg]
     """Every row, histogram and total equals the independent calculation."""
     want = {
         (r["team"], r["resource"], r["dimension"]): r
         for r in independent.rows({k: v for k, v in stored.items() if v}, prices)
     }
-    rows = service.rows()
+    rows = service.queries.rows()
     assert {(r.team, r.resource, r.dimension.value) for r in rows} == set(want)
     for row in rows:
         key = (row.team, row.resource, row.dimension.value)
@@ -55,7 +55,7 @@ def _check(service: UsageLens, stored: dict, prices: dict, policy: Policy) -> No
         assert (row.usage_type, row.intensity, row.decision) == (
             verdict.usage_type, verdict.intensity, verdict.decision,
         )  # fmt: skip
-    stats = {(t, r, d.value): s for (t, r, d), s in service.view().stats}
+    stats = {(t, r, d.value): s for (t, r, d), s in service.queries.view().stats}
     for key, by_time in stored.items():
         if by_time:
             assert stats[key].frequencies == UsageHistogram.of(by_time.values()).frequencies
@@ -68,11 +68,11 @@ def _check(service: UsageLens, stored: dict, prices: dict, policy: Policy) -> No
         if verdict.decision.value == "delete" and expected["cost"] is not None:
             deleted[key[2]] += expected["cost"]
     total = sum(r["cost"] for r in want.values() if r["cost"] is not None)
-    assert service.costs_total().total == pytest.approx(total, abs=1e-9)
-    assert service.costs_deleted().by_dimension == pytest.approx(deleted, abs=1e-9)
+    assert service.queries.costs_total().total == pytest.approx(total, abs=1e-9)
+    assert service.queries.costs_deleted().by_dimension == pytest.approx(deleted, abs=1e-9)
 
 
-def _check_windows(service: UsageLens, stored: dict, prices: dict) -> None:  # type: ignore[type-arg]
+def _check_windows(service: Handlers, stored: dict, prices: dict) -> None:  # type: ignore[type-arg]
     """Windowed rows equal the independent calculation over the rows inside each window.
 
     The windows cover every way a series is read: wholly inside, mostly inside (its
@@ -98,7 +98,7 @@ def _check_windows(service: UsageLens, stored: dict, prices: dict) -> None:  # t
             (r["team"], r["resource"], r["dimension"]): r
             for r in independent.rows({k: v for k, v in inside.items() if v}, prices)
         }
-        rows = service.rows(Window(since, until))
+        rows = service.queries.rows(Window(since, until))
         assert {(r.team, r.resource, r.dimension.value) for r in rows} == set(want)
         for row in rows:
             key = (row.team, row.resource, row.dimension.value)
@@ -115,19 +115,19 @@ def _remember(stored: dict, payload: bytes) -> None:  # type: ignore[type-arg]
 
 
 def test_bulk_resend_update_prune_and_policy_change(
-    service: UsageLens, sample_summary: bytes
+    service: Handlers, sample_summary: bytes
 ) -> None:
     stored: dict = {}  # type: ignore[type-arg]
     payloads = [render_summary(company(b).observations(END)).encode() for b in BRANCHES]
     for payload in (*payloads, sample_summary):
-        service.ingest(payload, source="bulk")
+        service.ingest.ingest(payload, source="bulk")
         _remember(stored, payload)
     price_text = price_list_yaml([company(b) for b in BRANCHES])
-    service.replace_prices(price_text.encode())
+    service.prices.replace_prices(price_text.encode())
     prices = _prices(price_text)
     _check(service, stored, prices, Policy())
 
-    again = service.ingest(payloads[0], source="resend")
+    again = service.ingest.ingest(payloads[0], source="resend")
     assert (again.inserted, again.updated) == (0, 0)
     _check(service, stored, prices, Policy())
 
@@ -136,7 +136,7 @@ def test_bulk_resend_update_prune_and_policy_change(
     changed = render_summary(
         [type(o)(o.team, o.resource, o.dimension, o.collected_at, 100 - o.usage) for o in older]
     ).encode()
-    result = service.ingest(changed, source="update")
+    result = service.ingest.ingest(changed, source="update")
     assert result.updated > 0
     _remember(stored, changed)
     # Two times far apart per series: the stored rows between them are many more than
@@ -149,7 +149,7 @@ def test_bulk_resend_update_prune_and_policy_change(
         *company(BRANCHES[0]).observations(END, hours=1),
     ]
     far_apart = render_summary(ends).encode()
-    result = service.ingest(far_apart, source="ends")
+    result = service.ingest.ingest(far_apart, source="ends")
     changed_first = sum(
         1 for o in company(BRANCHES[0]).observations(END - timedelta(hours=190), hours=1)
         if o.usage != 100 - o.usage
@@ -158,18 +158,18 @@ def test_bulk_resend_update_prune_and_policy_change(
     assert result.duplicates == len(ends) - changed_first
     _remember(stored, far_apart)
     newer = render_summary(company(BRANCHES[0]).observations(NOW, hours=1)).encode()
-    service.ingest(newer, source="hour")
+    service.ingest.ingest(newer, source="hour")
     _remember(stored, newer)
     _check(service, stored, prices, Policy())
     _check_windows(service, stored, prices)
 
     # The same bytes as an earlier payload whose values have changed since: not a re-send.
-    restored = service.ingest(payloads[1], source="bulk again")
+    restored = service.ingest.ingest(payloads[1], source="bulk again")
     assert restored.updated > 0
     _remember(stored, payloads[1])
     _check(service, stored, prices, Policy())
 
-    pruned = service.prune(timedelta(hours=150))
+    pruned = service.maintenance.prune(timedelta(hours=150))
     cutoff = (NOW - timedelta(hours=150)).strftime("%Y-%m-%d %H:%M:%S")
     removed = 0
     for by_time in stored.values():
@@ -181,7 +181,7 @@ def test_bulk_resend_update_prune_and_policy_change(
     _check_windows(service, stored, prices)
 
     strict = policy_from_document({"intensity": {"low": 45, "medium": 65, "high": 85}})
-    service.rebuild(strict)
+    service.maintenance.rebuild(strict)
     _check(service, stored, prices, strict)
 
 
@@ -229,11 +229,11 @@ def test_upgrade_from_the_snapshot_schema_carries_data_over(
             ],
         )
     migrate(engine)
-    service = UsageLens(SqlStore(engine), clock=lambda: NOW)
-    rebuilt = service.prepare()
+    service = build(SqlStore(engine), clock=lambda: NOW)
+    rebuilt = service.maintenance.prepare()
     assert rebuilt is not None and rebuilt.observations == 24000
-    service.replace_prices(sample_prices)
-    assert service.costs_total().total == 33951
-    assert service.costs_deleted().by_dimension == {"CPU": 5344, "RAM": 2492, "NetFlow": 1443}
-    assert service.ingest(sample_summary, source="again").duplicates == 24000
+    service.prices.replace_prices(sample_prices)
+    assert service.queries.costs_total().total == 33951
+    assert service.queries.costs_deleted().by_dimension == {"CPU": 5344, "RAM": 2492, "NetFlow": 1443}
+    assert service.ingest.ingest(sample_summary, source="again").duplicates == 24000
     engine.dispose()

@@ -14,11 +14,11 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine
 
+from usagelens.app import Handlers, build
 from usagelens.domain.errors import InvalidInput
 from usagelens.domain.policy import policy_from_document
 from usagelens.domain.summary import render_summary
 from usagelens.exporter import render_data
-from usagelens.services import UsageLens
 from usagelens.simulator.data import company
 from usagelens.storage import SqlStore, create_engine_for, migrate
 
@@ -33,9 +33,9 @@ def engines() -> Iterator[list[Engine]]:
         engine.dispose()
 
 
-def _data_samples(service: UsageLens) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+def _data_samples(service: Handlers) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     """The exported data families as samples (order aside), the data version left out."""
-    text = render_data(service.view()).decode()
+    text = render_data(service.queries.view()).decode()
     return {
         (s.name, frozenset(s.labels.items())): s.value
         for family in text_string_to_metric_families(text)
@@ -51,46 +51,46 @@ def test_export_and_import_round_trip(
     sample_prices: bytes,
     engines: list[Engine],
 ) -> None:
-    def service(url: str) -> UsageLens:
+    def service(url: str) -> Handlers:
         engine = create_engine_for(url)
         engines.append(engine)
         migrate(engine)
-        return UsageLens(SqlStore(engine), policy=policy_from_document(STRICT))
+        return build(SqlStore(engine), policy=policy_from_document(STRICT))
 
     source = service(f"sqlite:///{tmp_path / 'source.db'}")
-    source.ingest(sample_summary, source="sample")
+    source.ingest.ingest(sample_summary, source="sample")
     moment = datetime(2026, 6, 1, 12, tzinfo=UTC)
-    source.ingest(render_summary(company(3).observations(moment)).encode(), source="branch")
-    source.replace_prices(sample_prices)
-    source.push(b'[{"status": 202, "endpoint": "/a", "time": 0.3}, {"status": 500, '
-                b'"endpoint": "/b", "time": 7}]')  # fmt: skip
-    document = json.loads(json.dumps(source.export()))  # as it would be written
+    source.ingest.ingest(render_summary(company(3).observations(moment)).encode(), source="branch")
+    source.prices.replace_prices(sample_prices)
+    source.pushes.record_pushes(source.pushes.parse_push(b'[{"status": 202, "endpoint": "/a", "time": 0.3}, {"status": 500, '
+                b'"endpoint": "/b", "time": 7}]'))  # fmt: skip
+    document = json.loads(json.dumps(source.maintenance.export()))  # as it would be written
 
     target = service(database_url)  # SQLite or PostgreSQL, empty
-    empty = target.export() | {"exported_at": None}
-    plan = target.import_plan(document)
+    empty = target.maintenance.export() | {"exported_at": None}
+    plan = target.maintenance.import_plan(document)
     assert (plan.observations, plan.series, plan.pushes, plan.store_empty) == (
         24000 + 24000, 120 + 120, 2, True,
     )  # fmt: skip
     assert plan.price_lists == {"manual": 40}
     broken = {**document, "pushes": {"statuses": {"202": "many"}}}
     with pytest.raises(InvalidInput, match="pushes: not the counts an export holds"):
-        target.import_plan(broken)
+        target.maintenance.import_plan(broken)
     with pytest.raises(InvalidInput, match="pushes"):
-        target.import_(broken)  # refused before anything is stored
-    assert target.export() | {"exported_at": None} == empty
-    target.import_(document)
-    assert not target.import_plan(document).store_empty
-    assert target.rows() == source.rows()
-    assert target.costs_total() == source.costs_total()
-    assert target.costs_deleted() == source.costs_deleted()
-    assert target.metrics_state().push == source.metrics_state().push
+        target.maintenance.import_(broken)  # refused before anything is stored
+    assert target.maintenance.export() | {"exported_at": None} == empty
+    target.maintenance.import_(document)
+    assert not target.maintenance.import_plan(document).store_empty
+    assert target.queries.rows() == source.queries.rows()
+    assert target.queries.costs_total() == source.queries.costs_total()
+    assert target.queries.costs_deleted() == source.queries.costs_deleted()
+    assert target.queries.metrics_state().push == source.queries.metrics_state().push
     assert _data_samples(target) == _data_samples(source)
 
     with pytest.raises(InvalidInput, match="not empty"):
-        target.import_(document)
+        target.maintenance.import_(document)
     with pytest.raises(InvalidInput, match="not a usagelens export"):
-        service(f"sqlite:///{tmp_path / 'other.db'}").import_({"observations": ""})
+        service(f"sqlite:///{tmp_path / 'other.db'}").maintenance.import_({"observations": ""})
 
 
 def test_cli_export_import(tmp_path: Path, sample_summary: bytes) -> None:

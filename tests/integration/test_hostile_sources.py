@@ -266,11 +266,12 @@ def test_collect_reports_hostile_answers_and_keeps_only_the_good_branch(
 
     from usagelens.config import load_settings
     from usagelens.storage import create_engine_for
-    from usagelens.wiring import service_for
+    from usagelens.wiring import handlers_for
 
     engine = create_engine_for(db)
     try:
-        counters = service_for(load_settings(database_url=db), engine).metrics_state().counters
+        handlers = handlers_for(load_settings(database_url=db), engine)
+        counters = handlers.queries.metrics_state().counters
     finally:
         engine.dispose()
     assert counters["batches_accepted"] == 1 and counters["batches_rejected"] == 2

@@ -18,10 +18,10 @@ import pytest
 from sqlalchemy import text
 
 from tests.conftest import free_port
+from usagelens.app import Handlers, build
 from usagelens.domain.errors import LeaseLost
 from usagelens.domain.model import Dimension
 from usagelens.domain.prices import MANUAL_ORIGIN, OriginPrices, PriceList
-from usagelens.services import UsageLens
 from usagelens.storage import SqlStore, create_engine_for, migrate
 from usagelens.wiring import open_sources
 
@@ -73,33 +73,33 @@ def sources() -> Iterator[tuple[PriceSource, PriceSource]]:
 
 
 @pytest.fixture
-def service(database_url: str) -> Iterator[UsageLens]:
+def service(database_url: str) -> Iterator[Handlers]:
     engine = create_engine_for(database_url)
     migrate(engine)
-    yield UsageLens(SqlStore(engine))
+    yield build(SqlStore(engine))
     engine.dispose()
 
 
-def _refresh(service: UsageLens, urls: list[str], holder: str = "test") -> list:  # type: ignore[type-arg]
+def _refresh(service: Handlers, urls: list[str], holder: str = "test") -> list:  # type: ignore[type-arg]
     async def run() -> list:  # type: ignore[type-arg]
         async with open_sources(urls, timeout=5) as (http, tables):
-            outcomes = await service.refresh_exclusive(http, [], tables=tables, holder=holder)
+            outcomes = await service.refresh.run_exclusive(http, [], tables=tables, holder=holder)
         assert outcomes is not None
         return outcomes
 
     return asyncio.run(run())
 
 
-def _cpu(service: UsageLens) -> dict[str, float]:
-    return {r: dims[CPU] for r, dims in service.prices().values.items() if CPU in dims}
+def _cpu(service: Handlers) -> dict[str, float]:
+    return {r: dims[CPU] for r, dims in service.prices.prices().values.items() if CPU in dims}
 
 
 def test_each_origin_replaces_only_its_own_list(
-    service: UsageLens, sources: tuple[PriceSource, PriceSource]
+    service: Handlers, sources: tuple[PriceSource, PriceSource]
 ) -> None:
     first, second = sources
-    service = UsageLens(service.store, source_order=[first.url, second.url])
-    service.replace_prices(b"values: {R1: {CPU: 1}}\n")  # by hand
+    service = build(service.store, source_order=[first.url, second.url])
+    service.prices.replace_prices(b"values: {R1: {CPU: 1}}\n")  # by hand
     first.document = "values: {R1: {CPU: 10}, R2: {CPU: 20}}\n"
     second.document = "values: {R2: {CPU: 30}, R3: {CPU: 40}}\n"
 
@@ -115,39 +115,39 @@ def test_each_origin_replaces_only_its_own_list(
     assert [o.ok for o in outcomes] == [True, False]
     assert _cpu(service) == {"R1": 1, "R2": 30, "R3": 40, "R4": 50}
 
-    order = [entry.origin for entry in service.price_lists()]
+    order = [entry.origin for entry in service.prices.price_lists()]
     assert order == [MANUAL_ORIGIN, second.url, first.url]
-    assert service.prices(first.url).values["R2"][CPU] == 21
+    assert service.prices.prices(first.url).values["R2"][CPU] == 21
 
     # Reordering USAGELENS_SOURCES takes effect on the next read, with no new pull.
-    reordered = UsageLens(service.store, source_order=[second.url, first.url])
+    reordered = build(service.store, source_order=[second.url, first.url])
     assert _cpu(reordered) == {"R1": 1, "R2": 21, "R3": 40, "R4": 50}
 
     # Forgetting the hand-set list lets the sources' price show.
-    assert service.drop_prices(MANUAL_ORIGIN)
-    assert not service.drop_prices(MANUAL_ORIGIN)
+    assert service.prices.drop_prices(MANUAL_ORIGIN)
+    assert not service.prices.drop_prices(MANUAL_ORIGIN)
     assert _cpu(service)["R1"] == 11
 
 
-def test_a_refresh_whose_lease_ran_out_is_fenced(service: UsageLens) -> None:
-    old = service._lease("slow refresh", 0.3, None)
+def test_a_refresh_whose_lease_ran_out_is_fenced(service: Handlers) -> None:
+    old = service.refresh.lease("slow refresh", 0.3, None)
     assert old is not None
-    assert service._lease("another", 600, None) is None  # held
+    assert service.refresh.lease("another", 600, None) is None  # held
     time.sleep(0.6)  # by the database's clock, the lease has run out
-    new = service._lease("another", 600, None)
+    new = service.refresh.lease("another", 600, None)
     assert new is not None and new > old
 
     late = [OriginPrices("http://slow", PriceList({"R1": {CPU: 99.0}}))]
     with pytest.raises(LeaseLost):
-        service.store_price_lists(late, fence=old)
-    assert "R1" not in service.prices().values
-    assert not service._finish(old, [])  # its outcome is not recorded either
-    assert service.refresh_status()["running"]  # the new holder still has it
+        service.prices.store_price_lists(late, fence=old)
+    assert "R1" not in service.prices.prices().values
+    assert not service.refresh.finish(old, [])  # its outcome is not recorded either
+    assert service.refresh.status()["running"]  # the new holder still has it
 
-    service.store_price_lists(late, fence=new)
-    assert service.prices().values["R1"][CPU] == 99
-    assert service._finish(new, [])
-    assert not service.refresh_status()["running"]
+    service.prices.store_price_lists(late, fence=new)
+    assert service.prices.prices().values["R1"][CPU] == 99
+    assert service.refresh.finish(new, [])
+    assert not service.refresh.status()["running"]
 
 
 def test_an_upgrade_keeps_the_old_list_as_legacy(database_url: str) -> None:
@@ -166,13 +166,13 @@ def test_an_upgrade_keeps_the_old_list_as_legacy(database_url: str) -> None:
             text("INSERT INTO prices (resource, dimension, price) VALUES ('0080', 'CPU', 15)")
         )
     migrate(engine)
-    service = UsageLens(SqlStore(engine))
-    assert service.prices().values["0080"][CPU] == 15
-    (legacy,) = service.price_lists()
+    service = build(SqlStore(engine))
+    assert service.prices.prices().values["0080"][CPU] == 15
+    (legacy,) = service.prices.price_lists()
     assert legacy.origin == "legacy"
     # A source that prices it later wins over the legacy list, and the rest stays.
-    service.store_source_prices([OriginPrices("http://a", PriceList({"0080": {CPU: 20.0}}))])
-    assert service.prices().values["0080"][CPU] == 20
+    service.prices.store_price_lists([OriginPrices("http://a", PriceList({"0080": {CPU: 20.0}}))])
+    assert service.prices.prices().values["0080"][CPU] == 20
     engine.dispose()
 
 

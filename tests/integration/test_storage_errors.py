@@ -117,7 +117,7 @@ def test_the_api_answers_each_class_once(
 ) -> None:  # type: ignore[no-untyped-def]
     """A fault of ours is a 500 whose detail hides the cause and whose log line has it."""
     client = app_client(api_token="t")
-    service = client._client._transport.app.state.service  # type: ignore[attr-defined]
+    service = client._client._transport.app.state.handlers.queries  # type: ignore[attr-defined]
 
     def broken() -> None:
         with service.store() as uow:
@@ -138,16 +138,16 @@ def test_a_windowed_read_never_sees_half_a_write(
 ) -> None:
     """A series committed between a read's two statements (its keys, then its window's
     distributions) is invisible to the whole read: no KeyError, no mixed state."""
+    from usagelens.app import build
     from usagelens.domain.model import Window
-    from usagelens.services import UsageLens
 
     store = stores(database_url)
-    service = UsageLens(store)
-    service.ingest_summary(b"a|(r,CPU,2026-01-01 00:00:00,5)", source="first")
+    service = build(store)
+    service.ingest.ingest_summary(b"a|(r,CPU,2026-01-01 00:00:00,5)", source="first")
     window = Window(since=datetime(2025, 1, 1, tzinfo=UTC))
     with store() as uow:
         keys = uow.series.keys()
-        service.ingest_summary(b"b|(s,RAM,2026-01-01 00:00:00,7)", source="meanwhile")
+        service.ingest.ingest_summary(b"b|(s,RAM,2026-01-01 00:00:00,7)", source="meanwhile")
         seen = {keys[sid] for sid, _ in uow.observations.distributions(window)}
     assert seen == {("a", "r", Dimension.CPU)}
-    assert len(service.rows(window)) == 2  # a new read sees both
+    assert len(service.queries.rows(window)) == 2  # a new read sees both

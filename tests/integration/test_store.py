@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import func, select
 
+from usagelens.app import Handlers, build
 from usagelens.domain.errors import SummaryFormatError
 from usagelens.domain.model import Dimension, SeriesKey, Window
-from usagelens.services import UsageLens
 from usagelens.storage import SqlStore, create_engine_for, migrate
 from usagelens.storage.tables import ingest_batches, observations
 
@@ -17,20 +17,20 @@ NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-def service(database_url: str) -> UsageLens:
+def service(database_url: str) -> Handlers:
     engine = create_engine_for(database_url)
     migrate(engine)
     migrate(engine)  # idempotent
-    yield UsageLens(SqlStore(engine), clock=lambda: NOW)
+    yield build(SqlStore(engine), clock=lambda: NOW)
     engine.dispose()
 
 
-def _count(service: UsageLens, table=observations) -> int:  # type: ignore[no-untyped-def]
+def _count(service: Handlers, table=observations) -> int:  # type: ignore[no-untyped-def]
     with service.store.engine.connect() as conn:  # type: ignore[attr-defined]
         return int(conn.execute(select(func.count()).select_from(table)).scalar_one())
 
 
-def _usages(service: UsageLens, key: SeriesKey) -> list[float]:
+def _usages(service: Handlers, key: SeriesKey) -> list[float]:
     """Return a series' stored usages in time order."""
     with service.store() as uow:
         ids = {k: i for i, k in uow.series.keys().items()}
@@ -38,9 +38,9 @@ def _usages(service: UsageLens, key: SeriesKey) -> list[float]:
 
 
 def test_sample_lands_once_and_resending_counts_duplicates(
-    service: UsageLens, sample_summary: bytes, sample_prices: bytes
+    service: Handlers, sample_summary: bytes, sample_prices: bytes
 ) -> None:
-    first = service.ingest_summary(sample_summary, source="test")
+    first = service.ingest.ingest_summary(sample_summary, source="test")
     assert (first.observations, first.inserted, first.updated, first.duplicates) == (
         24000,
         24000,
@@ -48,25 +48,25 @@ def test_sample_lands_once_and_resending_counts_duplicates(
         0,
     )
     assert (first.teams, first.resources) == (4, 40)
-    again = service.ingest_summary(sample_summary, source="test")
+    again = service.ingest.ingest_summary(sample_summary, source="test")
     assert (again.inserted, again.updated, again.duplicates) == (0, 0, 24000)
     assert _count(service) == 24000
-    service.replace_prices(sample_prices)
-    costs = service.costs_total()
+    service.prices.replace_prices(sample_prices)
+    costs = service.queries.costs_total()
     assert costs.total == 33951
-    assert service.costs_deleted().by_dimension == {"CPU": 5344, "RAM": 2492, "NetFlow": 1443}
-    batches = service.batches()
+    assert service.queries.costs_deleted().by_dimension == {"CPU": 5344, "RAM": 2492, "NetFlow": 1443}
+    batches = service.queries.batches()
     assert [b.result.duplicates for b in batches] == [24000, 0]
     import hashlib
 
     assert batches[0].sha256 == hashlib.sha256(sample_summary).hexdigest()
 
 
-def test_changed_value_replaces_and_counts_as_updated(service: UsageLens) -> None:
-    service.ingest_summary(
+def test_changed_value_replaces_and_counts_as_updated(service: Handlers) -> None:
+    service.ingest.ingest_summary(
         b"t|(R,CPU,2026-11-19 10:00:00,10);(R,CPU,2026-11-19 11:00:00,20)", source="a"
     )
-    result = service.ingest_summary(
+    result = service.ingest.ingest_summary(
         b"t|(R,CPU,2026-11-19 10:00:00,10);(R,CPU,2026-11-19T14:00:00+03:00,30);(R,RAM,2026-11-19 11:00:00,5)",
         source="b",
     )
@@ -74,8 +74,8 @@ def test_changed_value_replaces_and_counts_as_updated(service: UsageLens) -> Non
     assert _usages(service, ("t", "R", Dimension.CPU)) == [10.0, 30.0]
 
 
-def test_repeats_inside_one_payload(service: UsageLens) -> None:
-    result = service.ingest_summary(
+def test_repeats_inside_one_payload(service: Handlers) -> None:
+    result = service.ingest.ingest_summary(
         b"t|(R,CPU,2026-11-19 10:00:00,10);(R,CPU,2026-11-19 10:00:00,10);(R,CPU,2026-11-19 10:00:00,12)",
         source="a",
     )
@@ -83,27 +83,27 @@ def test_repeats_inside_one_payload(service: UsageLens) -> None:
     assert _usages(service, ("t", "R", Dimension.CPU)) == [12.0]
 
 
-def test_a_rejected_payload_stores_nothing(service: UsageLens, sample_summary: bytes) -> None:
+def test_a_rejected_payload_stores_nothing(service: Handlers, sample_summary: bytes) -> None:
     broken = sample_summary.rstrip() + b";(X,CPU,2026-11-19 10:00:00,abc)"
     with pytest.raises(SummaryFormatError, match="record 6001: usage 'abc'"):
-        service.ingest_summary(broken, source="bad")
+        service.ingest.ingest_summary(broken, source="bad")
     assert _count(service) == 0
     assert _count(service, ingest_batches) == 0
 
 
-def test_window_narrows_the_series(service: UsageLens) -> None:
-    service.ingest_summary(
+def test_window_narrows_the_series(service: Handlers) -> None:
+    service.ingest.ingest_summary(
         b"t|(R,CPU,2026-11-19 10:00:00,10);(R,CPU,2026-11-19 11:00:00,20);(R,CPU,2026-11-19 12:00:00,90)",
         source="a",
     )
     window = Window(datetime(2026, 11, 19, 11, tzinfo=UTC), datetime(2026, 11, 19, 12, tzinfo=UTC))
-    rows = service.rows(window)
+    rows = service.queries.rows(window)
     assert [(r.count, r.mean) for r in rows] == [(1, 20.0)]
-    assert service.rows(Window(since=datetime(2026, 11, 20, tzinfo=UTC))) == []
+    assert service.queries.rows(Window(since=datetime(2026, 11, 20, tzinfo=UTC))) == []
 
 
-def test_prices_are_replaced_whole(service: UsageLens, sample_prices: bytes) -> None:
-    service.replace_prices(sample_prices)
-    assert len(service.prices().values) == 40
-    service.replace_prices(b"values:\n  0080: {CPU: 1}\n")
-    assert service.prices().to_document() == {"values": {"0080": {"CPU": 1.0}}}
+def test_prices_are_replaced_whole(service: Handlers, sample_prices: bytes) -> None:
+    service.prices.replace_prices(sample_prices)
+    assert len(service.prices.prices().values) == 40
+    service.prices.replace_prices(b"values:\n  0080: {CPU: 1}\n")
+    assert service.prices.prices().to_document() == {"values": {"0080": {"CPU": 1.0}}}

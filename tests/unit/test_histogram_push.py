@@ -8,6 +8,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
+from usagelens.app import DataView, MetricsState
 from usagelens.domain.analytics import analyse
 from usagelens.domain.distribution import Distribution
 from usagelens.domain.errors import PushEventError
@@ -18,7 +19,6 @@ from usagelens.domain.prices import PriceList
 from usagelens.domain.push import DEFAULT_LATENCY_BOUNDS, latency_bucket, parse_push_events
 from usagelens.exporter import LiveCollector, Scrape, render_data
 from usagelens.ports import PushState
-from usagelens.services import DataView, MetricsState
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests import independent
 from usagelens.api import ui
 from usagelens.api.ui.report import render_report as render_html
+from usagelens.app import DataView
 from usagelens.documents import load_price_list
 from usagelens.domain.analytics import analyse
 from usagelens.domain.distribution import Distribution
@@ -32,7 +33,6 @@ from usagelens.domain.report import (
 )
 from usagelens.domain.summary import parse_summary_bytes
 from usagelens.exporter import render_data
-from usagelens.services import DataView
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 

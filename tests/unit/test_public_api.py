@@ -12,7 +12,7 @@ DOMAIN = Path(usagelens.__file__).parent / "domain"
 
 
 def test_exported_names() -> None:
-    assert sorted(usagelens.__all__) == ["UsageLens", "UsageLensError", "__version__"]
+    assert sorted(usagelens.__all__) == ["Handlers", "UsageLensError", "__version__", "build"]
 
 
 def test_domain_imports_only_the_standard_library() -> None:

@@ -13,20 +13,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests import independent
+from usagelens.app import Handlers, build
 from usagelens.documents import load_document
 from usagelens.domain.errors import NotConfigured, PolicyMismatch, SummaryFormatError
 from usagelens.domain.histogram import UsageHistogram
 from usagelens.domain.model import Window
 from usagelens.domain.policy import Policy, policy_from_document
-from usagelens.services import UsageLens
 from usagelens.storage.memory import MemoryStore
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
 START = NOW - timedelta(hours=48)
 
 
-def _service(policy: Policy | None = None, store: MemoryStore | None = None) -> UsageLens:
-    return UsageLens(store or MemoryStore(), policy=policy, clock=lambda: NOW)
+def _service(policy: Policy | None = None, store: MemoryStore | None = None) -> Handlers:
+    return build(store or MemoryStore(), policy=policy, clock=lambda: NOW)
 
 
 def _stamp(hour: int) -> str:
@@ -42,13 +42,13 @@ def _summary(records: list[tuple[str, str, str, int, float]]) -> bytes:
     return "$".join(f"{team}|{';'.join(rs)}" for team, rs in teams.items()).encode()
 
 
-def _expected(service: UsageLens, stored: dict, prices: dict, policy: Policy) -> None:  # type: ignore[type-arg]
+def _expected(service: Handlers, stored: dict, prices: dict, policy: Policy) -> None:  # type: ignore[type-arg]
     """Check every row against the independent implementation over what is stored."""
     want = {
         (r["team"], r["resource"], r["dimension"]): r
         for r in independent.rows({k: v for k, v in stored.items() if v}, prices)
     }
-    rows = service.rows()
+    rows = service.queries.rows()
     assert len(rows) == len(want)
     for row in rows:
         expected = want[(row.team, row.resource, row.dimension.value)]
@@ -63,7 +63,7 @@ def _expected(service: UsageLens, stored: dict, prices: dict, policy: Policy) ->
             verdict.intensity,
             verdict.decision,
         )
-    stats = {(t, r, d.value): s for (t, r, d), s in service.view().stats}
+    stats = {(t, r, d.value): s for (t, r, d), s in service.queries.view().stats}
     assert set(stats) == set(want)
     for key, by_time in stored.items():
         if by_time:
@@ -73,16 +73,16 @@ def _expected(service: UsageLens, stored: dict, prices: dict, policy: Policy) ->
 
 def test_sample_gives_the_known_numbers(sample_summary: bytes, sample_prices: bytes) -> None:
     service = _service()
-    result = service.ingest(sample_summary, source="test")
+    result = service.ingest.ingest(sample_summary, source="test")
     assert (result.observations, result.inserted, result.teams, result.resources) == (
         24000, 24000, 4, 40,
     )  # fmt: skip
-    again = service.ingest(sample_summary, source="test")
+    again = service.ingest.ingest(sample_summary, source="test")
     assert (again.inserted, again.updated, again.duplicates) == (0, 0, 24000)
-    service.replace_prices(sample_prices)
-    assert service.costs_total().total == 33951
-    assert service.costs_deleted().by_dimension == {"CPU": 5344, "RAM": 2492, "NetFlow": 1443}
-    assert Counter(r.decision.value for r in service.rows()) == {
+    service.prices.replace_prices(sample_prices)
+    assert service.queries.costs_total().total == 33951
+    assert service.queries.costs_deleted().by_dimension == {"CPU": 5344, "RAM": 2492, "NetFlow": 1443}
+    assert Counter(r.decision.value for r in service.queries.rows()) == {
         "keep": 85, "delete": 34, "extend": 1,
     }  # fmt: skip
 
@@ -111,21 +111,21 @@ def test_incremental_numbers_equal_a_fresh_calculation(
 ) -> None:
     service = _service()
     prices = {"0080": {"CPU": 100.0, "RAM": 30.0}, "SBP 366": {"NetFlow": 7.0}}
-    service.replace_prices(b"values:\n  0080: {CPU: 100, RAM: 30}\n  SBP 366: {NetFlow: 7}\n")
+    service.prices.replace_prices(b"values:\n  0080: {CPU: 100, RAM: 30}\n  SBP 366: {NetFlow: 7}\n")
     stored: dict = {}  # type: ignore[type-arg]
     rng = random.Random(seed)
     steps: list[object] = [*batches, *prune_hours]
     rng.shuffle(steps)
     for step in steps:
         if isinstance(step, int):  # prune everything older than START + step hours
-            service.prune(NOW - (START + timedelta(hours=step)))
+            service.maintenance.prune(NOW - (START + timedelta(hours=step)))
             cutoff = _stamp(step)
             for by_time in stored.values():
                 for moment in [m for m in by_time if m < cutoff]:
                     del by_time[moment]
         else:
             assert isinstance(step, list)
-            result = service.ingest(_summary(step), source="test")
+            result = service.ingest.ingest(_summary(step), source="test")
             assert result.inserted + result.updated + result.duplicates == len(step)
             for team, resource, dim, hour, usage in step:
                 stored.setdefault((team, resource, dim), {})[_stamp(hour)] = usage
@@ -134,19 +134,19 @@ def test_incremental_numbers_equal_a_fresh_calculation(
 
 def test_windowed_rows_come_from_raw_observations() -> None:
     service = _service()
-    service.ingest(_summary([("t", "R", "CPU", h, float(h)) for h in range(10)]), source="a")
+    service.ingest.ingest(_summary([("t", "R", "CPU", h, float(h)) for h in range(10)]), source="a")
     window = Window(START + timedelta(hours=2), START + timedelta(hours=5))
-    [row] = service.rows(window)
+    [row] = service.queries.rows(window)
     assert (row.count, row.mean, row.median) == (3, 3.0, 3.0)
-    assert service.rows(Window(since=NOW + timedelta(days=1))) == []
+    assert service.queries.rows(Window(since=NOW + timedelta(days=1))) == []
 
 
 def test_a_rolling_default_window_applies_when_none_is_named() -> None:
-    service = UsageLens(MemoryStore(), clock=lambda: NOW, window=timedelta(hours=45))
-    service.ingest(_summary([("t", "R", "CPU", h, float(h)) for h in range(10)]), source="a")
-    [row] = service.rows()  # hours 3..9 are within 45 hours of NOW (hour 48)
+    service = build(MemoryStore(), clock=lambda: NOW, window=timedelta(hours=45))
+    service.ingest.ingest(_summary([("t", "R", "CPU", h, float(h)) for h in range(10)]), source="a")
+    [row] = service.queries.rows()  # hours 3..9 are within 45 hours of NOW (hour 48)
     assert row.count == 7
-    [everything] = service.rows(Window(since=START))
+    [everything] = service.queries.rows(Window(since=START))
     assert everything.count == 10
 
 
@@ -154,36 +154,36 @@ def test_the_first_policy_is_adopted_and_a_different_one_refused() -> None:
     store = MemoryStore()
     strict = policy_from_document(load_document(b"intensity: {low: 50, medium: 70, high: 95}"))
     first = _service(strict, store)
-    first.ingest(_summary([("t", "R", "CPU", 0, 45.0)]), source="a")
-    assert first.rows()[0].decision.value == "delete"  # 45 is low under the strict policy
+    first.ingest.ingest(_summary([("t", "R", "CPU", 0, 45.0)]), source="a")
+    assert first.queries.rows()[0].decision.value == "delete"  # 45 is low under the strict policy
 
     follower = _service(None, store)  # no policy configured: the stored one applies
-    assert follower.rows()[0].decision.value == "delete"
-    assert follower.policy.fingerprint == strict.fingerprint
+    assert follower.queries.rows()[0].decision.value == "delete"
+    assert follower.policy.current().fingerprint == strict.fingerprint
 
     other = _service(Policy(), store)  # the built-in default differs from what is stored
     with pytest.raises(PolicyMismatch, match="usagelens rebuild"):
-        other.rows()
+        other.queries.rows()
     with pytest.raises(PolicyMismatch):
-        other.ingest(_summary([("t", "R", "CPU", 1, 45.0)]), source="b")
-    assert follower.rows()[0].count == 1  # the refused write stored nothing
+        other.ingest.ingest(_summary([("t", "R", "CPU", 1, 45.0)]), source="b")
+    assert follower.queries.rows()[0].count == 1  # the refused write stored nothing
 
-    other.rebuild(Policy())  # the explicit switch
-    assert other.rows()[0].decision.value == "keep"
-    assert follower.rows()[0].decision.value == "keep"  # followers follow
+    other.maintenance.rebuild(Policy())  # the explicit switch
+    assert other.queries.rows()[0].decision.value == "keep"
+    assert follower.queries.rows()[0].decision.value == "keep"  # followers follow
     with pytest.raises(PolicyMismatch):
-        first.rows()
+        first.queries.rows()
 
 
 def test_rebuild_from_raw_gives_what_increments_gave(sample_summary: bytes) -> None:
     service = _service()
-    service.ingest(sample_summary, source="a")
+    service.ingest.ingest(sample_summary, source="a")
     changed = sample_summary.replace(b",7);", b",93);", 50)
-    service.ingest(changed, source="b")
-    service.prune(timedelta(days=7, hours=12))
-    before = service.view().stats, service.rows()
-    service.rebuild()
-    assert (service.view().stats, service.rows()) == before
+    service.ingest.ingest(changed, source="b")
+    service.maintenance.prune(timedelta(days=7, hours=12))
+    before = service.queries.view().stats, service.queries.rows()
+    service.maintenance.rebuild()
+    assert (service.queries.view().stats, service.queries.rows()) == before
 
 
 def test_a_prune_plan_is_what_the_prune_then_removes() -> None:
@@ -191,48 +191,50 @@ def test_a_prune_plan_is_what_the_prune_then_removes() -> None:
     slices): the plan, the result and the rows left agree; each series counts once."""
     service = _service()
     records = [("t", f"R{n}", "CPU", h, float(h % 10)) for n in range(5) for h in range(4 * n + 1)]
-    service.ingest(_summary(records), source="a")
+    service.ingest.ingest(_summary(records), source="a")
     span = NOW - (START + timedelta(hours=6))  # hours 0..5 go
-    plan = service.prune_plan(span)
+    plan = service.maintenance.prune_plan(span)
     assert (plan.observations, plan.series, plan.transactions) == (1 + 5 + 6 + 6 + 6, 5, 0)
     assert (plan.oldest, plan.newest) == (START, START + timedelta(hours=5))
     steps: list[int] = []
-    result = service.prune(span, steps.append, rows_per_transaction=5)
+    result = service.maintenance.prune(span, steps.append, rows_per_transaction=5)
     assert (result.observations, result.series, result.oldest, result.newest) == (
         plan.observations, plan.series, plan.oldest, plan.newest,
     )  # fmt: skip
     assert steps == [1, 6, 11, 16, 21, 24] and result.transactions == 6
-    assert sorted(r.count for r in service.rows()) == [4 * n + 1 - 6 for n in range(2, 5)]
+    assert sorted(r.count for r in service.queries.rows()) == [4 * n + 1 - 6 for n in range(2, 5)]
 
 
 def test_stale_aggregates_are_refused_until_rebuilt(sample_summary: bytes) -> None:
     service = _service()
-    service.ingest(sample_summary, source="a")
+    service.ingest.ingest(sample_summary, source="a")
     with service.store(write=True) as uow:
         uow.state.set_stale(True)
         uow.commit()
     with pytest.raises(NotConfigured, match="rebuild"):
-        service.ingest(sample_summary, source="b")
-    assert service.prepare() is not None  # rebuilds
-    assert service.ingest(sample_summary, source="c").duplicates == 24000
+        service.ingest.ingest(sample_summary, source="b")
+    assert service.maintenance.prepare() is not None  # rebuilds
+    assert service.ingest.ingest(sample_summary, source="c").duplicates == 24000
 
 
 def test_a_rejected_payload_stores_nothing_and_is_counted(sample_summary: bytes) -> None:
     service = _service()
     with pytest.raises(SummaryFormatError):
-        service.ingest(sample_summary + b";(X,CPU,2026-11-19 10:00:00,abc)", source="bad")
+        service.ingest.ingest(sample_summary + b";(X,CPU,2026-11-19 10:00:00,abc)", source="bad")
     with service.store() as uow:
         assert uow.observations.count() == 0
         assert uow.counters.all() == {"batches_rejected": 1}
 
 
 def test_pushes_past_the_endpoint_limit_go_to_other() -> None:
-    service = UsageLens(MemoryStore(), clock=lambda: NOW, max_endpoints=2)
+    service = build(MemoryStore(), clock=lambda: NOW, max_endpoints=2)
     events = b'[{"status": 200, "endpoint": "/a", "time": 0.5},' \
         b'{"status": 200, "endpoint": "/b", "time": 1},' \
         b'{"status": 500, "endpoint": "/c", "time": 11}]'  # fmt: skip
-    assert service.push(events) == 3
-    state = service.metrics_state()
+    parsed = service.pushes.parse_push(events)
+    assert len(parsed) == 3
+    assert service.pushes.record_pushes(parsed) == 1  # the third endpoint went to other
+    state = service.queries.metrics_state()
     assert set(state.push.endpoints) == {"/a", "/b", "other"}
     assert state.push.statuses == {200: 2, 500: 1}
     assert state.counters["push_endpoint_overflow"] == 1
@@ -242,24 +244,24 @@ def test_an_identical_resend_is_all_duplicates_until_its_series_change() -> None
     service = _service()
     first = _summary([("t", "r", "CPU", h, 10.0 + h) for h in range(6)])
     other = _summary([("t", "r2", "RAM", h, 50.0) for h in range(3)])
-    service.ingest(first, source="a")
-    service.ingest(other, source="b")  # changes another series only
-    version = service.data_version()
-    again = service.ingest(first, source="a")
+    service.ingest.ingest(first, source="a")
+    service.ingest.ingest(other, source="b")  # changes another series only
+    version = service.queries.data_version()
+    again = service.ingest.ingest(first, source="a")
     assert (again.inserted, again.updated, again.duplicates) == (0, 0, 6)
-    assert service.data_version() == version  # nothing recomputed
+    assert service.queries.data_version() == version  # nothing recomputed
 
     # Another payload changes one of its values: the same bytes are no longer all stored.
-    service.ingest(_summary([("t", "r", "CPU", 2, 99.0)]), source="c")
-    back = service.ingest(first, source="a")
+    service.ingest.ingest(_summary([("t", "r", "CPU", 2, 99.0)]), source="c")
+    back = service.ingest.ingest(first, source="a")
     assert (back.inserted, back.updated, back.duplicates) == (0, 1, 5)
-    [row] = [r for r in service.rows() if r.resource == "r"]
+    [row] = [r for r in service.queries.rows() if r.resource == "r"]
     assert row.median == statistics.median([10.0 + h for h in range(6)])
 
     # A time repeated within the payload counts as an update every time.
     repeated = _summary([("t", "r", "CPU", 1, 11.0), ("t", "r", "CPU", 1, 40.0)])
-    service.ingest(repeated, source="d")
-    twice = service.ingest(repeated, source="d")
+    service.ingest.ingest(repeated, source="d")
+    twice = service.ingest.ingest(repeated, source="d")
     assert (twice.inserted, twice.updated, twice.duplicates) == (0, 1, 1)
-    batches = service.batches(limit=1)
+    batches = service.queries.batches(limit=1)
     assert batches[0].result.duplicates == 1

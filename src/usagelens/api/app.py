@@ -32,13 +32,13 @@ from usagelens.api.routers import (
 from usagelens.api.scheduler import run_retention, run_scheduled_refresh
 from usagelens.api.schemas import PushEventIn
 from usagelens.api.shutdown import Drain
+from usagelens.app import Handlers
 from usagelens.config import Settings, load_settings
 from usagelens.domain.errors import NotConfigured
 from usagelens.exporter import build_registry
 from usagelens.logs import RequestIdMiddleware
-from usagelens.services import UsageLens
 from usagelens.storage import create_engine_for
-from usagelens.wiring import service_for
+from usagelens.wiring import handlers_for
 
 DESCRIPTION = """
 What each team's infrastructure really uses, what it costs, and what should be cut.
@@ -49,22 +49,22 @@ Errors are RFC 9457 problem details (`application/problem+json`).
 """
 
 
-def create_app(settings: Settings | None = None, *, service: UsageLens | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, handlers: Handlers | None = None) -> FastAPI:
     """Build the API for these settings; the database must already be migrated."""
     settings = settings or load_settings()
     engine = None
-    if service is None:
+    if handlers is None:
         engine = create_engine_for(settings.database_url)
-        service = service_for(settings, engine)
+        handlers = handlers_for(settings, engine)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         drain.install()
         tasks = []
         if settings.refresh_every and settings.sources:
-            tasks.append(asyncio.create_task(run_scheduled_refresh(service, settings)))
+            tasks.append(asyncio.create_task(run_scheduled_refresh(handlers.refresh, settings)))
         if settings.retention is not None:
-            tasks.append(asyncio.create_task(run_retention(service, settings)))
+            tasks.append(asyncio.create_task(run_retention(handlers.maintenance, settings)))
         # Everything loaded at start-up lives as long as the process: move it out of the
         # collector's sight, so that a full collection during a cold read (which creates
         # tens of thousands of objects) does not walk every module and schema again.
@@ -86,11 +86,13 @@ def create_app(settings: Settings | None = None, *, service: UsageLens | None = 
         description=DESCRIPTION,
         lifespan=lifespan,
     )
-    registry, request_metrics = build_registry(service.metrics_state, service.latency_bounds)
+    registry, request_metrics = build_registry(
+        handlers.queries.metrics_state, handlers.pushes.latency_bounds
+    )
     app.state.settings = settings
-    app.state.service = service
+    app.state.handlers = handlers
     app.state.registry = registry
-    app.state.pushes = pushes = PushBatcher(service.record_pushes)
+    app.state.pushes = pushes = PushBatcher(handlers.pushes.record_pushes)
     app.state.shutdown = drain = Drain(settings.shutdown_drain)
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -1,4 +1,4 @@
-"""Dependencies shared by the routers: the service, settings, the write guard, windows.
+"""Dependencies shared by the routers: the handlers, settings, the write guard, windows.
 
 They do no I/O, so they are ``async def``: FastAPI runs a plain ``def`` dependency in
 the thread pool, a hop that costs more than the dependency itself.
@@ -14,16 +14,57 @@ from fastapi import Depends, HTTPException, Query, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
 from usagelens.api.access import DETAILS, token_problem
+from usagelens.app import Handlers, Ingest, Maintenance, Prices, Pushes, Queries, Refresh
 from usagelens.config import Settings
 from usagelens.domain.model import Window
 from usagelens.domain.times import FORMS, parse_moment
-from usagelens.services import UsageLens
 
 
-async def get_service(request: Request) -> UsageLens:
-    """Return the application's service object."""
-    service: UsageLens = request.app.state.service
-    return service
+async def get_handlers(request: Request) -> Handlers:
+    """Return the application's use-case handlers."""
+    handlers: Handlers = request.app.state.handlers
+    return handlers
+
+
+HandlersDep = Annotated[Handlers, Depends(get_handlers)]
+
+
+async def get_queries(handlers: HandlersDep) -> Queries:
+    """Return the read model."""
+    return handlers.queries
+
+
+async def get_ingest(handlers: HandlersDep) -> Ingest:
+    """Return the ingest handler."""
+    return handlers.ingest
+
+
+async def get_prices(handlers: HandlersDep) -> Prices:
+    """Return the price lists' handler."""
+    return handlers.prices
+
+
+async def get_pushes(handlers: HandlersDep) -> Pushes:
+    """Return the push bridge's handler."""
+    return handlers.pushes
+
+
+async def get_refresh(handlers: HandlersDep) -> Refresh:
+    """Return the refresh handler."""
+    return handlers.refresh
+
+
+async def get_maintenance(handlers: HandlersDep) -> Maintenance:
+    """Return the maintenance handler."""
+    return handlers.maintenance
+
+
+QueriesDep = Annotated[Queries, Depends(get_queries)]
+IngestDep = Annotated[Ingest, Depends(get_ingest)]
+PricesDep = Annotated[Prices, Depends(get_prices)]
+PushesDep = Annotated[Pushes, Depends(get_pushes)]
+RefreshDep = Annotated[Refresh, Depends(get_refresh)]
+MaintenanceDep = Annotated[Maintenance, Depends(get_maintenance)]
 
 
 async def get_settings(request: Request) -> Settings:
@@ -32,7 +73,6 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
-ServiceDep = Annotated[UsageLens, Depends(get_service)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 

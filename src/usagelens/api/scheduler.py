@@ -6,14 +6,14 @@ import asyncio
 import logging
 import random
 
+from usagelens.app import Maintenance, Refresh
 from usagelens.config import Settings
-from usagelens.services import UsageLens
 from usagelens.wiring import holder_name, refresh_configured
 
 log = logging.getLogger("usagelens.scheduler")
 
 
-async def run_scheduled_refresh(service: UsageLens, settings: Settings) -> None:
+async def run_scheduled_refresh(refresh: Refresh, settings: Settings) -> None:
     """Refresh from the configured sources about every ``settings.refresh_every`` seconds.
 
     Runs until cancelled. Each worker checks a few times per period; the store's refresh
@@ -28,7 +28,7 @@ async def run_scheduled_refresh(service: UsageLens, settings: Settings) -> None:
     while True:
         try:
             outcomes = await refresh_configured(
-                service, settings, holder=holder, min_interval=every * 0.95
+                refresh, settings, holder=holder, min_interval=every * 0.95
             )
             if outcomes is not None:
                 failed = [o for o in outcomes if not o.ok]
@@ -46,10 +46,10 @@ RETENTION_EVERY = 600.0
 """Seconds between retention passes (each worker; a pass with nothing to do is one query)."""
 
 
-async def run_retention(service: UsageLens, settings: Settings) -> None:
+async def run_retention(maintenance: Maintenance, settings: Settings) -> None:
     """Prune observations older than ``settings.retention`` every RETENTION_EVERY seconds.
 
-    Runs until cancelled. Each pass deletes in small transactions (see UsageLens.prune),
+    Runs until cancelled. Each pass deletes in small transactions (see Maintenance.prune),
     so ingest is never held up for long.
     """
     retention = settings.retention
@@ -58,7 +58,7 @@ async def run_retention(service: UsageLens, settings: Settings) -> None:
     await asyncio.sleep(random.uniform(0, 5.0))
     while True:
         try:
-            result = await asyncio.to_thread(service.prune, retention)
+            result = await asyncio.to_thread(maintenance.prune, retention)
             if result.observations:
                 log.info(
                     "retention: pruned %d observations older than %s",

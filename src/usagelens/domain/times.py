@@ -30,4 +30,10 @@ def parse_moment(text: str) -> datetime:
         raise ValueError(f"{text!r} is not a time: use {FORMS}") from None
 
 
-__all__ = ["FORMS", "as_utc", "parse_moment"]
+
+
+
+def utc_now() -> datetime:
+    """Return the current moment in UTC (the default clock)."""
+    return datetime.now(UTC)
+__all__ = ["FORMS", "as_utc", "parse_moment", "utc_now"]

@@ -8,12 +8,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from usagelens.api.deps import ServiceDep, WindowDep
+from usagelens.api.deps import QueriesDep, WindowDep
 from usagelens.api.schemas import CostsDeletedOut, CostsTotalOut, ResourceRowOut, ResourcesOut
+from usagelens.app import DataView
 from usagelens.domain.analytics import AnalyticsRow
 from usagelens.domain.model import Decision, Dimension
 from usagelens.domain.report import row_to_dict
-from usagelens.services import DataView
 
 JSON = "application/json"
 
@@ -27,7 +27,7 @@ SortKey = Literal[
 
 @router.get("/resources", response_model=ResourcesOut, summary="Analytics rows")
 def list_resources(
-    service: ServiceDep,
+    queries: QueriesDep,
     window: WindowDep,
     team: Annotated[str | None, Query(description="only this team")] = None,
     dimension: Annotated[Dimension | None, Query(description="only this dimension")] = None,
@@ -40,7 +40,7 @@ def list_resources(
     """Return per team, resource and dimension: statistics, decision, reason and cost."""
     rows = [
         row
-        for row in service.rows(window)
+        for row in queries.rows(window)
         if (team is None or row.team == team)
         and (dimension is None or row.dimension is dimension)
         and (decision is None or row.decision is decision)
@@ -64,7 +64,7 @@ def _sort_key(field: SortKey) -> Callable[[AnalyticsRow], Any]:
 
 
 @router.get("/costs/total", response_model=CostsTotalOut, summary="Total cost")
-def costs_total(service: ServiceDep, window: WindowDep) -> Response:
+def costs_total(queries: QueriesDep, window: WindowDep) -> Response:
     """Return total cost per team resource, per team and overall, and what is unpriced."""
 
     def render(view: DataView) -> bytes:
@@ -72,7 +72,7 @@ def costs_total(service: ServiceDep, window: WindowDep) -> Response:
         return (
             CostsTotalOut.model_validate(
                 {
-                    "currency": service.currency,
+                    "currency": queries.currency,
                     "total": costs.total,
                     "teams": costs.teams,
                     "resources": costs.resources,
@@ -84,11 +84,11 @@ def costs_total(service: ServiceDep, window: WindowDep) -> Response:
             .encode()
         )
 
-    return Response(service.cached("costs/total", render, window), media_type=JSON)
+    return Response(queries.cached("costs/total", render, window), media_type=JSON)
 
 
 @router.get("/costs/deleted", response_model=CostsDeletedOut, summary="Money on what to delete")
-def costs_deleted(service: ServiceDep, window: WindowDep) -> Response:
+def costs_deleted(queries: QueriesDep, window: WindowDep) -> Response:
     """Return the money spent on rows whose decision is delete, by dimension and team."""
 
     def render(view: DataView) -> bytes:
@@ -96,7 +96,7 @@ def costs_deleted(service: ServiceDep, window: WindowDep) -> Response:
         return (
             CostsDeletedOut.model_validate(
                 {
-                    "currency": service.currency,
+                    "currency": queries.currency,
                     "total": deleted.total,
                     "by_dimension": deleted.by_dimension,
                     "teams": deleted.teams,
@@ -108,4 +108,4 @@ def costs_deleted(service: ServiceDep, window: WindowDep) -> Response:
             .encode()
         )
 
-    return Response(service.cached("costs/deleted", render, window), media_type=JSON)
+    return Response(queries.cached("costs/deleted", render, window), media_type=JSON)

@@ -10,11 +10,11 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import HTMLResponse
 
 from usagelens import __version__
-from usagelens.api.deps import ServiceDep, WindowDep
+from usagelens.api.deps import HandlersDep, QueriesDep, WindowDep
 from usagelens.api.ui import pages, render
+from usagelens.app import Queries
 from usagelens.documents import dump_yaml
 from usagelens.domain.model import DIMENSIONS, Decision, Window
-from usagelens.services import UsageLens
 
 router = APIRouter(include_in_schema=False)
 
@@ -32,16 +32,17 @@ DecisionFilter = Literal["", "delete", "keep", "extend"]
 
 
 @router.get("/", response_class=HTMLResponse)
-def overview(request: Request, service: ServiceDep, window: WindowDep) -> HTMLResponse:
+def overview(request: Request, handlers: HandlersDep, window: WindowDep) -> HTMLResponse:
     """Show total money, money to delete, decisions, money per team and the last refresh."""
+    queries = handlers.queries
     return _page(
         request,
-        service,
+        queries,
         window,
         "overview.html",
         active="overview",
-        o=pages.overview(service, window),
-        refresh=service.refresh_status(),
+        o=pages.overview(queries, window),
+        refresh=handlers.refresh.status(),
         refresh_url=str(request.url_for("refresh")),
     )
 
@@ -49,7 +50,7 @@ def overview(request: Request, service: ServiceDep, window: WindowDep) -> HTMLRe
 @router.get("/ui/rows", response_class=HTMLResponse)
 def rows(
     request: Request,
-    service: ServiceDep,
+    queries: QueriesDep,
     window: WindowDep,
     team: str = "",
     dimension: DimensionFilter = "",
@@ -64,12 +65,12 @@ def rows(
     query = pages.RowQuery(team, dimension, decision, q.strip(), sort, order, offset, limit)
     return _page(
         request,
-        service,
+        queries,
         window,
         "rows.html",
         active="rows",
         query=query,
-        page=pages.row_page(service, window, query),
+        page=pages.row_page(queries, window, query),
         columns=COLUMNS,
         numeric=NUMERIC,
         dimensions=[d.value for d in DIMENSIONS],
@@ -79,35 +80,35 @@ def rows(
 
 @router.get("/ui/resource", response_class=HTMLResponse)
 def resource(
-    request: Request, service: ServiceDep, window: WindowDep, team: str, resource: str
+    request: Request, queries: QueriesDep, window: WindowDep, team: str, resource: str
 ) -> HTMLResponse:
     """Show a team's resource: per dimension its histogram, usage over time, cost, sharers."""
-    page = pages.resource_page(service, window, team, resource)
+    page = pages.resource_page(queries, window, team, resource)
     if page is None:
         return _page(
             request,
-            service,
+            queries,
             window,
             "missing.html",
             status=404,
             message=f"The team {team!r} has no resource {resource!r} in this window.",
         )
-    return _page(request, service, window, "resource.html", active="rows", p=page)
+    return _page(request, queries, window, "resource.html", active="rows", p=page)
 
 
 @router.get("/ui/policy", response_class=HTMLResponse)
 def policy(
     request: Request,
-    service: ServiceDep,
+    queries: QueriesDep,
     window: WindowDep,
     candidate: Annotated[str, Query(max_length=POLICY_MAX_CHARS)] = "",
 ) -> HTMLResponse:
     """Show the policy in force and what a candidate typed into the form would change."""
-    current = dump_yaml(service.policy.to_document())
-    preview = pages.policy_preview(service, window, candidate) if candidate.strip() else None
+    current = dump_yaml(queries.guard.current().to_document())
+    preview = pages.policy_preview(queries, window, candidate) if candidate.strip() else None
     return _page(
         request,
-        service,
+        queries,
         window,
         "policy.html",
         status=422 if preview is not None and preview.error else 200,
@@ -120,7 +121,7 @@ def policy(
 
 def _page(
     request: Request,
-    service: UsageLens,
+    queries: Queries,
     window: Window,
     template: str,
     *,
@@ -128,9 +129,9 @@ def _page(
     **context: Any,
 ) -> HTMLResponse:
     """Render a page with what every page shows: navigation, money format, the window."""
-    window = service.resolve(window)
+    window = queries.resolve(window)
     params = {k: v for k, v in request.query_params.items() if k in ("since", "until")}
-    currency = service.currency
+    currency = queries.currency
 
     def link(**changes: object) -> str:
         merged: dict[str, object] = {**request.query_params, **changes}
@@ -143,7 +144,7 @@ def _page(
         template,
         version=__version__,
         currency=currency,
-        data_version=service.data_version(),
+        data_version=queries.data_version(),
         window_label=_window_label(window),
         window_params=params,
         money=lambda amount: pages.money(amount, currency),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from usagelens.api.deps import ServiceDep
+from usagelens.api.deps import QueriesDep
 from usagelens.api.schemas import StatusOut
 from usagelens.domain.errors import ShuttingDown
 
@@ -24,9 +24,9 @@ def healthz() -> StatusOut:
     summary="Readiness",
     responses={503: {"description": "database unreachable, or the process is shutting down"}},
 )
-async def readyz(request: Request, service: ServiceDep) -> StatusOut:
+async def readyz(request: Request, queries: QueriesDep) -> StatusOut:
     """Answer 200 when the database is reachable and the process is not shutting down."""
     if request.app.state.shutdown.draining:
         raise ShuttingDown("shutting down: finishing the requests in flight")
-    await run_in_threadpool(service.ready)
+    await run_in_threadpool(queries.ready)
     return StatusOut(status="ready")

@@ -6,10 +6,8 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
-from usagelens.api.deps import ServiceDep, WriteAuth
+from usagelens.api.deps import PushesDep, QueriesDep, WriteAuth
 from usagelens.api.schemas import PushOut
-from usagelens.domain.errors import PushEventError
-from usagelens.domain.push import parse_push_body
 from usagelens.exporter import Scrape, live_part, render_data
 
 router = APIRouter(tags=["metrics"])
@@ -38,12 +36,12 @@ _BODY = {
     response_class=Response,
     responses={200: {"content": {"text/plain": {}, "application/openmetrics-text": {}}}},
 )
-def metrics(request: Request, service: ServiceDep) -> Response:
+def metrics(request: Request, queries: QueriesDep) -> Response:
     """Render every metric: the data part once per data version, the live part fresh.
 
     OpenMetrics if the scraper asks for it; gzip if it accepts it.
     """
-    scrape = service.cached("metrics", lambda view: Scrape.of(render_data(view)))
+    scrape = queries.cached("metrics", lambda view: Scrape.of(render_data(view)))
     live, content_type = live_part(request.app.state.registry, request.headers.get("accept", ""))
     gzip = "gzip" in request.headers.get("accept-encoding", "").lower()
     headers = {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"} if gzip else None
@@ -78,16 +76,12 @@ class PartsResponse(Response):
     summary="Push request events",
     responses={422: {"description": "a malformed event; nothing counted"}},
 )
-async def receive(request: Request, service: ServiceDep) -> PushOut:
+async def receive(request: Request, pushes: PushesDep) -> PushOut:
     """Count pushed request events (one object or a list) into the http_service_* series.
 
     Answered once the events are committed (several requests share one commit).
     """
     payload = await request.body()
-    try:
-        events = parse_push_body(payload)
-    except PushEventError:
-        await run_in_threadpool(service.count_rejected, "push_rejected")
-        raise
+    events = await run_in_threadpool(pushes.parse_push, payload)
     await request.app.state.pushes.submit(events)
     return PushOut(accepted=len(events))

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from usagelens.api.deps import ServiceDep, WindowDep
+from usagelens.api.deps import QueriesDep, WindowDep
 from usagelens.api.schemas import PolicyDiffOut
 from usagelens.documents import load_document
 from usagelens.domain.errors import InvalidInput, PolicyError
@@ -48,13 +48,13 @@ _ROUTE: dict[str, Any] = {
     operation_id="policy_diff_alias",
     **_ROUTE,
 )
-async def policy_diff(request: Request, service: ServiceDep, window: WindowDep) -> PolicyDiffOut:
+async def policy_diff(request: Request, queries: QueriesDep, window: WindowDep) -> PolicyDiffOut:
     """Judge every row of the window under the candidate policy: the rows whose decision
     changes, the decisions counted, and how the money on what is to be deleted moves.
     Nothing is stored."""
     candidate = _candidate(await request.body())
-    diff = await run_in_threadpool(service.policy_diff, candidate, window)
-    return PolicyDiffOut.model_validate(diff.to_document(service.currency))
+    diff = await run_in_threadpool(queries.policy_diff, candidate, window)
+    return PolicyDiffOut.model_validate(diff.to_document(queries.currency))
 
 
 def _candidate(payload: bytes) -> Policy:

@@ -7,8 +7,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from usagelens.api.deps import ServiceDep, WriteAuth
+from usagelens.api.deps import PricesDep, QueriesDep, WriteAuth
 from usagelens.api.schemas import PriceListsIn, PriceListsOut, PricesOut
+from usagelens.app import Prices
 from usagelens.domain.errors import NotFound
 from usagelens.domain.ids import LOCATOR_MAX
 from usagelens.domain.prices import (
@@ -18,7 +19,6 @@ from usagelens.domain.prices import (
     price_list_from_document,
 )
 from usagelens.domain.times import as_utc
-from usagelens.services import UsageLens
 
 router = APIRouter(prefix="/api/v1", tags=["prices"])
 
@@ -52,10 +52,10 @@ OriginQuery = Annotated[
 ]
 
 
-def _out(service: UsageLens, prices: PriceList, origin: str | None) -> PricesOut:
+def _out(handler: Prices, currency: str, prices: PriceList, origin: str | None) -> PricesOut:
     return PricesOut.model_validate(
         {
-            "currency": service.currency,
+            "currency": currency,
             **prices.to_document(),
             "origin": origin,
             "origins": [
@@ -65,17 +65,19 @@ def _out(service: UsageLens, prices: PriceList, origin: str | None) -> PricesOut
                     "updated_at": e.updated_at,
                     "resources": len(e.prices.values),
                 }
-                for i, e in enumerate(service.price_lists(), start=1)
+                for i, e in enumerate(handler.price_lists(), start=1)
             ],
         }
     )
 
 
 @router.get("/prices", response_model=PricesOut, summary="Read the prices in force, or one list")
-def read_prices(service: ServiceDep, origin: OriginQuery = None) -> PricesOut:
+def read_prices(
+    prices: PricesDep, queries: QueriesDep, origin: OriginQuery = None
+) -> PricesOut:
     """Return the prices in force (the origins' lists merged per resource and dimension,
     the stronger list winning each price), or one origin's list."""
-    return _out(service, service.prices(origin), origin)
+    return _out(prices, queries.currency, prices.prices(origin), origin)
 
 
 @router.put(
@@ -88,7 +90,8 @@ def read_prices(service: ServiceDep, origin: OriginQuery = None) -> PricesOut:
 )
 async def replace_prices(
     request: Request,
-    service: ServiceDep,
+    prices: PricesDep,
+    queries: QueriesDep,
     origin: Annotated[
         str,
         Query(
@@ -101,8 +104,8 @@ async def replace_prices(
 ) -> PricesOut:
     """Replace one origin's list with the one sent; the other origins' lists stay."""
     payload = await request.body()
-    prices = await run_in_threadpool(service.replace_prices, payload, origin=origin)
-    return _out(service, prices, origin)
+    replaced = await run_in_threadpool(prices.replace_prices, payload, origin=origin)
+    return _out(prices, queries.currency, replaced, origin)
 
 
 @router.put(
@@ -112,7 +115,7 @@ async def replace_prices(
     summary="Replace the lists one pull fetched from its sources, all in one transaction",
     responses={422: {"description": "a malformed list; none of them changed"}},
 )
-def replace_source_prices(service: ServiceDep, body: PriceListsIn) -> PriceListsOut:
+def replace_source_prices(prices: PricesDep, body: PriceListsIn) -> PriceListsOut:
     """Store every list sent, or none: what ``collect --url`` sends after a pull.
 
     A list fetched before the one stored for its origin is left out (``stale``), so that
@@ -126,7 +129,7 @@ def replace_source_prices(service: ServiceDep, body: PriceListsIn) -> PriceLists
         )
         for entry in body.lists
     ]
-    stored = service.store_price_lists(entries)
+    stored = prices.store_price_lists(entries)
     return PriceListsOut(stored=stored, stale=[e.origin for e in entries if e.origin not in stored])
 
 
@@ -138,10 +141,11 @@ def replace_source_prices(service: ServiceDep, body: PriceListsIn) -> PriceLists
     responses={404: {"description": "no list of that origin is stored"}},
 )
 def drop_prices(
-    service: ServiceDep,
+    prices: PricesDep,
+    queries: QueriesDep,
     origin: Annotated[str, Query(min_length=1, max_length=LOCATOR_MAX)] = MANUAL_ORIGIN,
 ) -> PricesOut:
     """Forget a list (a retired source's, or the hand-set one); answer the prices in force."""
-    if not service.drop_prices(origin):
+    if not prices.drop_prices(origin):
         raise NotFound(f"no price list of origin {origin!r} is stored")
-    return _out(service, service.prices(), None)
+    return _out(prices, queries.currency, prices.prices(), None)

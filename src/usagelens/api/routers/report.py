@@ -8,10 +8,10 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from usagelens.api.deps import ServiceDep, WindowDep
+from usagelens.api.deps import QueriesDep, WindowDep
 from usagelens.api.ui.report import render_report
+from usagelens.app import DataView
 from usagelens.domain import report as render
-from usagelens.services import DataView
 
 router = APIRouter(prefix="/api/v1", tags=["report"])
 
@@ -42,17 +42,17 @@ _RENDERERS = {
     },
 )
 def full_report(
-    service: ServiceDep,
+    queries: QueriesDep,
     window: WindowDep,
     format: Annotated[Format, Query(description="output format")] = "text",
 ) -> Response:
     """Return per team a table and totals, then the overall totals and unpriced resources."""
 
     def make(view: DataView) -> bytes:
-        report = service.report_of(view)
+        report = queries.report_of(view)
         if format == "json":
             return json.dumps(render.render_json(report), ensure_ascii=False).encode()
         return _RENDERERS[format][0](report).encode()
 
     media_type = "application/json" if format == "json" else _RENDERERS[format][1]
-    return Response(service.cached(("report", format), make, window), media_type=media_type)
+    return Response(queries.cached(("report", format), make, window), media_type=media_type)

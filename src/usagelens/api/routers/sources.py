@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from usagelens.api.deps import ServiceDep, WriteAuth
+from usagelens.api.deps import RefreshDep, WriteAuth
 from usagelens.api.schemas import SourcePositionIn, SourcePositionOut
 
 router = APIRouter(prefix="/api/v1/sources", tags=["sources"])
@@ -20,9 +20,9 @@ SourceQuery = Annotated[
 @router.get(
     "/position", response_model=SourcePositionOut, summary="How far a table source has been read"
 )
-def read_position(service: ServiceDep, source: SourceQuery) -> SourcePositionOut:
+def read_position(refresh: RefreshDep, source: SourceQuery) -> SourcePositionOut:
     """Return the newest collect_date taken from a table source (null: never read)."""
-    return SourcePositionOut(source=source, position=service.source_position(source))
+    return SourcePositionOut(source=source, position=refresh.source_position(source))
 
 
 @router.put(
@@ -32,11 +32,11 @@ def read_position(service: ServiceDep, source: SourceQuery) -> SourcePositionOut
     summary="Move a table source's read position forward",
 )
 def move_position(
-    service: ServiceDep, source: SourceQuery, body: SourcePositionIn
+    refresh: RefreshDep, source: SourceQuery, body: SourcePositionIn
 ) -> SourcePositionOut:
     """Record how far a table source has been read; a position behind the stored one is kept
     as it is (positions never move back). Answers the position now stored."""
     moment = body.position
     moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    service.set_source_position(source, moment)
-    return SourcePositionOut(source=source, position=service.source_position(source))
+    refresh.set_source_position(source, moment)
+    return SourcePositionOut(source=source, position=refresh.source_position(source))

@@ -7,11 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from usagelens.api.deps import ServiceDep, WriteAuth
+from usagelens.api.deps import IngestDep, WriteAuth
 from usagelens.api.schemas import IngestOut
+from usagelens.app import PayloadReader
 from usagelens.domain.errors import SummaryFormatError
 from usagelens.domain.ids import LABEL_MAX
-from usagelens.services import PayloadReader
 
 router = APIRouter(prefix="/api/v1", tags=["usage"])
 
@@ -56,7 +56,7 @@ _BODY = {
 )
 async def ingest_usage(
     request: Request,
-    service: ServiceDep,
+    ingest: IngestDep,
     source: Annotated[
         str, Query(min_length=1, max_length=LABEL_MAX, description="names the batch")
     ] = "api",
@@ -67,7 +67,7 @@ async def ingest_usage(
     format unless it starts with ``[``.
     """
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    reader = service.reader(True if content_type == "application/json" else None)
+    reader = PayloadReader(True if content_type == "application/json" else None)
     pending: list[bytes] = []
     size = 0
     try:
@@ -79,9 +79,9 @@ async def ingest_usage(
                 pending, size = [], 0
         await run_in_threadpool(_feed, reader, pending)
     except SummaryFormatError:
-        await run_in_threadpool(service.count_rejected, "batches_rejected")
+        await run_in_threadpool(ingest.count_rejected, "batches_rejected")
         raise
-    result = await run_in_threadpool(service.ingest_read, reader, source=source)
+    result = await run_in_threadpool(ingest.ingest_read, reader, source=source)
     return IngestOut.model_validate(result, from_attributes=True)
 
 

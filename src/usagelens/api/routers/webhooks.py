@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
-from usagelens.api.deps import ServiceDep, SettingsDep, WriteAuth
+from usagelens.api.deps import RefreshDep, SettingsDep, WriteAuth
 from usagelens.api.errors import problem
 from usagelens.api.schemas import IngestOut, PullOut, RefreshOut, RefreshStatusOut
 from usagelens.domain.errors import NotConfigured
@@ -25,7 +25,7 @@ router = APIRouter(prefix="/api/v1", tags=["webhooks"])
         502: {"description": "every pull failed"},
     },
 )
-async def refresh(service: ServiceDep, settings: SettingsDep) -> RefreshOut | JSONResponse:
+async def refresh(handler: RefreshDep, settings: SettingsDep) -> RefreshOut | JSONResponse:
     """Pull every configured branch of every source and their price lists, concurrently.
 
     Each pull's outcome is answered; a dead source or a missing branch does not stop the
@@ -34,7 +34,7 @@ async def refresh(service: ServiceDep, settings: SettingsDep) -> RefreshOut | JS
     """
     if not settings.sources:
         raise NotConfigured("no monitoring sources configured (set USAGELENS_SOURCES)")
-    outcomes = await refresh_configured(service, settings, holder=holder_name("webhook"))
+    outcomes = await refresh_configured(handler, settings, holder=holder_name("webhook"))
     if outcomes is None:
         raise NotConfigured("a refresh is already running; try again when it has finished")
     pulls = [_pull_out(o) for o in outcomes]
@@ -52,9 +52,9 @@ async def refresh(service: ServiceDep, settings: SettingsDep) -> RefreshOut | JS
 
 
 @router.get("/refresh", response_model=RefreshStatusOut, summary="The last refresh")
-def refresh_status(service: ServiceDep, settings: SettingsDep) -> RefreshStatusOut:
+def refresh_status(handler: RefreshDep, settings: SettingsDep) -> RefreshStatusOut:
     """Return when the last refresh ran, what it did, and whether one is running now."""
-    return RefreshStatusOut(schedule_seconds=settings.refresh_every, **service.refresh_status())
+    return RefreshStatusOut(schedule_seconds=settings.refresh_every, **handler.status())
 
 
 def _pull_out(o: PullOutcome) -> PullOut:

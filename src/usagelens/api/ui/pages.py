@@ -1,4 +1,4 @@
-"""What each dashboard page shows, computed from the service's cached view.
+"""What each dashboard page shows, computed from the read model's cached view.
 
 No HTML here: the templates lay these values out, the charts module draws them.
 """
@@ -14,12 +14,12 @@ from typing import Any, Literal
 from markupsafe import Markup
 
 from usagelens.api.ui import charts
+from usagelens.app import DataView, Queries
 from usagelens.documents import load_document
 from usagelens.domain.analytics import AnalyticsRow
 from usagelens.domain.errors import InvalidInput
 from usagelens.domain.model import DIMENSIONS, Decision, Window
 from usagelens.domain.policy import policy_from_document
-from usagelens.services import DataView, UsageLens
 
 SortKey = Literal[
     "team", "resource", "dimension", "count", "mean", "median",
@@ -55,7 +55,7 @@ class Overview:
     chart: Markup
 
 
-def overview(service: UsageLens, window: Window) -> Overview:
+def overview(queries: Queries, window: Window) -> Overview:
     """Gather the overview from the cached view (cached itself per data version)."""
 
     def build(view: DataView) -> Overview:
@@ -66,7 +66,7 @@ def overview(service: UsageLens, window: Window) -> Overview:
              for team, amount in costs.teams.items()),
             key=lambda t: (-t[1], t[0]),
         )  # fmt: skip
-        fmt = "{:,.2f} " + service.currency.replace("{", "{{").replace("}", "}}")
+        fmt = "{:,.2f} " + queries.currency.replace("{", "{{").replace("}", "}}")
         return Overview(
             total=costs.total,
             deleted_total=deleted.total,
@@ -78,7 +78,7 @@ def overview(service: UsageLens, window: Window) -> Overview:
             chart=charts.team_bars(teams, fmt, "Total cost per team; the darker part is to delete"),
         )
 
-    return service.cached("ui/overview", build, window)
+    return queries.cached("ui/overview", build, window)
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,14 +124,14 @@ class RowPage:
     limit: int
 
 
-def row_page(service: UsageLens, window: Window, query: RowQuery) -> RowPage:
+def row_page(queries: Queries, window: Window, query: RowQuery) -> RowPage:
     """Filter, sort and cut one page; the sorted rows are cached per data version."""
-    ordered = service.cached(
+    ordered = queries.cached(
         ("ui/sorted", query.sort, query.order),
         lambda view: _sorted(view.rows, query.sort, query.order == "desc"),
         window,
     )
-    teams = service.cached("ui/teams", lambda view: sorted({r.team for r in view.rows}), window)
+    teams = queries.cached("ui/teams", lambda view: sorted({r.team for r in view.rows}), window)
     if query.team or query.dimension or query.decision or query.q:
         matching = [row for row in ordered if query.matches(row)]
     else:
@@ -175,10 +175,10 @@ class ResourcePage:
 
 
 def resource_page(
-    service: UsageLens, window: Window, team: str, resource: str
+    queries: Queries, window: Window, team: str, resource: str
 ) -> ResourcePage | None:
     """Gather a resource's page, or None when the team has no such resource."""
-    view = service.view(window)
+    view = queries.view(window)
     rows = [r for r in view.rows if r.team == team and r.resource == resource]
     if not rows:
         return None
@@ -187,7 +187,7 @@ def resource_page(
     for row in rows:
         key = (row.team, row.resource, row.dimension)
         frequencies = stats[key].frequencies if key in stats else ()
-        readings = service.series_readings(key, view.window)
+        readings = queries.series_readings(key, view.window)
         name = f"{row.dimension.value} of {resource} ({team})"
         panels.append(
             DimensionPanel(
@@ -225,10 +225,10 @@ class PolicyPreview:
     """``PolicyDiff.to_document``: rows, changed, decisions, deleted_cost, changes."""
 
 
-def policy_preview(service: UsageLens, window: Window, text: str) -> PolicyPreview:
+def policy_preview(queries: Queries, window: Window, text: str) -> PolicyPreview:
     """Judge the window's rows under a policy document (YAML or JSON); store nothing."""
     try:
         candidate = policy_from_document(load_document(text, what="the candidate policy"))
     except InvalidInput as exc:
         return PolicyPreview(error=str(exc))
-    return PolicyPreview(diff=service.policy_diff(candidate, window).to_document(service.currency))
+    return PolicyPreview(diff=queries.policy_diff(candidate, window).to_document(queries.currency))

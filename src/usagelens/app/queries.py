@@ -1,0 +1,219 @@
+"""The read model: views of a window (rows, statistics, money), reports, what-ifs, and what
+a scrape shows beside the data. Results are cached per data version, which every change
+advances; a warm read is one cheap query for the store's state.
+
+Reads of all stored data come from the maintained aggregates; a time window is computed
+set-wise from the raw observations. Every read runs in one snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import cached_property
+from typing import TypeVar
+
+from usagelens.app.policy import PolicyGuard
+from usagelens.cache import VersionedCache
+from usagelens.domain.analytics import AnalyticsRow, price_rows
+from usagelens.domain.batch import from_micros, to_micros
+from usagelens.domain.distribution import SeriesStats
+from usagelens.domain.model import ALL_TIME, SeriesKey, Window
+from usagelens.domain.money import CostSummary, DeletedCosts, deleted_costs, total_costs
+from usagelens.domain.policy import Policy
+from usagelens.domain.prices import prices_in_force
+from usagelens.domain.report import Report, build_report
+from usagelens.domain.whatif import PolicyDiff, diff_policy
+from usagelens.ports import (
+    BatchRecord,
+    Clock,
+    PushState,
+    RefreshStatus,
+    UnitOfWork,
+    UnitOfWorkFactory,
+)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DataView:
+    """Everything reads show for one window at one data version."""
+
+    version: int
+    window: Window
+    stats: list[tuple[SeriesKey, SeriesStats]]
+    rows: list[AnalyticsRow]
+
+    @cached_property
+    def costs(self) -> CostSummary:
+        """Return the total cost per resource, per team and overall."""
+        return total_costs(self.rows)
+
+    @cached_property
+    def deleted(self) -> DeletedCosts:
+        """Return the money spent on what is to be deleted."""
+        return deleted_costs(self.rows)
+
+
+@dataclass(frozen=True, slots=True)
+class MetricsState:
+    """What a scrape shows beside the data: pushed events, counters, the last refresh."""
+
+    push: PushState
+    counters: dict[str, int]
+    refresh: RefreshStatus | None
+
+
+class Queries:
+    """Answer every read: views, money, reports, what-ifs, the audit trail, readiness.
+
+    ``window`` is the rolling window reads use when they name none (None: all data);
+    ``source_order`` decides which price list wins (see ``app.prices.Prices``).
+    """
+
+    def __init__(
+        self,
+        store: UnitOfWorkFactory,
+        guard: PolicyGuard,
+        clock: Clock,
+        *,
+        currency: str = "RUB",
+        window: timedelta | None = None,
+        source_order: Sequence[str] = (),
+    ) -> None:
+        self.store = store
+        self.guard = guard
+        self.clock = clock
+        self.currency = currency
+        self.window = window
+        self.source_order = tuple(source_order)
+        self._cache = VersionedCache()
+
+    def resolve(self, window: Window | None = None) -> Window:
+        """Return the window a read covers: the one named, else the configured default.
+
+        A rolling default window starts on a whole minute, so that reads within the
+        same minute share cached results.
+        """
+        if window is not None and window != ALL_TIME:
+            return window
+        if self.window is None:
+            return ALL_TIME
+        now = self.clock().replace(second=0, microsecond=0)
+        return Window(since=now - self.window)
+
+    def view(self, window: Window | None = None) -> DataView:
+        """Return rows, statistics and money of a window, cached per data version.
+
+        A warm read is one cheap query for the store's state; on a miss the view is
+        computed in a read transaction and cached under the version read inside it.
+        """
+        window = self.resolve(window)
+        state = self.store.state()
+        self.guard.in_force(state)
+        cached: DataView | None = self._cache.peek(("view", window), state.data_version)
+        if cached is not None:
+            return cached
+        with self.store() as uow:
+            state = uow.state.get()
+            policy = self.guard.in_force(state)
+            return self._cache.get(
+                ("view", window),
+                state.data_version,
+                lambda: self._compute_view(uow, state.data_version, window, policy),
+            )
+
+    def _compute_view(
+        self, uow: UnitOfWork, version: int, window: Window, policy: Policy
+    ) -> DataView:
+        prices = prices_in_force(uow.prices.lists(), self.source_order)
+        if window == ALL_TIME:
+            summaries = uow.series.summaries()
+            stats = [(s.key, s.stats) for s in summaries]
+            rows = price_rows(((s.key, s.verdict) for s in summaries), prices)
+        else:
+            keys = uow.series.keys()
+            stats = [(keys[sid], d.stats()) for sid, d in uow.observations.distributions(window)]
+            verdicts = ((key, policy.judge(s.count, s.mean, s.median)) for key, s in stats)
+            rows = price_rows(verdicts, prices)
+        return DataView(version, window, stats, rows)
+
+    def rows(self, window: Window | None = None) -> list[AnalyticsRow]:
+        """Return every analytics row of the window, classified and priced."""
+        return self.view(window).rows
+
+    def costs_total(self, window: Window | None = None) -> CostSummary:
+        """Return total cost per resource, per team and overall."""
+        return self.view(window).costs
+
+    def costs_deleted(self, window: Window | None = None) -> DeletedCosts:
+        """Return the money spent on what is to be deleted."""
+        return self.view(window).deleted
+
+    def report(self, window: Window | None = None) -> Report:
+        """Return the full report of the window."""
+        return self.report_of(self.view(window))
+
+    def report_of(self, view: DataView) -> Report:
+        """Return the full report of a view."""
+        return build_report(view.rows, self.currency, self.clock(), view.window)
+
+    def policy_diff(self, candidate: Policy, window: Window | None = None) -> PolicyDiff:
+        """Tell which rows ``candidate`` would decide otherwise, and the money; store nothing."""
+        return diff_policy(self.view(window).rows, candidate)
+
+    def cached(
+        self, key: Hashable, compute: Callable[[DataView], T], window: Window | None = None
+    ) -> T:
+        """Return something derived from a window's view (a rendering), cached per version."""
+        window = self.resolve(window)
+        state = self.store.state()
+        self.guard.in_force(state)
+        hit: T | None = self._cache.peek((key, window), state.data_version)
+        if hit is not None:
+            return hit
+        view = self.view(window)
+        return self._cache.get((key, view.window), view.version, lambda: compute(view))
+
+    def forget(self) -> None:
+        """Drop every cached result (after a rebuild changed the policy in force)."""
+        self._cache.clear()
+
+    def data_version(self) -> int:
+        """Return the store's data version (it grows with every change)."""
+        return self.store.state().data_version
+
+    def ready(self) -> None:
+        """Raise StorageUnavailable unless the database answers."""
+        self.store.ping()
+
+    def metrics_state(self) -> MetricsState:
+        """Read what a scrape shows besides the data: pushes, counters, last refresh."""
+        with self.store() as uow:
+            return MetricsState(uow.pushes.state(), uow.counters.all(), uow.refresh.status())
+
+    def batches(self, limit: int = 20) -> list[BatchRecord]:
+        """Return the newest ingest batches (the audit trail), newest first."""
+        with self.store() as uow:
+            return uow.batches.recent(limit)
+
+    def series_readings(
+        self, key: SeriesKey, window: Window | None = None
+    ) -> list[tuple[datetime, float]]:
+        """Return one series' observations within a window in time order (none if unknown)."""
+        window = self.resolve(window)
+        with self.store() as uow:
+            ids = [sid for sid, known in uow.series.keys().items() if known == key]
+            readings = uow.observations.readings(ids[0]) if ids else []
+        since = None if window.since is None else to_micros(window.since)
+        until = None if window.until is None else to_micros(window.until)
+        return [
+            (from_micros(t), usage)
+            for t, usage in readings
+            if (since is None or t >= since) and (until is None or t < until)
+        ]
+
+
+__all__ = ["DataView", "MetricsState", "Queries"]
