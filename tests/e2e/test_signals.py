@@ -185,7 +185,9 @@ def _big_store(db: Path, branches: int) -> int:
     total = 0
     for branch in range(1, branches + 1):
         observations = company(branch).observations(end)
-        total += service.ingest.ingest_summary(render_summary(observations).encode(), source="t").inserted
+        total += service.ingest.ingest_summary(
+            render_summary(observations).encode(), source="t"
+        ).inserted
     service.store.engine.dispose()  # type: ignore[attr-defined]
     return total
 

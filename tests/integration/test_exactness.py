@@ -234,6 +234,10 @@ def test_upgrade_from_the_snapshot_schema_carries_data_over(
     assert rebuilt is not None and rebuilt.observations == 24000
     service.prices.replace_prices(sample_prices)
     assert service.queries.costs_total().total == 33951
-    assert service.queries.costs_deleted().by_dimension == {"CPU": 5344, "RAM": 2492, "NetFlow": 1443}
+    assert service.queries.costs_deleted().by_dimension == {
+        "CPU": 5344,
+        "RAM": 2492,
+        "NetFlow": 1443,
+    }
     assert service.ingest.ingest(sample_summary, source="again").duplicates == 24000
     engine.dispose()

@@ -34,7 +34,9 @@ def _export(service: Handlers) -> dict[str, object]:
 
 
 def _rows(service: Handlers) -> list[tuple[object, ...]]:
-    return [(r.team, r.resource, r.dimension, r.count, r.mean, r.median) for r in service.queries.rows()]
+    return [
+        (r.team, r.resource, r.dimension, r.count, r.mean, r.median) for r in service.queries.rows()
+    ]
 
 
 def _assert_exact(service: Handlers) -> None:
@@ -80,7 +82,9 @@ def test_transactions_are_bounded_by_rows_not_by_days(service: Handlers) -> None
     """Whole histories go together while they fit: 23,880 rows in 100,000 is one transaction;
     with 10,000 a transaction takes 50 whole series of 199 hours (9,950 rows)."""
     steps: list[int] = []
-    result = service.maintenance.prune(timedelta(hours=1), steps.append, rows_per_transaction=10_000)
+    result = service.maintenance.prune(
+        timedelta(hours=1), steps.append, rows_per_transaction=10_000
+    )
     assert (result.observations, result.series, result.transactions) == (23880, 120, 3)
     assert steps == [9950, 19900, 23880]
 
@@ -103,4 +107,7 @@ def test_a_whole_prune_empties_every_series_and_counts_them_once(service: Handle
     """The case that reported "1080 series" for a store of 120 (a day per transaction)."""
     result = service.maintenance.prune(timedelta(0))
     assert (result.observations, result.series, result.transactions) == (24000, 120, 1)
-    assert service.queries.rows() == [] and service.maintenance.prune_plan(timedelta(0)).observations == 0
+    assert (
+        service.queries.rows() == []
+        and service.maintenance.prune_plan(timedelta(0)).observations == 0
+    )

@@ -54,7 +54,11 @@ def test_sample_lands_once_and_resending_counts_duplicates(
     service.prices.replace_prices(sample_prices)
     costs = service.queries.costs_total()
     assert costs.total == 33951
-    assert service.queries.costs_deleted().by_dimension == {"CPU": 5344, "RAM": 2492, "NetFlow": 1443}
+    assert service.queries.costs_deleted().by_dimension == {
+        "CPU": 5344,
+        "RAM": 2492,
+        "NetFlow": 1443,
+    }
     batches = service.queries.batches()
     assert [b.result.duplicates for b in batches] == [24000, 0]
     import hashlib

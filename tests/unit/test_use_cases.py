@@ -81,7 +81,11 @@ def test_sample_gives_the_known_numbers(sample_summary: bytes, sample_prices: by
     assert (again.inserted, again.updated, again.duplicates) == (0, 0, 24000)
     service.prices.replace_prices(sample_prices)
     assert service.queries.costs_total().total == 33951
-    assert service.queries.costs_deleted().by_dimension == {"CPU": 5344, "RAM": 2492, "NetFlow": 1443}
+    assert service.queries.costs_deleted().by_dimension == {
+        "CPU": 5344,
+        "RAM": 2492,
+        "NetFlow": 1443,
+    }
     assert Counter(r.decision.value for r in service.queries.rows()) == {
         "keep": 85, "delete": 34, "extend": 1,
     }  # fmt: skip
@@ -111,7 +115,9 @@ def test_incremental_numbers_equal_a_fresh_calculation(
 ) -> None:
     service = _service()
     prices = {"0080": {"CPU": 100.0, "RAM": 30.0}, "SBP 366": {"NetFlow": 7.0}}
-    service.prices.replace_prices(b"values:\n  0080: {CPU: 100, RAM: 30}\n  SBP 366: {NetFlow: 7}\n")
+    service.prices.replace_prices(
+        b"values:\n  0080: {CPU: 100, RAM: 30}\n  SBP 366: {NetFlow: 7}\n"
+    )
     stored: dict = {}  # type: ignore[type-arg]
     rng = random.Random(seed)
     steps: list[object] = [*batches, *prune_hours]

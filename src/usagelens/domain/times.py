@@ -30,10 +30,9 @@ def parse_moment(text: str) -> datetime:
         raise ValueError(f"{text!r} is not a time: use {FORMS}") from None
 
 
-
-
-
 def utc_now() -> datetime:
     """Return the current moment in UTC (the default clock)."""
     return datetime.now(UTC)
+
+
 __all__ = ["FORMS", "as_utc", "parse_moment", "utc_now"]

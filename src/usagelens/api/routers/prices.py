@@ -72,9 +72,7 @@ def _out(handler: Prices, currency: str, prices: PriceList, origin: str | None) 
 
 
 @router.get("/prices", response_model=PricesOut, summary="Read the prices in force, or one list")
-def read_prices(
-    prices: PricesDep, queries: QueriesDep, origin: OriginQuery = None
-) -> PricesOut:
+def read_prices(prices: PricesDep, queries: QueriesDep, origin: OriginQuery = None) -> PricesOut:
     """Return the prices in force (the origins' lists merged per resource and dimension,
     the stronger list winning each price), or one origin's list."""
     return _out(prices, queries.currency, prices.prices(origin), origin)
