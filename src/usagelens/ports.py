@@ -1,9 +1,11 @@
 """The interfaces the use cases need; storage and sources implement them.
 
-Storage is reached through a unit of work (``UnitOfWork``): the use case opens one,
-calls the narrow repositories it holds (one per aggregate: series, observations,
-prices, pushes, counters, batches, the store's state, refresh bookkeeping), and commits.
-Nothing here calls back into the domain; values crossing these ports are typed.
+Storage is split by side. Writes go through a unit of work (``Store.write``): the use
+case opens one, calls the narrow repositories it holds (one per aggregate: series,
+observations, prices, pushes, counters, batches, the store's state, refresh
+bookkeeping), and commits. Reads go through ``StoreQueries`` on a read-only snapshot
+(``Store.read``), or on the unit of work's own transaction (``uow.read``). Nothing here
+calls back into the domain; values crossing these ports are typed.
 """
 
 from __future__ import annotations
@@ -36,12 +38,14 @@ __all__ = [
     "RefreshStatus",
     "RowsBefore",
     "SeriesRepository",
+    "Snapshot",
     "StateRepository",
+    "Store",
+    "StoreQueries",
     "StoreState",
     "TablePage",
     "TableSource",
     "UnitOfWork",
-    "UnitOfWorkFactory",
     "UsageSource",
 ]
 
@@ -137,14 +141,6 @@ class SeriesRepository(Protocol):
         """Store aggregates (distribution, span, statistics and verdict)."""
         ...
 
-    def summaries(self) -> list[SeriesSummary]:
-        """Return the statistics and verdict of every series that holds observations."""
-        ...
-
-    def keys(self) -> dict[int, SeriesKey]:
-        """Return every series' key by id."""
-        ...
-
     def oldest(self, micros: int, limit: int) -> list[tuple[int, int]]:
         """Return up to ``limit`` (id, earliest time) of series holding data older than a time.
 
@@ -175,14 +171,6 @@ class ObservationRepository(Protocol):
         """Change the usage of stored (series id, time) keys."""
         ...
 
-    def distributions(self, window: Window) -> Iterator[tuple[int, Distribution]]:
-        """Yield every series' distribution of usages within a window, computed set-wise."""
-        ...
-
-    def before(self, micros: int) -> RowsBefore:
-        """Count the observations older than a time, and their series, in one query."""
-        ...
-
     def count_before(self, ids: Collection[int], micros: int) -> dict[int, tuple[int, int]]:
         """Return per series how many of its observations are older than a time, and the
         newest of those (series with none are left out)."""
@@ -202,25 +190,9 @@ class ObservationRepository(Protocol):
         """
         ...
 
-    def readings(self, series_id: int) -> list[tuple[int, float]]:
-        """Return one series' (time, usage) in time order."""
-        ...
-
-    def count(self) -> int:
-        """Return how many observations are stored."""
-        ...
-
-    def all_distributions(self) -> Iterator[tuple[int, Distribution, int, int]]:
-        """Yield (series id, distribution, earliest, latest) of every series from raw rows."""
-        ...
-
 
 class PriceRepository(Protocol):
     """The price lists of every origin (the use cases merge them when they read)."""
-
-    def lists(self) -> list[OriginPrices]:
-        """Return every origin's list, with when it arrived."""
-        ...
 
     def put_list(self, entry: OriginPrices, at: datetime) -> None:
         """Make this the whole list of its origin, arrived at ``at``; other lists stay."""
@@ -242,10 +214,6 @@ class PushRepository(Protocol):
         """Add a tally to the stored counts."""
         ...
 
-    def state(self) -> PushState:
-        """Return every pushed count."""
-        ...
-
 
 class CounterRepository(Protocol):
     """Named counters (accepted and rejected batches, observations by outcome, …)."""
@@ -254,20 +222,12 @@ class CounterRepository(Protocol):
         """Add to named counters, creating missing ones."""
         ...
 
-    def all(self) -> dict[str, int]:
-        """Return every named counter."""
-        ...
-
 
 class BatchRepository(Protocol):
     """The audit trail of accepted payloads."""
 
     def add(self, record: BatchRecord) -> int:
         """Store a batch record; return its id."""
-        ...
-
-    def recent(self, limit: int = 20) -> list[BatchRecord]:
-        """Return the newest records, newest first."""
         ...
 
     def version_of(self, sha256: str) -> int | None:
@@ -320,21 +280,77 @@ class RefreshRepository(Protocol):
         """
         ...
 
-    def status(self) -> RefreshStatus | None:
-        """Return the lease and last outcome, None before the first refresh."""
+    def set_position(self, source: str, position: datetime) -> None:
+        """Move a table source's read position forward (never back)."""
+        ...
+
+
+class StoreQueries(Protocol):
+    """The read side: every query the read model asks, within one snapshot.
+
+    Opened on its own by ``Store.read`` (a read-only snapshot), or inside a writing unit
+    of work as ``uow.read`` for the reads a write needs.
+    """
+
+    def state(self) -> StoreState:
+        """Return the store's state."""
+        ...
+
+    def summaries(self) -> list[SeriesSummary]:
+        """Return the statistics and verdict of every series that holds observations."""
+        ...
+
+    def keys(self) -> dict[int, SeriesKey]:
+        """Return every series' key by id."""
+        ...
+
+    def distributions(self, window: Window) -> Iterator[tuple[int, Distribution]]:
+        """Yield every series' distribution of usages within a window, computed set-wise."""
+        ...
+
+    def all_distributions(self) -> Iterator[tuple[int, Distribution, int, int]]:
+        """Yield (series id, distribution, earliest, latest) of every series from raw rows."""
+        ...
+
+    def readings(self, series_id: int) -> list[tuple[int, float]]:
+        """Return one series' (time, usage) in time order."""
+        ...
+
+    def observation_count(self) -> int:
+        """Return how many observations are stored."""
+        ...
+
+    def rows_before(self, micros: int) -> RowsBefore:
+        """Count the observations collected before a time (what a prune would remove)."""
+        ...
+
+    def price_lists(self) -> list[OriginPrices]:
+        """Return every origin's price list, with when it arrived."""
+        ...
+
+    def push_state(self) -> PushState:
+        """Return every pushed count."""
+        ...
+
+    def counters(self) -> dict[str, int]:
+        """Return every named counter."""
+        ...
+
+    def batches(self, limit: int = 20) -> list[BatchRecord]:
+        """Return the newest ingest records, newest first."""
+        ...
+
+    def refresh_status(self) -> RefreshStatus | None:
+        """Return the refresh lease and last outcome, None before the first refresh."""
         ...
 
     def position(self, source: str) -> datetime | None:
         """Return how far a table source has been read."""
         ...
 
-    def set_position(self, source: str, position: datetime) -> None:
-        """Move a table source's read position forward (never back)."""
-        ...
-
 
 class UnitOfWork(Protocol):
-    """One transaction over every repository; rolled back unless committed."""
+    """The write side: one transaction over every repository, rolled back unless committed."""
 
     @property
     def series(self) -> SeriesRepository: ...
@@ -360,6 +376,11 @@ class UnitOfWork(Protocol):
     @property
     def refresh(self) -> RefreshRepository: ...
 
+    @property
+    def read(self) -> StoreQueries:
+        """Return the read side within this transaction (it sees this unit's own writes)."""
+        ...
+
     def __enter__(self) -> UnitOfWork: ...
 
     def __exit__(
@@ -374,11 +395,28 @@ class UnitOfWork(Protocol):
         ...
 
 
-class UnitOfWorkFactory(Protocol):
-    """Open units of work on one store."""
+class Snapshot(Protocol):
+    """A reading transaction: entered, it gives the store's queries on one snapshot."""
 
-    def __call__(self, *, write: bool = False) -> UnitOfWork:
-        """Open a unit of work; a writing one takes the store's write lock at its start."""
+    def __enter__(self) -> StoreQueries: ...
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None: ...
+
+
+class Store(Protocol):
+    """Open units of work (writes) and snapshots (reads) on one store."""
+
+    def write(self) -> UnitOfWork:
+        """Open a writing unit of work; it takes the store's write lock at its start."""
+        ...
+
+    def read(self) -> Snapshot:
+        """Open a read-only snapshot: every query in it sees the same committed state."""
         ...
 
     def state(self) -> StoreState:
@@ -386,7 +424,7 @@ class UnitOfWorkFactory(Protocol):
         ...
 
     def ping(self) -> None:
-        """Raise StorageError unless the store answers."""
+        """Raise StorageUnavailable unless the store answers."""
         ...
 
 

@@ -48,22 +48,22 @@ def test_a_broken_constraint_on_a_raw_cursor_is_the_callers_value(
     row = "INSERT INTO series (team, resource, dimension, distribution) VALUES (?, ?, ?, ?)"
 
     def twice() -> None:
-        with store(write=True) as uow:
+        with store.write() as uow:
             _raw(uow, row, ("t", "r", "CPU", b""))
             _raw(uow, row, ("t", "r", "CPU", b""))
 
     with pytest.raises(RejectedByStore) as caught:
         twice()
     assert "cannot be stored" in str(caught.value)
-    with store() as uow:  # nothing of it was kept
-        assert uow.series.keys() == {}
+    with store.read() as queries:  # nothing of it was kept
+        assert queries.keys() == {}
 
 
 def test_a_lone_surrogate_is_the_callers_value(
     stores: Callable[[str], SqlStore], database_url: str
 ) -> None:
     store = stores(database_url)
-    with pytest.raises(RejectedByStore), store(write=True) as uow:
+    with pytest.raises(RejectedByStore), store.write() as uow:
         uow.counters.add({"bad \udc80 name": 1})
 
 
@@ -71,9 +71,9 @@ def test_a_nul_byte_and_an_overlong_value_are_the_callers_on_postgresql(
     stores: Callable[[str], SqlStore], postgres_url: str
 ) -> None:
     store = stores(postgres_url)
-    with pytest.raises(RejectedByStore), store(write=True) as uow:
+    with pytest.raises(RejectedByStore), store.write() as uow:
         uow.counters.add({"nul\x00name": 1})
-    with pytest.raises(RejectedByStore) as caught, store(write=True) as uow:
+    with pytest.raises(RejectedByStore) as caught, store.write() as uow:
         uow.counters.add({"x" * 300: 1})  # the column is 64 wide
     assert "too long" in str(caught.value)
 
@@ -82,7 +82,7 @@ def test_a_fault_of_ours_is_a_storage_error_not_an_outage(
     stores: Callable[[str], SqlStore], database_url: str
 ) -> None:
     store = stores(database_url)
-    with pytest.raises(StorageError) as caught, store() as uow:
+    with pytest.raises(StorageError) as caught, store.read() as uow:
         _raw(uow, "SELECT some_column FROM no_such_table")
     assert not isinstance(caught.value, StorageUnavailable | RejectedByStore)
 
@@ -90,8 +90,8 @@ def test_a_fault_of_ours_is_a_storage_error_not_an_outage(
 def test_an_unreachable_database_is_unavailable() -> None:
     store = SqlStore(create_engine_for(f"postgresql://postgres@127.0.0.1:{free_port()}/none"))
     # (nothing connects, so nothing is left open)
-    with pytest.raises(StorageUnavailable), store() as uow:
-        uow.state.get()
+    with pytest.raises(StorageUnavailable), store.read() as queries:
+        queries.state()
     with pytest.raises(StorageUnavailable):
         store.state()
     with pytest.raises(StorageUnavailable):
@@ -102,12 +102,12 @@ def test_a_reading_unit_of_work_is_a_read_only_snapshot_on_postgresql(
     stores: Callable[[str], SqlStore], postgres_url: str
 ) -> None:
     store = stores(postgres_url)
-    with store() as uow:
+    with store.read() as uow:
         conn = uow._conn  # type: ignore[attr-defined]
         level = conn.execute(text("SHOW transaction_isolation")).scalar_one()
         read_only = conn.execute(text("SHOW transaction_read_only")).scalar_one()
     assert (level, read_only) == ("repeatable read", "on")
-    with store(write=True) as uow:
+    with store.write() as uow:
         conn = uow._conn  # type: ignore[attr-defined]
         assert conn.execute(text("SHOW transaction_read_only")).scalar_one() == "off"
 
@@ -120,7 +120,7 @@ def test_the_api_answers_each_class_once(
     service = client._client._transport.app.state.handlers.queries  # type: ignore[attr-defined]
 
     def broken() -> None:
-        with service.store() as uow:
+        with service.store.read() as uow:
             _raw(uow, "SELECT some_column FROM no_such_table")
 
     monkeypatch.setattr(service, "ready", broken)
@@ -145,9 +145,9 @@ def test_a_windowed_read_never_sees_half_a_write(
     service = build(store)
     service.ingest.ingest_summary(b"a|(r,CPU,2026-01-01 00:00:00,5)", source="first")
     window = Window(since=datetime(2025, 1, 1, tzinfo=UTC))
-    with store() as uow:
-        keys = uow.series.keys()
+    with store.read() as queries:
+        keys = queries.keys()
         service.ingest.ingest_summary(b"b|(s,RAM,2026-01-01 00:00:00,7)", source="meanwhile")
-        seen = {keys[sid] for sid, _ in uow.observations.distributions(window)}
+        seen = {keys[sid] for sid, _ in queries.distributions(window)}
     assert seen == {("a", "r", Dimension.CPU)}
     assert len(service.queries.rows(window)) == 2  # a new read sees both

@@ -32,9 +32,9 @@ def _count(service: Handlers, table=observations) -> int:  # type: ignore[no-unt
 
 def _usages(service: Handlers, key: SeriesKey) -> list[float]:
     """Return a series' stored usages in time order."""
-    with service.store() as uow:
-        ids = {k: i for i, k in uow.series.keys().items()}
-        return [usage for _, usage in uow.observations.readings(ids[key])]
+    with service.store.read() as queries:
+        ids = {k: i for i, k in queries.keys().items()}
+        return [usage for _, usage in queries.readings(ids[key])]
 
 
 def test_sample_lands_once_and_resending_counts_duplicates(

@@ -13,13 +13,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests import independent
+from tests.memory_store import MemoryStore
 from usagelens.app import Handlers, build
 from usagelens.documents import load_document
 from usagelens.domain.errors import NotConfigured, PolicyMismatch, SummaryFormatError
 from usagelens.domain.histogram import UsageHistogram
 from usagelens.domain.model import Window
 from usagelens.domain.policy import Policy, policy_from_document
-from usagelens.storage.memory import MemoryStore
 
 NOW = datetime(2026, 11, 27, 12, tzinfo=UTC)
 START = NOW - timedelta(hours=48)
@@ -214,7 +214,7 @@ def test_a_prune_plan_is_what_the_prune_then_removes() -> None:
 def test_stale_aggregates_are_refused_until_rebuilt(sample_summary: bytes) -> None:
     service = _service()
     service.ingest.ingest(sample_summary, source="a")
-    with service.store(write=True) as uow:
+    with service.store.write() as uow:
         uow.state.set_stale(True)
         uow.commit()
     with pytest.raises(NotConfigured, match="rebuild"):
@@ -227,9 +227,9 @@ def test_a_rejected_payload_stores_nothing_and_is_counted(sample_summary: bytes)
     service = _service()
     with pytest.raises(SummaryFormatError):
         service.ingest.ingest(sample_summary + b";(X,CPU,2026-11-19 10:00:00,abc)", source="bad")
-    with service.store() as uow:
-        assert uow.observations.count() == 0
-        assert uow.counters.all() == {"batches_rejected": 1}
+    with service.store.read() as queries:
+        assert queries.observation_count() == 0
+        assert queries.counters() == {"batches_rejected": 1}
 
 
 def test_pushes_past_the_endpoint_limit_go_to_other() -> None:

@@ -21,6 +21,7 @@ from usagelens.api.routers import (
     analytics,
     dashboard,
     health,
+    maintenance,
     metrics,
     policy,
     prices,
@@ -105,7 +106,8 @@ def create_app(settings: Settings | None = None, *, handlers: Handlers | None = 
         )
     app.add_middleware(RequestMetricsMiddleware, metrics=request_metrics)
     app.add_middleware(RequestIdMiddleware)  # outermost: every line of a request has its id
-    for router in (usage, prices, analytics, policy, report, webhooks, metrics, health, dashboard):
+    routers = (usage, prices, analytics, policy, report, maintenance, webhooks, metrics, health)
+    for router in (*routers, dashboard):
         app.include_router(router.router)
     app.include_router(sources.router)
     _register_push_schema(app, settings)

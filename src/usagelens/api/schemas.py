@@ -286,3 +286,46 @@ class SourcePositionOut(BaseModel):
 
     source: str
     position: datetime | None = Field(description="newest collect_date taken; null: never read")
+
+
+class PruneIn(BaseModel):
+    """What to prune: an age (by the server's clock) or an exact cutoff; or only say."""
+
+    older_than: str | None = Field(
+        None, max_length=32, description="delete observations older than this (90d, 200h)"
+    )
+    before: datetime | None = Field(
+        None, description="delete observations collected before this moment (UTC)"
+    )
+    dry_run: bool = Field(False, description="say what would be deleted; delete nothing")
+    force: bool = Field(False, description="allow an age under an hour")
+
+
+class PruneOut(BaseModel):
+    """What a prune removed, or would remove (a dry run: no transactions)."""
+
+    observations: int
+    series: int = Field(description="distinct series that lost observations")
+    transactions: int
+    cutoff: datetime = Field(description="observations collected before this go")
+    oldest: datetime | None = Field(description="when the oldest of them was collected")
+    newest: datetime | None = Field(description="when the newest of them was collected")
+    dry_run: bool
+
+
+class RebuildOut(BaseModel):
+    """What a rebuild recomputed, and under which policy."""
+
+    series: int
+    observations: int
+    policy: str = Field(description="the fingerprint of the policy now in force")
+
+
+class ImportPlanOut(BaseModel):
+    """What an export holds, and whether this server's store would take it."""
+
+    observations: int
+    series: int
+    price_lists: dict[str, int] = Field(description="resources priced, per origin")
+    pushes: int = Field(description="pushed request events counted")
+    store_empty: bool = Field(description="only an empty store takes an import")

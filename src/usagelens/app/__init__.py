@@ -30,14 +30,14 @@ from usagelens.app.refresh import Refresh, StoreTarget
 from usagelens.domain.policy import Policy
 from usagelens.domain.push import DEFAULT_LATENCY_BOUNDS
 from usagelens.domain.times import utc_now
-from usagelens.ports import Clock, UnitOfWorkFactory
+from usagelens.ports import Clock, Store
 
 
 @dataclass(frozen=True)
 class Handlers:
     """The use cases of one store, wired together (a composition, not a service object)."""
 
-    store: UnitOfWorkFactory
+    store: Store
     policy: PolicyGuard
     ingest: Ingest
     prices: Prices
@@ -48,7 +48,7 @@ class Handlers:
 
 
 def build(
-    store: UnitOfWorkFactory,
+    store: Store,
     *,
     policy: Policy | None = None,
     currency: str = "RUB",

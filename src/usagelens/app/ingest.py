@@ -16,7 +16,7 @@ from usagelens.domain.ids import LABEL_MAX, check_name
 from usagelens.domain.model import IngestResult, Observation
 from usagelens.domain.series import SeriesAggregate, SeriesMerge, merge
 from usagelens.domain.summary import RecordsParser, SummaryParser, render_summary
-from usagelens.ports import BatchRecord, Clock, UnitOfWork, UnitOfWorkFactory
+from usagelens.ports import BatchRecord, Clock, Store, UnitOfWork
 
 
 class PayloadReader:
@@ -53,9 +53,9 @@ class PayloadReader:
         return self._parser.close(), self._digest.hexdigest()
 
 
-def count_rejected(store: UnitOfWorkFactory, name: str) -> None:
+def count_rejected(store: Store, name: str) -> None:
     """Count a refused payload (``batches_rejected``, ``push_rejected``) in its own write."""
-    with store(write=True) as uow:
+    with store.write() as uow:
         uow.counters.add({name: 1})
         uow.commit()
 
@@ -63,7 +63,7 @@ def count_rejected(store: UnitOfWorkFactory, name: str) -> None:
 class Ingest:
     """Store usage payloads, all or nothing, each as one batch in the audit trail."""
 
-    def __init__(self, store: UnitOfWorkFactory, guard: PolicyGuard, clock: Clock) -> None:
+    def __init__(self, store: Store, guard: PolicyGuard, clock: Clock) -> None:
         self.store = store
         self.guard = guard
         self.clock = clock
@@ -114,7 +114,7 @@ class Ingest:
         if not batch.series:
             raise SummaryFormatError("payload is empty")
         check_name(source, "the batch's source label", LABEL_MAX)
-        with self.store(write=True) as uow:
+        with self.store.write() as uow:
             policy = self.guard.writable(uow)
             ids = uow.series.ensure(list(batch.series))
             aggregates = uow.series.load(set(ids.values()))

@@ -24,7 +24,7 @@ from usagelens.domain.prices import (
 )
 from usagelens.domain.series import SeriesAggregate
 from usagelens.domain.summary import render_summary
-from usagelens.ports import Clock, PushTally, UnitOfWork, UnitOfWorkFactory
+from usagelens.ports import Clock, PushTally, Store, StoreQueries, UnitOfWork
 
 EXPORT_VERSION = 1
 """The format of ``Maintenance.export`` documents."""
@@ -78,7 +78,7 @@ class Maintenance:
 
     def __init__(
         self,
-        store: UnitOfWorkFactory,
+        store: Store,
         guard: PolicyGuard,
         clock: Clock,
         *,
@@ -103,7 +103,7 @@ class Maintenance:
             return self.rebuild(self.guard.configured)
         self.guard.in_force(state)
         if state.policy_fingerprint is None:
-            with self.store(write=True) as uow:
+            with self.store.write() as uow:
                 self.guard.writable(uow)
                 uow.commit()
         return None
@@ -114,7 +114,7 @@ class Maintenance:
         ``policy`` becomes the policy in force (None: keep the stored one, or the
         default for a store without one). This is the explicit way to change policy.
         """
-        with self.store(write=True) as uow:
+        with self.store.write() as uow:
             state = uow.state.get()
             if policy is None:
                 policy = (
@@ -122,10 +122,10 @@ class Maintenance:
                     if state.policy_document
                     else Policy()
                 )
-            keys = uow.series.keys()
+            keys = uow.read.keys()
             aggregates = {sid: SeriesAggregate(sid, key) for sid, key in keys.items()}
             observations = 0
-            for sid, distribution, first, last in uow.observations.all_distributions():
+            for sid, distribution, first, last in uow.read.all_distributions():
                 aggregate = aggregates[sid]
                 aggregate.distribution, aggregate.first, aggregate.last = distribution, first, last
                 observations += distribution.count
@@ -145,8 +145,8 @@ class Maintenance:
     def prune_plan(self, older_than: timedelta) -> PruneResult:
         """Tell what ``prune(older_than)`` would delete now, changing nothing."""
         cutoff = self.clock() - older_than
-        with self.store() as uow:
-            rows = uow.observations.before(to_micros(cutoff))
+        with self.store.read() as queries:
+            rows = queries.rows_before(to_micros(cutoff))
         return PruneResult(
             rows.observations, rows.series, 0, cutoff, _moment(rows.oldest), _moment(rows.newest)
         )
@@ -184,7 +184,7 @@ class Maintenance:
         oldest: int | None = None
         newest: int | None = None
         while True:
-            with self.store(write=True) as uow:
+            with self.store.write() as uow:
                 policy = self.guard.writable(uow)
                 step = _prune_step(uow, before, rows_per_transaction)
                 if step is None:
@@ -220,15 +220,15 @@ class Maintenance:
     def export(self) -> dict[str, object]:
         """Return everything stored, read in one snapshot, as one plain document:
         observations in the summary text format, price lists, pushed counts and the policy."""
-        with self.store() as uow:
-            state = uow.state.get()
+        with self.store.read() as queries:
+            state = queries.state()
             observations = [
                 Observation(team, resource, dimension, from_micros(t), usage)
-                for sid, (team, resource, dimension) in sorted(uow.series.keys().items())
-                for t, usage in uow.observations.readings(sid)
+                for sid, (team, resource, dimension) in sorted(queries.keys().items())
+                for t, usage in queries.readings(sid)
             ]
-            pushes = uow.pushes.state()
-            lists = uow.prices.lists()
+            pushes = queries.push_state()
+            lists = queries.price_lists()
         return {
             "usagelens_export": EXPORT_VERSION,
             "exported_at": self.clock().isoformat(),
@@ -263,8 +263,8 @@ class Maintenance:
             observations, series = batch.observations, len(batch.series)
         lists = {e.origin: len(e.prices.values) for e in _import_price_lists(export)}
         pushes = sum(_import_pushes(export).statuses.values())
-        with self.store() as uow:
-            empty = _store_empty(uow)
+        with self.store.read() as queries:
+            empty = _store_empty(queries)
         return ImportPlan(observations, series, lists, pushes, empty)
 
     def import_(self, document: object) -> IngestResult:
@@ -273,8 +273,8 @@ class Maintenance:
         Raises InvalidInput if the document is not an export, or the store is not empty.
         """
         export = _export_document(document)
-        with self.store() as uow:
-            if not _store_empty(uow):
+        with self.store.read() as queries:
+            if not _store_empty(queries):
                 raise InvalidInput("the store is not empty: import only into a new database")
         policy = policy_from_document(export["policy"]) if export.get("policy") else Policy()
         entries = _import_price_lists(export)
@@ -284,7 +284,7 @@ class Maintenance:
             self._ingest.ingest(text.encode(), source="import", json_form=False) if text else None
         )
         self._prices.store_price_lists(entries)
-        with self.store(write=True) as uow:
+        with self.store.write() as uow:
             uow.pushes.add(tally)
             uow.commit()
         self.rebuild(policy)
@@ -339,9 +339,11 @@ def _export_document(document: object) -> dict[str, object]:
     return document
 
 
-def _store_empty(uow: UnitOfWork) -> bool:
+def _store_empty(queries: StoreQueries) -> bool:
     """Tell whether a store holds no observations, prices or pushed counts."""
-    return not (uow.observations.count() or uow.prices.lists() or uow.pushes.endpoints())
+    return not (
+        queries.observation_count() or queries.price_lists() or queries.push_state().endpoints
+    )
 
 
 def _import_pushes(document: dict[str, object]) -> PushTally:

@@ -6,7 +6,7 @@ import json
 
 from usagelens.domain.errors import NotConfigured, PolicyMismatch
 from usagelens.domain.policy import Policy, policy_from_document
-from usagelens.ports import StoreState, UnitOfWork, UnitOfWorkFactory
+from usagelens.ports import Store, StoreState, UnitOfWork
 
 
 class PolicyGuard:
@@ -17,7 +17,7 @@ class PolicyGuard:
     show nor write numbers: it is refused (PolicyMismatch) until a rebuild.
     """
 
-    def __init__(self, store: UnitOfWorkFactory, configured: Policy | None = None) -> None:
+    def __init__(self, store: Store, configured: Policy | None = None) -> None:
         self.store = store
         self.configured = configured
         self._stored: tuple[str, Policy] | None = None

@@ -15,7 +15,7 @@ from usagelens.domain.prices import (
     precedence,
     prices_in_force,
 )
-from usagelens.ports import Clock, UnitOfWorkFactory
+from usagelens.ports import Clock, Store
 
 
 class Prices:
@@ -27,7 +27,7 @@ class Prices:
 
     def __init__(
         self,
-        store: UnitOfWorkFactory,
+        store: Store,
         guard: PolicyGuard,
         clock: Clock,
         source_order: Sequence[str] = (),
@@ -61,11 +61,11 @@ class Prices:
         for entry in lists:
             check_locator(entry.origin, "origin")
         now = self.clock()
-        with self.store(write=True) as uow:
+        with self.store.write() as uow:
             self.guard.writable(uow)
             if fence is not None and not uow.refresh.holds(fence):
                 raise LeaseLost("the refresh lease ran out: its price lists were not stored")
-            arrived = {entry.origin: entry.updated_at for entry in uow.prices.lists()}
+            arrived = {entry.origin: entry.updated_at for entry in uow.read.price_lists()}
             stored = []
             for entry in lists:
                 at = entry.updated_at or now
@@ -82,7 +82,7 @@ class Prices:
     def drop_prices(self, origin: str) -> bool:
         """Forget one origin's list (a retired source, or the hand-set list); tell if it was."""
         check_locator(origin, "origin")
-        with self.store(write=True) as uow:
+        with self.store.write() as uow:
             self.guard.writable(uow)
             dropped = uow.prices.drop_list(origin)
             if dropped:
@@ -94,16 +94,16 @@ class Prices:
         """Return the prices in force, or one origin's list (empty if it has none)."""
         if origin is not None:
             check_locator(origin, "origin")
-        with self.store() as uow:
-            lists = uow.prices.lists()
+        with self.store.read() as queries:
+            lists = queries.price_lists()
         if origin is None:
             return prices_in_force(lists, self.source_order)
         return next((e.prices for e in lists if e.origin == origin), PriceList({}))
 
     def price_lists(self) -> list[OriginPrices]:
         """Return every origin's list, the one that wins first (see ``precedence``)."""
-        with self.store() as uow:
-            return precedence(uow.prices.lists(), self.source_order)
+        with self.store.read() as queries:
+            return precedence(queries.price_lists(), self.source_order)
 
 
 __all__ = ["Prices"]

@@ -13,7 +13,7 @@ from usagelens.domain.push import (
     latency_bucket,
     parse_push_body,
 )
-from usagelens.ports import PushTally, UnitOfWorkFactory
+from usagelens.ports import PushTally, Store
 
 
 class Pushes:
@@ -25,7 +25,7 @@ class Pushes:
 
     def __init__(
         self,
-        store: UnitOfWorkFactory,
+        store: Store,
         *,
         latency_bounds: Sequence[float] = DEFAULT_LATENCY_BOUNDS,
         max_endpoints: int = 100,
@@ -44,7 +44,7 @@ class Pushes:
 
     def record_pushes(self, events: Sequence[PushEvent]) -> int:
         """Count validated events in one transaction; return how many went to ``other``."""
-        with self.store(write=True) as uow:
+        with self.store.write() as uow:
             known = uow.pushes.endpoints()
             tally, overflow = _tally(events, known, self.latency_bounds, self.max_endpoints)
             uow.pushes.add(tally)

@@ -30,8 +30,8 @@ from usagelens.ports import (
     Clock,
     PushState,
     RefreshStatus,
-    UnitOfWork,
-    UnitOfWorkFactory,
+    Store,
+    StoreQueries,
 )
 
 T = TypeVar("T")
@@ -75,7 +75,7 @@ class Queries:
 
     def __init__(
         self,
-        store: UnitOfWorkFactory,
+        store: Store,
         guard: PolicyGuard,
         clock: Clock,
         *,
@@ -116,26 +116,26 @@ class Queries:
         cached: DataView | None = self._cache.peek(("view", window), state.data_version)
         if cached is not None:
             return cached
-        with self.store() as uow:
-            state = uow.state.get()
+        with self.store.read() as queries:
+            state = queries.state()
             policy = self.guard.in_force(state)
             return self._cache.get(
                 ("view", window),
                 state.data_version,
-                lambda: self._compute_view(uow, state.data_version, window, policy),
+                lambda: self._compute_view(queries, state.data_version, window, policy),
             )
 
     def _compute_view(
-        self, uow: UnitOfWork, version: int, window: Window, policy: Policy
+        self, queries: StoreQueries, version: int, window: Window, policy: Policy
     ) -> DataView:
-        prices = prices_in_force(uow.prices.lists(), self.source_order)
+        prices = prices_in_force(queries.price_lists(), self.source_order)
         if window == ALL_TIME:
-            summaries = uow.series.summaries()
+            summaries = queries.summaries()
             stats = [(s.key, s.stats) for s in summaries]
             rows = price_rows(((s.key, s.verdict) for s in summaries), prices)
         else:
-            keys = uow.series.keys()
-            stats = [(keys[sid], d.stats()) for sid, d in uow.observations.distributions(window)]
+            keys = queries.keys()
+            stats = [(keys[sid], d.stats()) for sid, d in queries.distributions(window)]
             verdicts = ((key, policy.judge(s.count, s.mean, s.median)) for key, s in stats)
             rows = price_rows(verdicts, prices)
         return DataView(version, window, stats, rows)
@@ -191,22 +191,22 @@ class Queries:
 
     def metrics_state(self) -> MetricsState:
         """Read what a scrape shows besides the data: pushes, counters, last refresh."""
-        with self.store() as uow:
-            return MetricsState(uow.pushes.state(), uow.counters.all(), uow.refresh.status())
+        with self.store.read() as queries:
+            return MetricsState(queries.push_state(), queries.counters(), queries.refresh_status())
 
     def batches(self, limit: int = 20) -> list[BatchRecord]:
         """Return the newest ingest batches (the audit trail), newest first."""
-        with self.store() as uow:
-            return uow.batches.recent(limit)
+        with self.store.read() as queries:
+            return queries.batches(limit)
 
     def series_readings(
         self, key: SeriesKey, window: Window | None = None
     ) -> list[tuple[datetime, float]]:
         """Return one series' observations within a window in time order (none if unknown)."""
         window = self.resolve(window)
-        with self.store() as uow:
-            ids = [sid for sid, known in uow.series.keys().items() if known == key]
-            readings = uow.observations.readings(ids[0]) if ids else []
+        with self.store.read() as queries:
+            ids = [sid for sid, known in queries.keys().items() if known == key]
+            readings = queries.readings(ids[0]) if ids else []
         since = None if window.since is None else to_micros(window.since)
         until = None if window.until is None else to_micros(window.until)
         return [

@@ -14,7 +14,7 @@ from usagelens.domain.errors import LeaseLost
 from usagelens.domain.ids import check_locator
 from usagelens.domain.model import IngestResult, Observation
 from usagelens.domain.prices import OriginPrices
-from usagelens.ports import TableSource, UnitOfWorkFactory, UsageSource
+from usagelens.ports import Store, TableSource, UsageSource
 from usagelens.pulls import PullOutcome, outcome_dict, pull_into
 
 INTERRUPTED = "interrupted by a shutdown: every batch stored is whole; the next refresh pulls again"
@@ -23,7 +23,7 @@ INTERRUPTED = "interrupted by a shutdown: every batch stored is whole; the next 
 class Refresh:
     """Run refreshes one at a time across processes and hosts, and keep table positions."""
 
-    def __init__(self, store: UnitOfWorkFactory, *, ingest: Ingest, prices: Prices) -> None:
+    def __init__(self, store: Store, *, ingest: Ingest, prices: Prices) -> None:
         self.store = store
         self.ingest = ingest
         self.prices = prices
@@ -31,15 +31,15 @@ class Refresh:
     def source_position(self, source: str) -> datetime | None:
         """Return how far a table source has been read."""
         check_locator(source, "source")
-        with self.store() as uow:
-            return uow.refresh.position(source)
+        with self.store.read() as queries:
+            return queries.position(source)
 
     def set_source_position(
         self, source: str, position: datetime, *, fence: int | None = None
     ) -> None:
         """Move a table source's read position forward (refused once ``fence``'s lease is lost)."""
         check_locator(source, "source")
-        with self.store(write=True) as uow:
+        with self.store.write() as uow:
             if fence is not None and not uow.refresh.holds(fence):
                 raise LeaseLost("the refresh lease ran out: the read position was not moved")
             uow.refresh.set_position(source, position)
@@ -47,8 +47,8 @@ class Refresh:
 
     def status(self) -> dict[str, object]:
         """Return the last refresh: started_at, finished_at, ok, failed, running, pulls."""
-        with self.store() as uow:
-            status = uow.refresh.status()
+        with self.store.read() as queries:
+            status = queries.refresh_status()
         if status is None:
             return {"running": False, "started_at": None, "finished_at": None,
                     "ok": 0, "failed": 0, "pulls": []}  # fmt: skip
@@ -63,7 +63,7 @@ class Refresh:
 
     def lease(self, holder: str, lease_seconds: float, min_interval: float | None) -> int | None:
         """Take the refresh lease (None: another holder has it, or one ran too recently)."""
-        with self.store(write=True) as uow:
+        with self.store.write() as uow:
             token = uow.refresh.lease(holder, lease_seconds, min_interval)
             uow.commit()
         return token
@@ -72,7 +72,7 @@ class Refresh:
         """Record a refresh's outcomes and free its lease, unless the lease was lost."""
         ok = sum(o.ok for o in outcomes)
         record = json.dumps([outcome_dict(o) for o in outcomes], ensure_ascii=False)
-        with self.store(write=True) as uow:
+        with self.store.write() as uow:
             finished = uow.refresh.finish(token, ok, len(outcomes) - ok, record)
             uow.commit()
         return finished

@@ -11,12 +11,14 @@ import html
 import io
 import textwrap
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from usagelens.domain.analytics import AnalyticsRow
-from usagelens.domain.model import DIMENSIONS, Decision, Window
+from usagelens.domain.errors import InvalidInput
+from usagelens.domain.model import DIMENSIONS, Decision, Dimension, Intensity, UsageType, Window
 from usagelens.domain.money import CostSummary, DeletedCosts, deleted_costs, total_costs
 from usagelens.domain.summary import format_timestamp
 
@@ -99,6 +101,38 @@ def render_json(report: Report) -> dict[str, object]:
         "decisions": report.decisions,
         "unpriced": report.costs.unpriced,
     }
+
+
+def report_from_json(document: Mapping[str, Any]) -> Report:
+    """Rebuild a report from ``render_json``'s document (what a server answers)."""
+    try:
+        rows = [
+            AnalyticsRow(
+                team=str(row["team"]),
+                resource=str(row["resource"]),
+                dimension=Dimension(row["dimension"]),
+                count=int(row["count"]),
+                mean=float(row["mean"]),
+                median=float(row["median"]),
+                usage_type=UsageType(row["usage_type"]),
+                intensity=Intensity(row["intensity"]),
+                decision=Decision(row["decision"]),
+                reason=str(row["reason"]),
+                cost=None if row["cost"] is None else float(row["cost"]),
+            )
+            for team in document["teams"]
+            for row in team["rows"]
+        ]
+        window = document["window"]
+        span = Window(_moment(window["since"]), _moment(window["until"]))
+        generated = datetime.fromisoformat(str(document["generated_at"]))
+        return build_report(rows, str(document["currency"]), generated, span)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidInput(f"not a usagelens report ({exc!r})") from None
+
+
+def _moment(text: object) -> datetime | None:
+    return None if text is None else datetime.fromisoformat(str(text))
 
 
 def render_text(report: Report, width: int = 80) -> str:

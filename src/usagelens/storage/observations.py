@@ -19,12 +19,9 @@ from typing import Any
 
 from sqlalchemy import Connection
 
-from usagelens.domain.batch import to_micros
-from usagelens.domain.distribution import Distribution, SeriesStats
-from usagelens.domain.model import Decision, Dimension, Intensity, SeriesKey, UsageType, Window
-from usagelens.domain.policy import Classification
-from usagelens.domain.series import SeriesAggregate, SeriesSummary, differences
-from usagelens.ports import RowsBefore
+from usagelens.domain.distribution import Distribution
+from usagelens.domain.model import Decision, Dimension, Intensity, SeriesKey, UsageType
+from usagelens.domain.series import SeriesAggregate, differences
 from usagelens.storage.tables import HISTOGRAM_COLUMNS
 
 _DIMENSIONS = {d.value: d for d in Dimension}
@@ -134,39 +131,6 @@ class SqlSeries:
         rows = [_series_row(aggregate) for aggregate in aggregates]
         for chunk in _chunks(rows):
             self._cursor.executemany(statement, chunk)
-
-    def summaries(self) -> list[SeriesSummary]:
-        """Return the statistics and verdict of every series that holds observations."""
-        self._cursor.execute(f"SELECT {_SUMMARY_COLUMNS} FROM series WHERE count > 0")
-        summaries = []
-        for row in self._cursor.fetchall():
-            _, team, resource, dim, count, total, mean, median = row[:8]
-            frequencies = tuple(row[8:19])
-            usage_type, intensity, decision, reason = row[19:23]
-            summaries.append(
-                SeriesSummary(
-                    key=(team, resource, _DIMENSIONS[dim]),
-                    stats=SeriesStats(count, total, mean, median, frequencies),
-                    verdict=Classification(
-                        count=count,
-                        mean=mean,
-                        median=median,
-                        usage_type=_USAGE_TYPES[usage_type],
-                        intensity=_INTENSITIES[intensity],
-                        decision=_DECISIONS[decision],
-                        reason=reason,
-                    ),
-                )
-            )
-        return summaries
-
-    def keys(self) -> dict[int, SeriesKey]:
-        """Return every series' key by id."""
-        self._cursor.execute("SELECT id, team, resource, dimension FROM series")
-        return {
-            sid: (team, resource, _DIMENSIONS[dim])
-            for sid, team, resource, dim in self._cursor.fetchall()
-        }
 
     def oldest(self, micros: int, limit: int) -> list[tuple[int, int]]:
         """Return up to ``limit`` (id, earliest time) of series holding data older than a time."""
@@ -349,95 +313,6 @@ class SqlObservations:
                     [(usage, sid, t) for sid, t, usage in chunk],
                 )
 
-    def distributions(self, window: Window) -> Iterator[tuple[int, Distribution]]:
-        """Yield every series' distribution of usages within a window, computed set-wise.
-
-        PostgreSQL groups the whole window in one query (a hash aggregate). SQLite reads
-        per series whichever side of the window is smaller, by its stored time span: the
-        rows inside, grouped by usage; or the rows outside, subtracted from the stored
-        distribution (read in the same transaction, so the two agree). A series wholly
-        inside the window is its stored distribution; a 7-day window over 200 hours reads
-        a sixth of the rows. Each read is a range of the primary key.
-        """
-        since = to_micros(window.since) if window.since is not None else -(2**62)
-        until = to_micros(window.until) if window.until is not None else 2**62
-        if self._postgres:
-            self._cursor.execute(
-                "SELECT series_id, usage, count(*) FROM observations "
-                "WHERE t >= %s AND t < %s GROUP BY series_id, usage ORDER BY series_id, usage",
-                (since, until),
-            )
-            yield from _grouped(self._cursor)
-            return
-        self._cursor.execute(
-            "SELECT id, first_at, last_at, distribution FROM series "
-            "WHERE count > 0 AND first_at < ? AND last_at >= ? ORDER BY id",
-            (until, since),
-        )
-        for sid, first, last, blob in self._cursor.fetchall():
-            inside = min(last, until - 1) - max(first, since)
-            if inside == last - first:
-                yield sid, Distribution.from_bytes(bytes(blob))
-            elif 2 * inside > last - first:
-                stored = Distribution.from_bytes(bytes(blob))
-                distribution = stored.without(self._outside(sid, since, until))
-                if distribution.count:
-                    yield sid, distribution
-            else:
-                self._cursor.execute(
-                    "SELECT usage, count(*) FROM observations WHERE series_id = ? AND t >= ? "
-                    "AND t < ? GROUP BY usage ORDER BY usage",
-                    (sid, since, until),
-                )
-                if rows := self._cursor.fetchall():
-                    values = array("d", [usage for usage, _ in rows])
-                    counts = array("q", [count for _, count in rows])
-                    yield sid, Distribution.from_sorted(values, counts)
-
-    def _outside(self, sid: int, since: int, until: int) -> list[tuple[float, int]]:
-        """(usage, count) of a series' rows before ``since`` or from ``until`` on (SQLite)."""
-        self._cursor.execute(
-            "SELECT usage, count(*) FROM (SELECT usage FROM observations"
-            " WHERE series_id = ? AND t < ? UNION ALL SELECT usage FROM observations"
-            " WHERE series_id = ? AND t >= ?) GROUP BY usage",
-            (sid, since, sid, until),
-        )
-        return [(usage, count) for usage, count in self._cursor.fetchall()]
-
-    def all_distributions(self) -> Iterator[tuple[int, Distribution, int, int]]:
-        """Yield (series id, distribution, earliest, latest) of every series from raw rows.
-
-        Reads nothing but the observations (the aggregates may be stale: this rebuilds them).
-        """
-        spans: dict[int, tuple[int, int]] = {}
-        self._cursor.execute(
-            "SELECT series_id, min(t), max(t) FROM observations GROUP BY series_id"
-        )
-        for sid, first, last in self._cursor.fetchall():
-            spans[sid] = (first, last)
-        self._cursor.execute(
-            "SELECT series_id, usage, count(*) FROM observations "
-            "GROUP BY series_id, usage ORDER BY series_id, usage"
-        )
-        for sid, distribution in _grouped(self._cursor):
-            first, last = spans[sid]
-            yield sid, distribution, first, last
-
-    def before(self, micros: int) -> RowsBefore:
-        """Count the observations older than a time and their series, in one query.
-
-        Only series whose stored span starts earlier are read, each a range of the key.
-        """
-        mark = self._mark
-        self._cursor.execute(
-            "SELECT count(*), count(DISTINCT o.series_id), min(o.t), max(o.t) FROM series s"
-            f" JOIN observations o ON o.series_id = s.id AND o.t < {mark}"
-            f" WHERE s.first_at < {mark}",
-            (micros, micros),
-        )
-        count, series, oldest, newest = self._cursor.fetchone()
-        return RowsBefore(int(count), int(series), oldest, newest)
-
     def count_before(self, ids: Collection[int], micros: int) -> dict[int, tuple[int, int]]:
         """Return per series how many observations are older than a time, and the newest."""
         found: dict[int, tuple[int, int]] = {}
@@ -488,19 +363,6 @@ class SqlObservations:
             )
             spans.update((sid, (first, last)) for sid, first, last in self._cursor.fetchall())
         return {sid: (removed[sid], *spans[sid]) for sid in spans}
-
-    def readings(self, series_id: int) -> list[tuple[int, float]]:
-        """Return one series' (time, usage) in time order."""
-        self._cursor.execute(
-            f"SELECT t, usage FROM observations WHERE series_id = {self._mark} ORDER BY t",
-            (series_id,),
-        )
-        return [(t, usage) for t, usage in self._cursor.fetchall()]
-
-    def count(self) -> int:
-        """Return how many observations are stored."""
-        self._cursor.execute("SELECT count(*) FROM observations")
-        return int(self._cursor.fetchone()[0])
 
 
 def _grouped(cursor: Any) -> Iterator[tuple[int, Distribution]]:

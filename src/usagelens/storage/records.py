@@ -10,9 +10,9 @@ from typing import Any
 from sqlalchemy import Connection, Table, delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from usagelens.domain.model import Dimension, IngestResult
-from usagelens.domain.prices import OriginPrices, PriceList
-from usagelens.ports import BatchRecord, PushState, PushTally, RefreshStatus, StoreState
+from usagelens.domain.model import Dimension
+from usagelens.domain.prices import OriginPrices
+from usagelens.ports import BatchRecord, PushTally, StoreState
 from usagelens.storage.tables import (
     counters,
     ingest_batches,
@@ -81,22 +81,6 @@ class SqlPrices:
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
-    def lists(self) -> list[OriginPrices]:
-        """Return every origin's list, with when it arrived."""
-        arrived = {
-            row.origin: _aware(row.updated_at)
-            for row in self._conn.execute(select(price_lists.c.origin, price_lists.c.updated_at))
-        }
-        values: dict[str, dict[str, dict[Dimension, float]]] = {o: {} for o in arrived}
-        cursor = self._conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        cursor.execute("SELECT origin, resource, dimension, price FROM origin_prices")
-        for origin, resource, dim, amount in cursor.fetchall():
-            values.setdefault(origin, {}).setdefault(resource, {})[_DIMENSIONS[dim]] = amount
-        return [
-            OriginPrices(origin, PriceList(values[origin]), arrived.get(origin))
-            for origin in sorted(values)
-        ]
-
     def put_list(self, entry: OriginPrices, at: datetime) -> None:
         """Make this the whole list of its origin, arrived at ``at``."""
         origin = entry.origin
@@ -153,16 +137,6 @@ class SqlPushes:
             ["count"],
         )
 
-    def state(self) -> PushState:
-        """Return every pushed count."""
-        conn = self._conn
-        statuses = {int(s): int(n) for s, n in conn.execute(select(push_statuses))}
-        endpoints = {e: (float(t), int(n)) for e, t, n in conn.execute(select(push_endpoints))}
-        latency: dict[str, dict[str, int]] = {}
-        for endpoint, le, n in conn.execute(select(push_latency)):
-            latency.setdefault(endpoint, {})[le] = int(n)
-        return PushState(statuses, endpoints, latency)
-
 
 class SqlCounters:
     """Named counters."""
@@ -174,10 +148,6 @@ class SqlCounters:
         """Add to named counters, creating missing ones."""
         rows = [{"name": k, "value": v} for k, v in amounts.items() if v]
         _add_many(self._conn, counters, ["name"], rows, ["value"])
-
-    def all(self) -> dict[str, int]:
-        """Return every named counter."""
-        return {name: int(value) for name, value in self._conn.execute(select(counters))}
 
 
 class SqlBatches:
@@ -213,28 +183,6 @@ class SqlBatches:
             select(func.max(ingest_batches.c.data_version)).where(ingest_batches.c.sha256 == sha256)
         ).one()
         return None if row[0] is None else int(row[0])
-
-    def recent(self, limit: int = 20) -> list[BatchRecord]:
-        """Return the newest records, newest first."""
-        query = select(ingest_batches).order_by(ingest_batches.c.id.desc()).limit(limit)
-        return [
-            BatchRecord(
-                received_at=row.received_at.replace(tzinfo=UTC),
-                source=row.source,
-                sha256=row.sha256,
-                result=IngestResult(
-                    batch_id=row.id,
-                    observations=row.observations,
-                    inserted=row.inserted,
-                    updated=row.updated,
-                    duplicates=row.duplicates,
-                    teams=row.teams,
-                    resources=row.resources,
-                ),
-                data_version=row.data_version,
-            )
-            for row in self._conn.execute(query)
-        ]
 
 
 class SqlState:
@@ -357,28 +305,6 @@ class SqlRefresh:
             return moment
         stamp = self._conn.execute(text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')")).scalar()
         return datetime.fromisoformat(str(stamp))
-
-    def status(self) -> RefreshStatus | None:
-        """Return the lease and last outcome, None before the first refresh."""
-        row = self._conn.execute(select(refresh_state).where(refresh_state.c.id == 1)).first()
-        if row is None:
-            return None
-        return RefreshStatus(
-            holder=row.holder,
-            lease_until=_aware(row.lease_until),
-            started_at=_aware(row.started_at),
-            finished_at=_aware(row.finished_at),
-            ok=int(row.ok),
-            failed=int(row.failed),
-            outcome=row.outcome,
-        )
-
-    def position(self, source: str) -> datetime | None:
-        """Return how far a table source has been read (its newest collect_date taken)."""
-        position = self._conn.execute(
-            select(source_cursors.c.position).where(source_cursors.c.source == source)
-        ).scalar()
-        return _aware(position)
 
     def set_position(self, source: str, position: datetime) -> None:
         """Move a table source's read position forward (never back)."""

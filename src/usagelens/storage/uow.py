@@ -1,4 +1,13 @@
-"""The SQL unit of work: one connection, one transaction, every repository on it."""
+"""The SQL unit of work and snapshot: one connection, one transaction each.
+
+A writing unit of work (``SqlStore.write``) takes the store's write lock when it begins
+(``BEGIN IMMEDIATE`` on SQLite, an advisory lock on PostgreSQL), so writers take turns
+and each sees what the previous one committed. A snapshot (``SqlStore.read``) is on
+PostgreSQL REPEATABLE READ and READ ONLY, so every statement in it sees the same
+committed state (SQLite's deferred transaction in WAL mode is one already). Every
+database error leaves either classified once (``storage.errors.classify``), and an
+encoding error met while binding a value is the caller's value.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +21,7 @@ from usagelens.ports import StoreState
 from usagelens.storage.engine import READ, WRITE
 from usagelens.storage.errors import DATABASE_ERRORS, classify
 from usagelens.storage.observations import SqlObservations, SqlSeries
+from usagelens.storage.queries import SqlQueries
 from usagelens.storage.records import (
     SqlBatches,
     SqlCounters,
@@ -22,17 +32,42 @@ from usagelens.storage.records import (
 )
 
 
-class SqlUnitOfWork:
-    """A transaction on SQLite or PostgreSQL; rolled back unless ``commit`` is called.
+class _Transaction:
+    """One connection and one transaction, rolled back unless committed; errors classified."""
 
-    A writing unit of work takes the store's write lock when it begins (``BEGIN
-    IMMEDIATE`` on SQLite, an advisory lock on PostgreSQL), so writers take turns and
-    each sees what the previous one committed. A reading one is a snapshot: on
-    PostgreSQL REPEATABLE READ and READ ONLY, so every statement in it sees the same
-    committed state (SQLite's deferred transaction in WAL mode is one already). Every
-    database error leaves it classified once (``storage.errors.classify``), and an
-    encoding error met while binding a value is the caller's value.
-    """
+    def __init__(self, engine: Engine, *, write: bool) -> None:
+        self._engine = engine
+        self._write = write
+        self._conn: Connection | None = None
+        self._transaction: RootTransaction | None = None
+
+    def _begin(self) -> Connection:
+        try:
+            conn = self._engine.connect()
+            conn.execution_options(**(WRITE if self._write else READ[conn.dialect.name]))
+            self._transaction = conn.begin()
+        except DATABASE_ERRORS as exc:
+            raise classify(exc, action="connect") from exc
+        self._conn = conn
+        return conn
+
+    def _end(self, exc: BaseException | None) -> None:
+        conn, transaction = self._conn, self._transaction
+        self._conn = self._transaction = None
+        if conn is None or transaction is None:
+            return
+        try:
+            if transaction.is_active:
+                transaction.rollback()
+            conn.close()
+        except DATABASE_ERRORS:
+            conn.invalidate()
+        if exc is not None and isinstance(exc, (*DATABASE_ERRORS, UnicodeEncodeError)):
+            raise classify(exc, action="write" if self._write else "read") from exc
+
+
+class SqlUnitOfWork(_Transaction):
+    """A writing transaction on SQLite or PostgreSQL, with every write-side repository."""
 
     series: SqlSeries
     observations: SqlObservations
@@ -42,22 +77,14 @@ class SqlUnitOfWork:
     batches: SqlBatches
     state: SqlState
     refresh: SqlRefresh
+    read: SqlQueries
 
-    def __init__(self, engine: Engine, known: dict[SeriesKey, int], *, write: bool) -> None:
-        self._engine = engine
+    def __init__(self, engine: Engine, known: dict[SeriesKey, int]) -> None:
+        super().__init__(engine, write=True)
         self._known = known
-        self._write = write
-        self._conn: Connection | None = None
-        self._transaction: RootTransaction | None = None
 
     def __enter__(self) -> SqlUnitOfWork:
-        try:
-            conn = self._engine.connect()
-            conn.execution_options(**(WRITE if self._write else READ[conn.dialect.name]))
-            self._transaction = conn.begin()
-        except DATABASE_ERRORS as exc:
-            raise classify(exc, action="connect") from exc
-        self._conn = conn
+        conn = self._begin()
         self.series = SqlSeries(conn, self._known)
         self.observations = SqlObservations(conn)
         self.prices = SqlPrices(conn)
@@ -66,6 +93,7 @@ class SqlUnitOfWork:
         self.batches = SqlBatches(conn)
         self.state = SqlState(conn)
         self.refresh = SqlRefresh(conn)
+        self.read = SqlQueries(conn)
         return self
 
     def commit(self) -> None:
@@ -83,34 +111,45 @@ class SqlUnitOfWork:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        conn, transaction = self._conn, self._transaction
-        self._conn = self._transaction = None
-        if conn is None or transaction is None:
-            return
-        try:
-            if transaction.is_active:
-                transaction.rollback()
-            conn.close()
-        except DATABASE_ERRORS:
-            conn.invalidate()
-        if exc is not None and isinstance(exc, (*DATABASE_ERRORS, UnicodeEncodeError)):
-            raise classify(exc, action="write" if self._write else "read") from exc
+        self._end(exc)
+
+
+class SqlSnapshot(_Transaction):
+    """A read-only snapshot on SQLite or PostgreSQL; entered, it gives the queries."""
+
+    def __init__(self, engine: Engine) -> None:
+        super().__init__(engine, write=False)
+
+    def __enter__(self) -> SqlQueries:
+        return SqlQueries(self._begin())
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self._end(exc)
 
 
 class SqlStore:
-    """Open units of work on one database (the ``UnitOfWorkFactory`` for SQL)."""
+    """Open units of work and snapshots on one database (the ``Store`` for SQL)."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._known: dict[SeriesKey, int] = {}
         """Series ids seen committed; a series id never changes, so this only grows."""
 
-    def __call__(self, *, write: bool = False) -> SqlUnitOfWork:
-        """Open a unit of work; a writing one takes the write lock at its start."""
-        return SqlUnitOfWork(self.engine, self._known, write=write)
+    def write(self) -> SqlUnitOfWork:
+        """Open a writing unit of work; it takes the write lock at its start."""
+        return SqlUnitOfWork(self.engine, self._known)
+
+    def read(self) -> SqlSnapshot:
+        """Open a read-only snapshot."""
+        return SqlSnapshot(self.engine)
 
     def state(self) -> StoreState:
-        """Read the store's state on a bare pooled connection (a fraction of a unit of work)."""
+        """Read the store's state on a bare pooled connection (a fraction of a snapshot)."""
         try:
             connection = self.engine.raw_connection()
         except DATABASE_ERRORS as exc:

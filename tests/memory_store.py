@@ -1,8 +1,10 @@
-"""An in-memory store with the same ports as the SQL one, for use-case tests and trials.
+"""An in-memory store with the same ports as the SQL one (cosmicpython's fake repository),
+for use-case tests; the contract suite (tests/contract) holds it to the SQL stores.
 
 Writers take turns (one lock) and work on a copy of the data that replaces the shared
 data only when they commit, so a failed or abandoned unit of work leaves nothing
-behind, exactly like a rolled-back transaction. Nothing is kept across processes.
+behind, exactly like a rolled-back transaction. A snapshot reads the data as it was
+when it began (a commit replaces the data, never changes it in place).
 """
 
 from __future__ import annotations
@@ -69,16 +71,6 @@ class _Series:
         for aggregate in aggregates:
             self._data.series[aggregate.id] = aggregate
 
-    def summaries(self) -> list[SeriesSummary]:
-        return [
-            SeriesSummary(a.key, a.stats, a.verdict)
-            for a in self._data.series.values()
-            if a.stats is not None and a.verdict is not None
-        ]
-
-    def keys(self) -> dict[int, SeriesKey]:
-        return {sid: a.key for sid, a in self._data.series.items()}
-
     def oldest(self, micros: int, limit: int) -> list[tuple[int, int]]:
         found = [
             (a.first, sid)
@@ -113,30 +105,6 @@ class _Observations:
         for sid, t, usage in rows:
             self._data.observations[sid][t] = usage
 
-    def distributions(self, window: Window) -> Iterator[tuple[int, Distribution]]:
-        since = to_micros(window.since) if window.since else None
-        until = to_micros(window.until) if window.until else None
-        for sid in sorted(self._data.observations):
-            usages = [
-                usage
-                for t, usage in self._data.observations[sid].items()
-                if (since is None or t >= since) and (until is None or t < until)
-            ]
-            if usages:
-                yield sid, Distribution.of(usages)
-
-    def all_distributions(self) -> Iterator[tuple[int, Distribution, int, int]]:
-        for sid, held in sorted(self._data.observations.items()):
-            if held:
-                usages = list(held.values())
-                yield sid, Distribution.of(usages), min(held), max(held)
-
-    def before(self, micros: int) -> RowsBefore:
-        old = [[t for t in held if t < micros] for held in self._data.observations.values()]
-        times = [t for series_times in old for t in series_times]
-        series = sum(1 for series_times in old if series_times)
-        return RowsBefore(len(times), series, min(times, default=None), max(times, default=None))
-
     def count_before(self, ids: Collection[int], micros: int) -> dict[int, tuple[int, int]]:
         found = {}
         for sid in ids:
@@ -161,20 +129,10 @@ class _Observations:
             result[sid] = (removed, min(held, default=None), max(held, default=None))
         return result
 
-    def readings(self, series_id: int) -> list[tuple[int, float]]:
-        held = self._data.observations.get(series_id, {})
-        return [(t, held[t]) for t in sorted(held)]
-
-    def count(self) -> int:
-        return sum(len(held) for held in self._data.observations.values())
-
 
 class _Prices:
     def __init__(self, data: _Data) -> None:
         self._data = data
-
-    def lists(self) -> list[OriginPrices]:
-        return [self._data.price_lists[o] for o in sorted(self._data.price_lists)]
 
     def put_list(self, entry: OriginPrices, at: datetime) -> None:
         self._data.price_lists[entry.origin] = OriginPrices(entry.origin, entry.prices, at)
@@ -199,14 +157,6 @@ class _Pushes:
         for (endpoint, le), count in tally.buckets.items():
             data.latency.setdefault(endpoint, Counter())[le] += count
 
-    def state(self) -> PushState:
-        data = self._data
-        return PushState(
-            dict(data.statuses),
-            dict(data.endpoints),
-            {endpoint: dict(buckets) for endpoint, buckets in data.latency.items()},
-        )
-
 
 class _Counters:
     def __init__(self, data: _Data) -> None:
@@ -214,9 +164,6 @@ class _Counters:
 
     def add(self, amounts: Mapping[str, int]) -> None:
         self._data.counters.update({k: v for k, v in amounts.items() if v})
-
-    def all(self) -> dict[str, int]:
-        return dict(self._data.counters)
 
 
 class _Batches:
@@ -228,9 +175,6 @@ class _Batches:
         result: IngestResult = replace(record.result, batch_id=batch_id)
         self._data.batches.append(replace(record, result=result))
         return batch_id
-
-    def recent(self, limit: int = 20) -> list[BatchRecord]:
-        return list(reversed(self._data.batches))[:limit]
 
     def version_of(self, sha256: str) -> int | None:
         versions = [
@@ -305,33 +249,96 @@ class _Refresh:
         )  # fmt: skip
         return True
 
-    def status(self) -> RefreshStatus | None:
-        return self._data.refresh
-
-    def position(self, source: str) -> datetime | None:
-        return self._data.positions.get(source)
-
     def set_position(self, source: str, position: datetime) -> None:
         before = self._data.positions.get(source)
         if before is None or before < position:
             self._data.positions[source] = position.astimezone(UTC)
 
 
-class MemoryUnitOfWork:
-    """A unit of work on a MemoryStore."""
+class _Queries:
+    """The read side on one version of the data."""
 
-    def __init__(self, store: MemoryStore, *, write: bool) -> None:
+    def __init__(self, data: _Data) -> None:
+        self._data = data
+
+    def state(self) -> StoreState:
+        return self._data.state
+
+    def summaries(self) -> list[SeriesSummary]:
+        return [
+            SeriesSummary(a.key, a.stats, a.verdict)
+            for a in self._data.series.values()
+            if a.stats is not None and a.verdict is not None
+        ]
+
+    def keys(self) -> dict[int, SeriesKey]:
+        return {sid: a.key for sid, a in self._data.series.items()}
+
+    def distributions(self, window: Window) -> Iterator[tuple[int, Distribution]]:
+        since = to_micros(window.since) if window.since else None
+        until = to_micros(window.until) if window.until else None
+        for sid in sorted(self._data.observations):
+            usages = [
+                usage
+                for t, usage in self._data.observations[sid].items()
+                if (since is None or t >= since) and (until is None or t < until)
+            ]
+            if usages:
+                yield sid, Distribution.of(usages)
+
+    def all_distributions(self) -> Iterator[tuple[int, Distribution, int, int]]:
+        for sid, held in sorted(self._data.observations.items()):
+            if held:
+                usages = list(held.values())
+                yield sid, Distribution.of(usages), min(held), max(held)
+
+    def readings(self, series_id: int) -> list[tuple[int, float]]:
+        held = self._data.observations.get(series_id, {})
+        return [(t, held[t]) for t in sorted(held)]
+
+    def observation_count(self) -> int:
+        return sum(len(held) for held in self._data.observations.values())
+
+    def rows_before(self, micros: int) -> RowsBefore:
+        old = [[t for t in held if t < micros] for held in self._data.observations.values()]
+        times = [t for series_times in old for t in series_times]
+        series = sum(1 for series_times in old if series_times)
+        return RowsBefore(len(times), series, min(times, default=None), max(times, default=None))
+
+    def price_lists(self) -> list[OriginPrices]:
+        return [self._data.price_lists[o] for o in sorted(self._data.price_lists)]
+
+    def push_state(self) -> PushState:
+        data = self._data
+        return PushState(
+            dict(data.statuses),
+            dict(data.endpoints),
+            {endpoint: dict(buckets) for endpoint, buckets in data.latency.items()},
+        )
+
+    def counters(self) -> dict[str, int]:
+        return dict(self._data.counters)
+
+    def batches(self, limit: int = 20) -> list[BatchRecord]:
+        return list(reversed(self._data.batches))[:limit]
+
+    def refresh_status(self) -> RefreshStatus | None:
+        return self._data.refresh
+
+    def position(self, source: str) -> datetime | None:
+        return self._data.positions.get(source)
+
+
+class MemoryUnitOfWork:
+    """A writing unit of work on a MemoryStore: a private copy, swapped in on commit."""
+
+    def __init__(self, store: MemoryStore) -> None:
         self._store = store
-        self._write = write
         self._data: _Data | None = None
 
     def __enter__(self) -> MemoryUnitOfWork:
-        if self._write:
-            self._store.lock.acquire()
-            self._data = copy.deepcopy(self._store.data)
-        else:
-            self._data = self._store.data
-        data = self._data
+        self._store.lock.acquire()
+        self._data = data = copy.deepcopy(self._store.data)
         self.series = _Series(data)
         self.observations = _Observations(data)
         self.prices = _Prices(data)
@@ -340,12 +347,13 @@ class MemoryUnitOfWork:
         self.batches = _Batches(data)
         self.state = _State(data)
         self.refresh = _Refresh(data)
+        self.read = _Queries(data)
         return self
 
     def commit(self) -> None:
         """Make the copy the store's data."""
-        if not self._write or self._data is None:
-            raise RuntimeError("only an open writing unit of work can commit")
+        if self._data is None:
+            raise RuntimeError("only an open unit of work can commit")
         self._store.data = self._data
 
     def __exit__(
@@ -354,21 +362,42 @@ class MemoryUnitOfWork:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._write:
-            self._store.lock.release()
+        self._store.lock.release()
         self._data = None
 
 
+class MemorySnapshot:
+    """A snapshot of a MemoryStore: the data as it was when it began."""
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+
+    def __enter__(self) -> _Queries:
+        return _Queries(self._store.data)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        pass
+
+
 class MemoryStore:
-    """Open units of work on data held in this process (the ``UnitOfWorkFactory``)."""
+    """Open units of work and snapshots on data held in this process (a ``Store``)."""
 
     def __init__(self) -> None:
         self.data = _Data()
         self.lock = threading.RLock()
 
-    def __call__(self, *, write: bool = False) -> MemoryUnitOfWork:
-        """Open a unit of work; a writing one holds the store's lock until it ends."""
-        return MemoryUnitOfWork(self, write=write)
+    def write(self) -> MemoryUnitOfWork:
+        """Open a writing unit of work; it holds the store's lock until it ends."""
+        return MemoryUnitOfWork(self)
+
+    def read(self) -> MemorySnapshot:
+        """Open a snapshot."""
+        return MemorySnapshot(self)
 
     def state(self) -> StoreState:
         """Return the store's state."""

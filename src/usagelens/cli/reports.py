@@ -1,0 +1,204 @@
+"""Reports: the full report in every format, and what a candidate policy would change."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich import box
+from rich.console import Console
+from rich.table import Table
+
+from usagelens.cli.common import (
+    UrlOption,
+    app,
+    err,
+    fail,
+    open_client,
+    policy_app,
+    window_of,
+)
+from usagelens.config import (
+    load_settings,
+)
+from usagelens.documents import load_document
+from usagelens.domain import report as render
+from usagelens.domain.errors import InvalidInput
+from usagelens.domain.policy import policy_from_document
+
+
+@app.command()
+def report(
+    format: Annotated[
+        str, typer.Option("--format", "-f", help="text, markdown, csv, json, html")
+    ] = "text",
+    since: Annotated[str | None, typer.Option(help="from this time (UTC)")] = None,
+    until: Annotated[str | None, typer.Option(help="before this time (UTC)")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="write to a file")] = None,
+    width: Annotated[
+        int, typer.Option(min=60, help="columns the text report fits (names cut with …)")
+    ] = 80,
+    as_json: Annotated[bool, typer.Option("--json", help="the same as --format json")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no notes on stderr")] = False,
+    url: UrlOption = None,
+) -> None:
+    """Print the full report: on a terminal as tables, otherwise in --format.
+
+    Example: usagelens report --since 2026-11-20 --width 120
+    """
+    if as_json:
+        format = "json"
+    if format not in {"text", "markdown", "csv", "json", "html"}:
+        raise fail(f"unknown format {format!r} (text, markdown, csv, json, html)", 2)
+    window = window_of(since, until)
+    with open_client(url, load_settings()) as client:
+        the_report = client.report(window)
+    if format == "text" and output is None and Console().is_terminal:
+        _print_tables(the_report)
+        return
+    text = _render(the_report, format, width)
+    if output:
+        output.write_text(text, encoding="utf-8")
+        if not quiet:
+            err.print(f"report written to {output}")
+    else:
+        typer.echo(text, nl=False)
+
+
+_DECISION_STYLE = {"delete": "red", "keep": "green", "extend": "yellow"}
+
+
+def _print_tables(the_report: render.Report) -> None:
+    """Draw the report as rich tables on a terminal: one per team, then the totals."""
+    console = Console()
+    currency = the_report.currency
+    console.print(f"[bold]{render.report_title(the_report)}[/]", highlight=False)
+    for team in the_report.teams:
+        table = Table(
+            title=f"Team: {team}",
+            title_justify="left",
+            title_style="bold",
+            box=box.SIMPLE_HEAD,
+            pad_edge=False,
+        )
+        table.add_column("Resource", overflow="ellipsis", no_wrap=True, ratio=1, min_width=8)
+        for column in ("Dim", "Mean", "Median", "Type", "Intensity", "Decision", "Cost"):
+            numeric = column in {"Mean", "Median", "Cost"}
+            table.add_column(
+                column, justify="right" if numeric else "left", no_wrap=True, min_width=len(column)
+            )
+        for row in the_report.team_rows(team):
+            decision = row.decision.value
+            table.add_row(
+                row.resource,
+                row.dimension.value,
+                f"{row.mean:.2f}",
+                f"{row.median:.2f}",
+                row.usage_type.value,
+                row.intensity.value,
+                f"[{_DECISION_STYLE[decision]}]{decision}[/]",
+                "unpriced" if row.cost is None else render.money(row.cost),
+            )
+        console.print(table)
+    totals = Table(
+        title="Overall", title_justify="left", title_style="bold", show_header=False,
+        box=box.SIMPLE,
+    )  # fmt: skip
+    totals.add_column("what")
+    totals.add_column(currency, justify="right")
+    totals.add_row("Total cost", render.money(the_report.costs.total))
+    deleted = the_report.deleted
+    totals.add_row("Money on what is to be deleted", render.money(deleted.total))
+    for dimension, amount in deleted.by_dimension.items():
+        totals.add_row(f"  {dimension}", render.money(amount))
+    decisions = ", ".join(f"{n} {d}" for d, n in the_report.decisions.items())
+    totals.add_row("Rows", f"{len(the_report.rows)} ({decisions})")
+    totals.add_row("Unpriced resources", ", ".join(the_report.costs.unpriced) or "none")
+    console.print(totals)
+
+
+def _html_report(the_report: render.Report) -> str:
+    from usagelens.api.ui.report import render_report
+
+    return render_report(the_report)
+
+
+def _render(the_report: render.Report, format: str, width: int = 80) -> str:
+    if format == "json":
+        return json.dumps(render.render_json(the_report), ensure_ascii=False, indent=2) + "\n"
+    if format == "text":
+        return render.render_text(the_report, width)
+    renderers = {
+        "text": render.render_text,
+        "markdown": render.render_markdown,
+        "csv": render.render_csv,
+        "html": _html_report,
+    }
+    return renderers[format](the_report)
+
+
+@policy_app.command("diff")
+def policy_diff(
+    file: Annotated[Path, typer.Argument(help="candidate policy (YAML or JSON)")],
+    since: Annotated[str | None, typer.Option(help="from this time (UTC)")] = None,
+    until: Annotated[str | None, typer.Option(help="before this time (UTC)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    url: UrlOption = None,
+) -> None:
+    """Show which rows a candidate policy would decide otherwise, and how the money on
+    what is to be deleted would move. Nothing is stored.
+
+    Example: usagelens policy diff stricter.yaml
+    """
+    settings = load_settings()
+    try:
+        payload = file.read_bytes()
+    except OSError as exc:
+        raise fail(f"cannot read {file}: {exc.strerror}") from None
+    try:  # checked here, before any store or server is asked
+        policy_from_document(load_document(payload, what=f"policy {file}"))
+    except InvalidInput as exc:
+        raise fail(str(exc)) from None
+    window = window_of(since, until)
+    with open_client(url, settings) as client:
+        document = client.policy_diff(payload, window)
+    if as_json:
+        typer.echo(json.dumps(document, ensure_ascii=False, indent=2))
+        return
+    _print_policy_diff(document)
+
+
+def _print_policy_diff(document: dict[str, Any]) -> None:
+    console = Console()
+    currency = document["currency"]
+    console.print(
+        f"{document['changed']} of {document['rows']} rows change decision", highlight=False
+    )
+    if document["changes"]:
+        table = Table("team", "resource", "dim", "now", "candidate")
+        table.add_column(f"cost {currency}", justify="right")
+        for change in document["changes"]:
+            cost = change["cost"]
+            table.add_row(
+                change["team"],
+                change["resource"],
+                change["dimension"],
+                change["before"],
+                change["after"],
+                "—" if cost is None else f"{cost:,.2f}",
+            )
+        console.print(table)
+    money = document["deleted_cost"]
+    table = Table(f"money on what is to be deleted ({currency})")
+    for heading in ("now", "candidate", "change"):
+        table.add_column(heading, justify="right")
+    for key in ("CPU", "RAM", "NetFlow", "total"):
+        table.add_row(
+            key,
+            f"{money['before'][key]:,.2f}",
+            f"{money['after'][key]:,.2f}",
+            f"{money['change'][key]:+,.2f}",
+        )
+    console.print(table)

@@ -1,0 +1,456 @@
+"""One client for every command: the local store (the handlers) or a server (its API).
+
+Each CLI command is written once against ``Client``; ``--url`` only picks the
+implementation. Both speak the same values (``IngestResult``, ``Report``, ``PruneResult``…)
+and raise the same errors: the HTTP client maps every answer and network failure once
+(``HttpClient._send``), as httpx's one error tree does::
+
+    network error, timeout              StorageUnavailable   ("cannot reach URL")
+    401, 403                            NotConfigured        (set USAGELENS_API_TOKEN)
+    404                                 NotFound
+    409                                 NotConfigured        (a policy or lease conflict)
+    other 4xx                           InvalidInput         (the server's detail)
+    502                                 SourceUnavailable
+    503                                 StorageUnavailable
+    other 5xx, a garbled answer         StorageError
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+from usagelens.app import Handlers, ImportPlan, PayloadReader, PruneResult, RebuildResult
+from usagelens.app.refresh import StoreTarget
+from usagelens.documents import load_document
+from usagelens.domain.errors import (
+    InvalidInput,
+    NotConfigured,
+    NotFound,
+    SourceUnavailable,
+    StorageError,
+    StorageUnavailable,
+)
+from usagelens.domain.model import IngestResult, Observation, Window
+from usagelens.domain.policy import Policy, policy_from_document
+from usagelens.domain.prices import OriginPrices, PriceList, price_list_from_document
+from usagelens.domain.report import Report, report_from_json
+from usagelens.domain.summary import render_records
+from usagelens.domain.times import as_utc
+
+READ_SIZE = 1 << 20
+"""Bytes read from a file at a time (parsed or sent as they are read)."""
+
+
+@dataclass(frozen=True, slots=True)
+class PricesAnswer:
+    """The prices in force (or one origin's list), and every origin's list by size."""
+
+    prices: PriceList
+    lists: list[tuple[str, int]]
+    """(origin, resources priced), the list that wins first."""
+
+
+class Client(Protocol):
+    """What the commands need of a store, wherever it is (also a pull's target)."""
+
+    where: str
+    """The store or server, for messages (a password masked)."""
+
+    def ingest_file(
+        self, path: Path, *, source: str, json_form: bool, advance: Callable[[int], None]
+    ) -> IngestResult:
+        """Store one file as one batch, reading it in chunks; ``advance`` sees the bytes."""
+        ...
+
+    def ingest_summary(self, payload: bytes, *, source: str) -> IngestResult: ...
+
+    def ingest_observations(self, batch: Sequence[Observation], *, source: str) -> IngestResult: ...
+
+    def store_source_prices(self, lists: Sequence[OriginPrices]) -> list[str]: ...
+
+    def source_position(self, source: str) -> datetime | None: ...
+
+    def set_source_position(self, source: str, position: datetime) -> None: ...
+
+    def prices(self, origin: str | None = None) -> PricesAnswer:
+        """Return the prices in force, or one origin's list."""
+        ...
+
+    def replace_prices(self, payload: bytes) -> PricesAnswer:
+        """Make a price list (YAML or JSON) the hand-set list; return the prices in force."""
+        ...
+
+    def drop_prices(self, origin: str) -> PricesAnswer:
+        """Forget one origin's list (NotFound if none); return the prices in force."""
+        ...
+
+    def report(self, window: Window) -> Report:
+        """Return the full report of a window."""
+        ...
+
+    def policy_diff(self, candidate: bytes, window: Window) -> dict[str, Any]:
+        """Say what a candidate policy document would change (the preview's document)."""
+        ...
+
+    def prune_plan(self, older_than: timedelta) -> PruneResult:
+        """Say what a prune of this age would delete now (by the store's clock)."""
+        ...
+
+    def prune_before(
+        self, cutoff: datetime, progress: Callable[[int], None] | None = None
+    ) -> PruneResult:
+        """Delete the observations collected before ``cutoff`` (``progress``: a local count)."""
+        ...
+
+    def rebuild(self, policy: Policy) -> RebuildResult:
+        """Recompute everything (locally under ``policy``; a server under its own)."""
+        ...
+
+    def export(self) -> dict[str, object]:
+        """Return everything stored as one document."""
+        ...
+
+    def import_plan(self, document: object) -> ImportPlan:
+        """Say what an export holds and whether the store would take it."""
+        ...
+
+    def import_(self, document: object) -> IngestResult:
+        """Restore an export into an empty store."""
+        ...
+
+
+class LocalClient(StoreTarget):
+    """The local store, through the use-case handlers."""
+
+    def __init__(self, handlers: Handlers, where: str) -> None:
+        super().__init__(handlers.refresh)
+        self.handlers = handlers
+        self.where = where
+
+    def ingest_file(
+        self, path: Path, *, source: str, json_form: bool, advance: Callable[[int], None]
+    ) -> IngestResult:
+        """Parse a file as it is read (bounded memory) and store it in one transaction."""
+        ingest = self.handlers.ingest
+        reader = PayloadReader(json_form)
+        try:
+            with path.open("rb") as file:
+                while chunk := file.read(READ_SIZE):
+                    reader.feed(chunk)
+                    advance(len(chunk))
+        except InvalidInput:
+            ingest.count_rejected("batches_rejected")
+            raise
+        return ingest.ingest_read(reader, source=source)
+
+    def prices(self, origin: str | None = None) -> PricesAnswer:
+        """Return the prices in force, or one origin's list."""
+        return self._answer(self.handlers.prices.prices(origin))
+
+    def replace_prices(self, payload: bytes) -> PricesAnswer:
+        """Make a price list the hand-set list."""
+        self.handlers.prices.replace_prices(payload)
+        return self._answer(self.handlers.prices.prices())
+
+    def drop_prices(self, origin: str) -> PricesAnswer:
+        """Forget one origin's list."""
+        if not self.handlers.prices.drop_prices(origin):
+            raise NotFound(f"no price list of origin {origin!r} is stored")
+        return self._answer(self.handlers.prices.prices())
+
+    def _answer(self, prices: PriceList) -> PricesAnswer:
+        lists = self.handlers.prices.price_lists()
+        return PricesAnswer(prices, [(e.origin, len(e.prices.values)) for e in lists])
+
+    def report(self, window: Window) -> Report:
+        """Return the full report of a window."""
+        return self.handlers.queries.report(window)
+
+    def policy_diff(self, candidate: bytes, window: Window) -> dict[str, Any]:
+        """Say what a candidate policy would change."""
+        policy = policy_from_document(load_document(candidate, what="policy"))
+        queries = self.handlers.queries
+        return queries.policy_diff(policy, window).to_document(queries.currency)
+
+    def prune_plan(self, older_than: timedelta) -> PruneResult:
+        """Say what a prune would delete."""
+        return self.handlers.maintenance.prune_plan(older_than)
+
+    def prune_before(
+        self, cutoff: datetime, progress: Callable[[int], None] | None = None
+    ) -> PruneResult:
+        """Delete old observations."""
+        return self.handlers.maintenance.prune_before(cutoff, progress)
+
+    def rebuild(self, policy: Policy) -> RebuildResult:
+        """Recompute everything under ``policy``."""
+        return self.handlers.maintenance.rebuild(policy)
+
+    def export(self) -> dict[str, object]:
+        """Return everything stored."""
+        return self.handlers.maintenance.export()
+
+    def import_plan(self, document: object) -> ImportPlan:
+        """Say what an export holds."""
+        return self.handlers.maintenance.import_plan(document)
+
+    def import_(self, document: object) -> IngestResult:
+        """Restore an export."""
+        return self.handlers.maintenance.import_(document)
+
+
+class HttpClient:
+    """A running server, through its API, with the configured token.
+
+    ``transport`` is httpx's: tests pass ``httpx.ASGITransport`` (or a real server's URL
+    with none). Every failure is one of the domain's errors (see the module docstring).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        token: str | None = None,
+        *,
+        timeout: float = 600.0,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        self.where = url.rstrip("/")
+        headers = {"X-Auth-Token": token} if token else {}
+        self._http = httpx.Client(
+            base_url=self.where, headers=headers, timeout=timeout, transport=transport
+        )
+
+    def close(self) -> None:
+        """Close the connections."""
+        self._http.close()
+
+    def __enter__(self) -> HttpClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    # Ingest and pulls ----------------------------------------------------------------
+
+    def ingest_file(
+        self, path: Path, *, source: str, json_form: bool, advance: Callable[[int], None]
+    ) -> IngestResult:
+        """Stream a file to the server's ingest endpoint as it is read."""
+
+        def chunks() -> Iterator[bytes]:
+            with path.open("rb") as file:
+                while chunk := file.read(READ_SIZE):
+                    advance(len(chunk))
+                    yield chunk
+
+        size = path.stat().st_size  # a missing file fails here, before anything is sent
+        content_type = "application/json" if json_form else "text/plain; charset=utf-8"
+        headers = {"Content-Type": content_type, "Content-Length": str(size)}
+        answer = self._send(
+            "POST", "/api/v1/usage", content=chunks(), params={"source": source}, headers=headers
+        )
+        return _ingest_result(answer)
+
+    def ingest_summary(self, payload: bytes, *, source: str) -> IngestResult:
+        """POST a summary as text."""
+        headers = {"Content-Type": "text/plain; charset=utf-8"}
+        answer = self._send(
+            "POST", "/api/v1/usage", content=payload, params={"source": source}, headers=headers
+        )
+        return _ingest_result(answer)
+
+    def ingest_observations(self, batch: Sequence[Observation], *, source: str) -> IngestResult:
+        """POST table rows in the JSON form."""
+        body = json.dumps(render_records(batch), ensure_ascii=False).encode()
+        headers = {"Content-Type": "application/json"}
+        answer = self._send(
+            "POST", "/api/v1/usage", content=body, params={"source": source}, headers=headers
+        )
+        return _ingest_result(answer)
+
+    def store_source_prices(self, lists: Sequence[OriginPrices]) -> list[str]:
+        """PUT every answering source's list in one request: stored together or not at all."""
+        body = {
+            "lists": [
+                {
+                    "origin": entry.origin,
+                    "fetched_at": entry.updated_at.isoformat() if entry.updated_at else None,
+                    **entry.prices.to_document(),
+                }
+                for entry in lists
+            ]
+        }
+        answer = self._send("PUT", "/api/v1/prices/sources", json=body)
+        return [str(origin) for origin in answer.get("stored", [])]
+
+    def source_position(self, source: str) -> datetime | None:
+        """GET how far the server has a table source read (None: never)."""
+        answer = self._send("GET", "/api/v1/sources/position", params={"source": source})
+        return _moment(answer.get("position"), "position")
+
+    def set_source_position(self, source: str, position: datetime) -> None:
+        """PUT a table source's new position on the server (it never moves back)."""
+        self._send(
+            "PUT",
+            "/api/v1/sources/position",
+            params={"source": source},
+            json={"position": position.isoformat()},
+        )
+
+    # Prices and reads ----------------------------------------------------------------
+
+    def prices(self, origin: str | None = None) -> PricesAnswer:
+        """GET the prices in force, or one origin's list."""
+        params = {"origin": origin} if origin is not None else {}
+        return _prices_answer(self._send("GET", "/api/v1/prices", params=params))
+
+    def replace_prices(self, payload: bytes) -> PricesAnswer:
+        """PUT the hand-set list; answer the prices in force."""
+        self._send("PUT", "/api/v1/prices", content=payload)
+        return self.prices()
+
+    def drop_prices(self, origin: str) -> PricesAnswer:
+        """DELETE one origin's list."""
+        answer = self._send("DELETE", "/api/v1/prices", params={"origin": origin})
+        return _prices_answer(answer)
+
+    def report(self, window: Window) -> Report:
+        """GET the report as JSON and rebuild it."""
+        params = {"format": "json", **_window_params(window)}
+        return report_from_json(self._send("GET", "/api/v1/report", params=params))
+
+    def policy_diff(self, candidate: bytes, window: Window) -> dict[str, Any]:
+        """POST the candidate to the preview."""
+        return self._send(
+            "POST", "/api/v1/policy/preview", content=candidate, params=_window_params(window)
+        )
+
+    # Maintenance ---------------------------------------------------------------------
+
+    def prune_plan(self, older_than: timedelta) -> PruneResult:
+        """Ask the server what a prune of this age would delete (by its clock)."""
+        body = {"older_than": f"{int(older_than.total_seconds())}s", "dry_run": True}
+        return _prune_result(self._send("POST", "/api/v1/prune", json=body))
+
+    def prune_before(
+        self, cutoff: datetime, progress: Callable[[int], None] | None = None
+    ) -> PruneResult:
+        """Have the server delete what was collected before ``cutoff`` (in one request)."""
+        body = {"before": cutoff.isoformat(), "force": True}  # the age was checked here
+        return _prune_result(self._send("POST", "/api/v1/prune", json=body))
+
+    def rebuild(self, policy: Policy) -> RebuildResult:
+        """Have the server recompute everything under its own configured policy."""
+        answer = self._send("POST", "/api/v1/rebuild")
+        return RebuildResult(int(answer["series"]), int(answer["observations"]), answer["policy"])
+
+    def export(self) -> dict[str, object]:
+        """GET everything stored."""
+        return self._send("GET", "/api/v1/export")
+
+    def import_plan(self, document: object) -> ImportPlan:
+        """Ask the server what an import of this document would do."""
+        answer = self._send("POST", "/api/v1/import", params={"dry_run": "true"}, json=document)
+        return ImportPlan(
+            int(answer["observations"]),
+            int(answer["series"]),
+            {str(k): int(v) for k, v in answer["price_lists"].items()},
+            int(answer["pushes"]),
+            bool(answer["store_empty"]),
+        )
+
+    def import_(self, document: object) -> IngestResult:
+        """POST an export for the server to restore."""
+        return _ingest_result(self._send("POST", "/api/v1/import", json=document))
+
+    # The one place answers become values or errors -----------------------------------
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise StorageUnavailable(f"cannot reach {self.where}: {exc}") from exc
+        if response.is_success:
+            try:
+                body: dict[str, Any] = response.json()
+            except ValueError:
+                raise StorageError(f"{self.where} answered {path} with no JSON") from None
+            return body
+        raise _error(response, self.where)
+
+
+def _error(response: httpx.Response, where: str) -> Exception:
+    """Map a failed answer to the domain's error, carrying the server's detail."""
+    try:
+        detail = str(response.json().get("detail", response.text))
+    except (ValueError, AttributeError):
+        detail = response.text.strip()[:200]
+    status = response.status_code
+    said = f"{where} answered {status}: {detail}"
+    if status in {401, 403}:
+        return NotConfigured(f"{said} (set USAGELENS_API_TOKEN to the server's token)")
+    if status == 404:
+        return NotFound(said)
+    if status == 409:
+        return NotConfigured(said)
+    if 400 <= status < 500:
+        return InvalidInput(said)
+    if status == 502:
+        return SourceUnavailable(said, url=where)
+    if status == 503:
+        return StorageUnavailable(said)
+    return StorageError(said)
+
+
+def _window_params(window: Window) -> dict[str, str]:
+    params = {}
+    if window.since is not None:
+        params["since"] = window.since.isoformat()
+    if window.until is not None:
+        params["until"] = window.until.isoformat()
+    return params
+
+
+def _moment(value: object, what: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return as_utc(datetime.fromisoformat(str(value)))
+    except ValueError:
+        raise StorageError(f"the server answered a {what} that is not a time: {value!r}") from None
+
+
+def _ingest_result(answer: dict[str, Any]) -> IngestResult:
+    try:
+        return IngestResult(**{name: int(answer[name]) for name in IngestResult.__slots__})
+    except (KeyError, TypeError, ValueError):
+        raise StorageError(f"the server answered no ingest result: {answer!r:.200}") from None
+
+
+def _prune_result(answer: dict[str, Any]) -> PruneResult:
+    cutoff = _moment(answer["cutoff"], "cutoff")
+    assert cutoff is not None
+    return PruneResult(
+        int(answer["observations"]),
+        int(answer["series"]),
+        int(answer["transactions"]),
+        cutoff,
+        _moment(answer.get("oldest"), "time"),
+        _moment(answer.get("newest"), "time"),
+    )
+
+
+def _prices_answer(answer: dict[str, Any]) -> PricesAnswer:
+    prices = price_list_from_document({"values": answer.get("values") or {}})
+    lists = [(str(o["origin"]), int(o["resources"])) for o in answer.get("origins", [])]
+    return PricesAnswer(prices, lists)
+
+
+__all__ = ["Client", "HttpClient", "LocalClient", "PricesAnswer"]

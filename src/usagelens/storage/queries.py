@@ -1,0 +1,274 @@
+"""The read side in SQL: every query the read model asks, on one snapshot's connection.
+
+A ``SqlQueries`` is bound to one transaction: a reading one (REPEATABLE READ, READ ONLY
+on PostgreSQL; a deferred transaction in WAL mode on SQLite), or the writing unit of
+work's own, for the reads a write needs. Hot reads go to the driver's cursor.
+"""
+
+from __future__ import annotations
+
+from array import array
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, select
+
+from usagelens.domain.batch import to_micros
+from usagelens.domain.distribution import Distribution, SeriesStats
+from usagelens.domain.model import Dimension, IngestResult, SeriesKey, Window
+from usagelens.domain.policy import Classification
+from usagelens.domain.prices import OriginPrices, PriceList
+from usagelens.domain.series import SeriesSummary
+from usagelens.ports import BatchRecord, PushState, RefreshStatus, RowsBefore, StoreState
+from usagelens.storage.observations import (
+    _DECISIONS,
+    _DIMENSIONS,
+    _INTENSITIES,
+    _SUMMARY_COLUMNS,
+    _USAGE_TYPES,
+    _grouped,
+)
+from usagelens.storage.records import _aware
+from usagelens.storage.tables import (
+    counters,
+    ingest_batches,
+    price_lists,
+    push_endpoints,
+    push_latency,
+    push_statuses,
+    refresh_state,
+    source_cursors,
+    store_state,
+)
+
+
+class SqlQueries:
+    """Read what the read model shows, set-wise, within one transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+        self._cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        self._postgres = conn.dialect.name == "postgresql"
+        self._mark = "%s" if self._postgres else "?"
+
+    def state(self) -> StoreState:
+        """Return the store's state."""
+        row = self._conn.execute(select(store_state).where(store_state.c.id == 1)).one()
+        return StoreState(
+            data_version=int(row.data_version),
+            policy_fingerprint=row.policy_fingerprint,
+            policy_document=row.policy_document,
+            stale=bool(row.stale),
+        )
+
+    def summaries(self) -> list[SeriesSummary]:
+        """Return the statistics and verdict of every series that holds observations."""
+        self._cursor.execute(f"SELECT {_SUMMARY_COLUMNS} FROM series WHERE count > 0")
+        summaries = []
+        for row in self._cursor.fetchall():
+            _, team, resource, dim, count, total, mean, median = row[:8]
+            frequencies = tuple(row[8:19])
+            usage_type, intensity, decision, reason = row[19:23]
+            summaries.append(
+                SeriesSummary(
+                    key=(team, resource, _DIMENSIONS[dim]),
+                    stats=SeriesStats(count, total, mean, median, frequencies),
+                    verdict=Classification(
+                        count=count,
+                        mean=mean,
+                        median=median,
+                        usage_type=_USAGE_TYPES[usage_type],
+                        intensity=_INTENSITIES[intensity],
+                        decision=_DECISIONS[decision],
+                        reason=reason,
+                    ),
+                )
+            )
+        return summaries
+
+    def keys(self) -> dict[int, SeriesKey]:
+        """Return every series' key by id."""
+        self._cursor.execute("SELECT id, team, resource, dimension FROM series")
+        return {
+            sid: (team, resource, _DIMENSIONS[dim])
+            for sid, team, resource, dim in self._cursor.fetchall()
+        }
+
+    def distributions(self, window: Window) -> Iterator[tuple[int, Distribution]]:
+        """Yield every series' distribution of usages within a window, computed set-wise.
+
+        PostgreSQL groups the whole window in one query (a hash aggregate). SQLite reads
+        per series whichever side of the window is smaller, by its stored time span: the
+        rows inside, grouped by usage; or the rows outside, subtracted from the stored
+        distribution (read in the same transaction, so the two agree). A series wholly
+        inside the window is its stored distribution; a 7-day window over 200 hours reads
+        a sixth of the rows. Each read is a range of the primary key.
+        """
+        since = to_micros(window.since) if window.since is not None else -(2**62)
+        until = to_micros(window.until) if window.until is not None else 2**62
+        if self._postgres:
+            self._cursor.execute(
+                "SELECT series_id, usage, count(*) FROM observations "
+                "WHERE t >= %s AND t < %s GROUP BY series_id, usage ORDER BY series_id, usage",
+                (since, until),
+            )
+            yield from _grouped(self._cursor)
+            return
+        self._cursor.execute(
+            "SELECT id, first_at, last_at, distribution FROM series "
+            "WHERE count > 0 AND first_at < ? AND last_at >= ? ORDER BY id",
+            (until, since),
+        )
+        for sid, first, last, blob in self._cursor.fetchall():
+            inside = min(last, until - 1) - max(first, since)
+            if inside == last - first:
+                yield sid, Distribution.from_bytes(bytes(blob))
+            elif 2 * inside > last - first:
+                stored = Distribution.from_bytes(bytes(blob))
+                distribution = stored.without(self._outside(sid, since, until))
+                if distribution.count:
+                    yield sid, distribution
+            else:
+                self._cursor.execute(
+                    "SELECT usage, count(*) FROM observations WHERE series_id = ? AND t >= ? "
+                    "AND t < ? GROUP BY usage ORDER BY usage",
+                    (sid, since, until),
+                )
+                if rows := self._cursor.fetchall():
+                    values = array("d", [usage for usage, _ in rows])
+                    counts = array("q", [count for _, count in rows])
+                    yield sid, Distribution.from_sorted(values, counts)
+
+    def _outside(self, sid: int, since: int, until: int) -> list[tuple[float, int]]:
+        """(usage, count) of a series' rows before ``since`` or from ``until`` on (SQLite)."""
+        self._cursor.execute(
+            "SELECT usage, count(*) FROM (SELECT usage FROM observations"
+            " WHERE series_id = ? AND t < ? UNION ALL SELECT usage FROM observations"
+            " WHERE series_id = ? AND t >= ?) GROUP BY usage",
+            (sid, since, sid, until),
+        )
+        return [(usage, count) for usage, count in self._cursor.fetchall()]
+
+    def all_distributions(self) -> Iterator[tuple[int, Distribution, int, int]]:
+        """Yield (series id, distribution, earliest, latest) of every series from raw rows.
+
+        Reads nothing but the observations (the aggregates may be stale: this rebuilds them).
+        """
+        spans: dict[int, tuple[int, int]] = {}
+        self._cursor.execute(
+            "SELECT series_id, min(t), max(t) FROM observations GROUP BY series_id"
+        )
+        for sid, first, last in self._cursor.fetchall():
+            spans[sid] = (first, last)
+        self._cursor.execute(
+            "SELECT series_id, usage, count(*) FROM observations "
+            "GROUP BY series_id, usage ORDER BY series_id, usage"
+        )
+        for sid, distribution in _grouped(self._cursor):
+            first, last = spans[sid]
+            yield sid, distribution, first, last
+
+    def rows_before(self, micros: int) -> RowsBefore:
+        """Count the observations older than a time and their series, in one query.
+
+        Only series whose stored span starts earlier are read, each a range of the key.
+        """
+        mark = self._mark
+        self._cursor.execute(
+            "SELECT count(*), count(DISTINCT o.series_id), min(o.t), max(o.t) FROM series s"
+            f" JOIN observations o ON o.series_id = s.id AND o.t < {mark}"
+            f" WHERE s.first_at < {mark}",
+            (micros, micros),
+        )
+        count, series, oldest, newest = self._cursor.fetchone()
+        return RowsBefore(int(count), int(series), oldest, newest)
+
+    def readings(self, series_id: int) -> list[tuple[int, float]]:
+        """Return one series' (time, usage) in time order."""
+        self._cursor.execute(
+            f"SELECT t, usage FROM observations WHERE series_id = {self._mark} ORDER BY t",
+            (series_id,),
+        )
+        return [(t, usage) for t, usage in self._cursor.fetchall()]
+
+    def observation_count(self) -> int:
+        """Return how many observations are stored."""
+        self._cursor.execute("SELECT count(*) FROM observations")
+        return int(self._cursor.fetchone()[0])
+
+    def price_lists(self) -> list[OriginPrices]:
+        """Return every origin's list, with when it arrived."""
+        arrived = {
+            row.origin: _aware(row.updated_at)
+            for row in self._conn.execute(select(price_lists.c.origin, price_lists.c.updated_at))
+        }
+        values: dict[str, dict[str, dict[Dimension, float]]] = {o: {} for o in arrived}
+        cursor = self._conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor.execute("SELECT origin, resource, dimension, price FROM origin_prices")
+        for origin, resource, dim, amount in cursor.fetchall():
+            values.setdefault(origin, {}).setdefault(resource, {})[_DIMENSIONS[dim]] = amount
+        return [
+            OriginPrices(origin, PriceList(values[origin]), arrived.get(origin))
+            for origin in sorted(values)
+        ]
+
+    def push_state(self) -> PushState:
+        """Return every pushed count."""
+        conn = self._conn
+        statuses = {int(s): int(n) for s, n in conn.execute(select(push_statuses))}
+        endpoints = {e: (float(t), int(n)) for e, t, n in conn.execute(select(push_endpoints))}
+        latency: dict[str, dict[str, int]] = {}
+        for endpoint, le, n in conn.execute(select(push_latency)):
+            latency.setdefault(endpoint, {})[le] = int(n)
+        return PushState(statuses, endpoints, latency)
+
+    def counters(self) -> dict[str, int]:
+        """Return every named counter."""
+        return {name: int(value) for name, value in self._conn.execute(select(counters))}
+
+    def batches(self, limit: int = 20) -> list[BatchRecord]:
+        """Return the newest records, newest first."""
+        query = select(ingest_batches).order_by(ingest_batches.c.id.desc()).limit(limit)
+        return [
+            BatchRecord(
+                received_at=row.received_at.replace(tzinfo=UTC),
+                source=row.source,
+                sha256=row.sha256,
+                result=IngestResult(
+                    batch_id=row.id,
+                    observations=row.observations,
+                    inserted=row.inserted,
+                    updated=row.updated,
+                    duplicates=row.duplicates,
+                    teams=row.teams,
+                    resources=row.resources,
+                ),
+                data_version=row.data_version,
+            )
+            for row in self._conn.execute(query)
+        ]
+
+    def refresh_status(self) -> RefreshStatus | None:
+        """Return the lease and last outcome, None before the first refresh."""
+        row = self._conn.execute(select(refresh_state).where(refresh_state.c.id == 1)).first()
+        if row is None:
+            return None
+        return RefreshStatus(
+            holder=row.holder,
+            lease_until=_aware(row.lease_until),
+            started_at=_aware(row.started_at),
+            finished_at=_aware(row.finished_at),
+            ok=int(row.ok),
+            failed=int(row.failed),
+            outcome=row.outcome,
+        )
+
+    def position(self, source: str) -> datetime | None:
+        """Return how far a table source has been read (its newest collect_date taken)."""
+        position = self._conn.execute(
+            select(source_cursors.c.position).where(source_cursors.c.source == source)
+        ).scalar()
+        return _aware(position)
+
+
+__all__ = ["SqlQueries"]
