@@ -10,7 +10,8 @@ message, reads it instead.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from datetime import datetime
 from itertools import compress, pairwise
 from operator import itemgetter, ne
 from typing import Any, cast
@@ -43,12 +44,16 @@ class Collector:
         self._ids: dict[object, str] = {}  # raw team or resource -> checked id
         self._micros: dict[object, int] = {}  # raw collected_at -> microseconds
         self._usages: dict[str, float] = {}  # raw usage text -> percent
+        self.moments: dict[str, datetime] = {}  # raw collected_at -> moment, precise parser
 
-    def add_observations(self, observations: Iterable[Observation]) -> None:
-        """Add observations the precise parser made."""
+    def add_observations(self, observations: Sequence[Observation]) -> int:
+        """Add observations the precise parser made (with ``moments``); return how many."""
         add = self.batch.add
         for obs in observations:
             add((obs.team, obs.resource, obs.dimension), to_micros(obs.collected_at), obs.usage)
+        if len(self.moments) > CACHE_LIMIT:
+            self.moments.clear()
+        return len(observations)
 
     def add_text_records(self, segment: str, team: str) -> int:
         """Add well-formed ``(r,d,t,u);(...)`` records in bulk; return how many, 0 if unsure."""

@@ -14,7 +14,6 @@ from datetime import datetime
 from usagelens.domain.batch import UsageBatch
 from usagelens.domain.errors import SummaryFormatError
 from usagelens.domain.model import Observation
-from usagelens.domain.summary.fast import CACHE_LIMIT, Collector
 from usagelens.domain.summary.fields import (
     Where,
     check_id,
@@ -23,7 +22,7 @@ from usagelens.domain.summary.fields import (
     parse_dimension,
     parse_usage,
 )
-from usagelens.domain.summary.stream import BLOCK, Utf8Stream
+from usagelens.domain.summary.stream import BLOCK, StreamingParser, Utf8Stream
 
 _JSON_FIELDS = frozenset({"team", "resource", "dimension", "collected_at", "usage"})
 _JSON_WHITESPACE = " \t\n\r"
@@ -82,7 +81,7 @@ def _describe_json(offset: int, bad: bytes, reason: str) -> str:
     )
 
 
-class RecordsParser:
+class RecordsParser(StreamingParser):
     """Parse the JSON form (a list of observation objects) incrementally into a UsageBatch.
 
     A UTF-8 list is streamed, holding only its unfinished element; any other document
@@ -92,41 +91,17 @@ class RecordsParser:
     """
 
     def __init__(self) -> None:
+        super().__init__(None)  # a decoder once the payload is known to be a UTF-8 list
         self._head = bytearray()  # the first bytes, until the encoding and kind are known
         self._whole: list[bytes] | None = None  # a document that is not streamed
-        self._decoder: Utf8Stream | None = None
-        self._collector: Collector | None = Collector()
-        self._timestamps: dict[str, datetime] = {}
         self._scan = json.JSONDecoder().raw_decode
-        self._pending: list[str] = []  # text not parsed yet, in order
         self._pending_size = 0
         self._retry_size = 0  # after a parse that made no progress, wait for this much text
         self._consumed = 0  # characters parsed before the pending text
         self._state = _OPEN
         self._items = 0  # elements of the list seen
-        self._fault: SummaryFormatError | None = None  # the first bad record
-        self._failed: SummaryFormatError | None = None  # bad JSON, raised again if asked
-        self._closed = False
 
-    def feed(self, chunk: bytes) -> None:
-        """Parse the next bytes of the payload; raise SummaryFormatError on bad JSON."""
-        if self._closed:
-            raise ValueError("feed after close")
-        if self._failed is not None:
-            raise self._failed
-        try:
-            self._feed(chunk)
-        except SummaryFormatError as exc:
-            self._failed = exc
-            raise
-
-    def close(self) -> UsageBatch:
-        """Finish the payload and return its batch; raise SummaryFormatError if it is bad."""
-        if self._closed:
-            raise ValueError("close after close")
-        self._closed = True
-        if self._failed is not None:
-            raise self._failed
+    def _finish(self) -> UsageBatch:
         if self._whole is None and self._decoder is None:
             self._choose(self._head, final=True)
         if self._whole is not None:
@@ -134,20 +109,15 @@ class RecordsParser:
         assert self._decoder is not None
         self._take(self._decoder.decode(b"", final=True))
         self._parse(final=True)
-        if self._fault is not None:
-            raise self._fault
         if not self._items:
             raise SummaryFormatError("payload is empty")
-        assert self._collector is not None
-        return self._collector.batch
+        return self._batch()
 
     def _feed(self, chunk: bytes | memoryview) -> None:
         if self._whole is not None:
             self._whole.append(bytes(chunk))
         elif self._decoder is not None:
-            view = memoryview(chunk)
-            for start in range(0, len(view), BLOCK):
-                self._take(self._decoder.decode(view[start : start + BLOCK]))
+            super()._feed(chunk)
         elif self._head:
             self._head += chunk
             self._choose(self._head, final=False)
@@ -265,14 +235,11 @@ class RecordsParser:
         if collector.add_items(items):
             return
         try:
-            observations = _parse_items(items, first, self._timestamps)
+            observations = _parse_items(items, first, collector.moments)
         except SummaryFormatError as exc:
-            self._fault = exc
-            self._collector = None
+            self._reject(exc)
             return
         collector.add_observations(observations)
-        if len(self._timestamps) > CACHE_LIMIT:
-            self._timestamps.clear()
 
     def _syntax(self, message: str, pos: int) -> SummaryFormatError:
         return SummaryFormatError(

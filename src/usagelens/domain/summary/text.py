@@ -14,7 +14,6 @@ from datetime import datetime
 from usagelens.domain.batch import UsageBatch
 from usagelens.domain.errors import SummaryFormatError
 from usagelens.domain.model import Observation
-from usagelens.domain.summary.fast import CACHE_LIMIT, Collector
 from usagelens.domain.summary.fields import (
     Where,
     check_id,
@@ -23,7 +22,7 @@ from usagelens.domain.summary.fields import (
     parse_dimension,
     parse_usage,
 )
-from usagelens.domain.summary.stream import BLOCK, Utf8Stream
+from usagelens.domain.summary.stream import StreamingParser, Utf8Stream
 
 
 def parse_summary_bytes(data: bytes) -> list[Observation]:
@@ -105,7 +104,7 @@ def _describe_text(offset: int, bad: bytes, reason: str) -> str:
     return f"payload is not valid UTF-8 (byte {bad!r} at offset {offset})"
 
 
-class SummaryParser:
+class SummaryParser(StreamingParser):
     """Parse the text format incrementally into a UsageBatch (bounded memory).
 
     Only the unfinished tail (the text after the last ``;`` or ``$``) is held between
@@ -114,55 +113,24 @@ class SummaryParser:
     """
 
     def __init__(self) -> None:
-        self._decoder = Utf8Stream("strict", _describe_text)
-        self._collector: Collector | None = Collector()
-        self._timestamps: dict[str, datetime] = {}
-        self._pending: list[str] = []  # text not parsed yet, in order
+        super().__init__(Utf8Stream("strict", _describe_text))
         self._started = False  # leading whitespace and byte order mark are behind us
         self._team: str | None = None  # the team whose records are being read
         self._team_index = 1
         self._records = 0  # records of the current team already parsed
-        self._fault: SummaryFormatError | None = None  # the first fault of the text
-        self._failed: SummaryFormatError | None = None  # a bad byte, raised again if asked
-        self._closed = False
 
-    def feed(self, chunk: bytes) -> None:
-        """Parse the next bytes of the payload; raise SummaryFormatError on a bad byte."""
-        if self._closed:
-            raise ValueError("feed after close")
-        if self._failed is not None:
-            raise self._failed
-        view = memoryview(chunk)
-        for start in range(0, len(view), BLOCK):
-            try:
-                text = self._decoder.decode(view[start : start + BLOCK])
-            except SummaryFormatError as exc:
-                self._failed = exc
-                raise
-            if text and self._fault is None:
-                self._take(text)
-
-    def close(self) -> UsageBatch:
-        """Finish the payload and return its batch; raise SummaryFormatError if it is bad."""
-        if self._closed:
-            raise ValueError("close after close")
-        self._closed = True
-        if self._failed is not None:
-            raise self._failed
+    def _finish(self) -> UsageBatch:
+        assert self._decoder is not None
         self._decoder.decode(b"", final=True)
         if self._fault is None:
-            try:
-                if not self._started:
-                    raise SummaryFormatError("payload is empty")
-                self._parse(final=True)
-            except SummaryFormatError as exc:
-                self._fault = exc
-        if self._fault is not None:
-            raise self._fault
-        assert self._collector is not None
-        return self._collector.batch
+            if not self._started:
+                raise SummaryFormatError("payload is empty")
+            self._parse(final=True)
+        return self._batch()
 
     def _take(self, text: str) -> None:
+        if not text or self._fault is not None:
+            return
         if not self._started:
             self._pending.append(text)
             text = "".join(self._pending).lstrip()
@@ -185,9 +153,8 @@ class SummaryParser:
             try:
                 self._parse(final=False)
             except SummaryFormatError as exc:
-                self._fault = exc
+                self._reject(exc)
                 self._pending.clear()
-                self._collector = None
 
     def _parse(self, *, final: bool) -> None:
         text = "".join(self._pending)
@@ -232,14 +199,10 @@ class SummaryParser:
         added = collector.add_text_records(segment, team)
         if not added:
             first = self._records + 1
-            observations = _parse_team_records(
-                segment, team, self._team_index, first, self._timestamps
+            added = collector.add_observations(
+                _parse_team_records(segment, team, self._team_index, first, collector.moments)
             )
-            collector.add_observations(observations)
-            added = len(observations)
         self._records += added
-        if len(self._timestamps) > CACHE_LIMIT:
-            self._timestamps.clear()
 
 
 def parse_summary_batch(data: bytes) -> UsageBatch:
