@@ -10,11 +10,11 @@ message, reads it instead.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from itertools import compress, pairwise
 from operator import itemgetter, ne
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from usagelens.domain.batch import SeriesReadings, UsageBatch, to_micros
 from usagelens.domain.errors import SummaryFormatError
@@ -29,6 +29,8 @@ from usagelens.domain.summary.fields import (
 
 CACHE_LIMIT = 1 << 14
 """Distinct ids or timestamps remembered before a cache starts over (bounds memory)."""
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 _JSON_COLUMNS = tuple(map(itemgetter, ("team", "resource", "dimension", "collected_at", "usage")))
 
 
@@ -137,17 +139,8 @@ class Collector:
             return array("q", list(map(cache.__getitem__, values)))
         except KeyError:
             pass
-        missing = set(values).difference(cache)
-        if len(cache) + len(missing) > CACHE_LIMIT:
-            cache.clear()
-            missing = set(values)
-        for value in missing:
-            if not isinstance(value, str):
-                return None
-            try:
-                cache[value] = to_micros(parse_timestamp(value.strip()))
-            except ValueError:
-                return None
+        if not _remember(cache, values, set(values).difference(cache), _checked_micros):
+            return None
         return array("q", list(map(cache.__getitem__, values)))
 
     def _text_usages(self, values: list[str]) -> array[float] | None:
@@ -164,15 +157,42 @@ class Collector:
                 return _usages_in_range(list(map(float, values)))
             except ValueError:
                 return None
-        if len(cache) + len(missing) > CACHE_LIMIT:
-            cache.clear()
-            missing = set(values)
-        for value in missing:
-            try:
-                cache[value] = parse_usage(value.strip(), NOWHERE)
-            except SummaryFormatError:
-                return None
+        if not _remember(cache, values, missing, _checked_usage):
+            return None
         return array("d", list(map(cache.__getitem__, values)))
+
+
+def _remember(
+    cache: dict[_K, _V], values: Sequence[_K], missing: set[_K], check: Callable[[_K], _V | None]
+) -> bool:
+    """Check and remember the values not in ``cache``; False at the first one rejected."""
+    if len(cache) + len(missing) > CACHE_LIMIT:
+        cache.clear()
+        missing = set(values)
+    for value in missing:
+        checked = check(value)
+        if checked is None:
+            return False
+        cache[value] = checked
+    return True
+
+
+def _checked_micros(value: object) -> int | None:
+    """Return a raw collected_at in microseconds, or None if the precise rules reject it."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return to_micros(parse_timestamp(value.strip()))
+    except ValueError:
+        return None
+
+
+def _checked_usage(value: str) -> float | None:
+    """Return a raw usage text in percent, or None if the precise rules reject it."""
+    try:
+        return parse_usage(value.strip(), NOWHERE)
+    except SummaryFormatError:
+        return None
 
 
 def _usages_in_range(usages: list[float]) -> array[float] | None:

@@ -75,6 +75,7 @@ def _parse_items(
 
 
 def _describe_json(offset: int, bad: bytes, reason: str) -> str:
+    """Say which byte at which offset is not UTF-8, as ``json.loads`` would."""
     return (
         f"payload is not valid JSON ('utf-8' codec can't decode byte 0x{bad[0]:02x}"
         f" in position {offset}: {reason})"

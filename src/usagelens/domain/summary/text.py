@@ -31,9 +31,7 @@ def parse_summary_bytes(data: bytes) -> list[Observation]:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         bad = data[exc.start : exc.start + 1]
-        raise SummaryFormatError(
-            f"payload is not valid UTF-8 (byte {bad!r} at offset {exc.start})"
-        ) from None
+        raise SummaryFormatError(_describe_text(exc.start, bad, exc.reason)) from None
     return parse_summary(text)
 
 
@@ -101,6 +99,7 @@ def _parse_record(
 
 
 def _describe_text(offset: int, bad: bytes, reason: str) -> str:
+    """Say which byte at which offset is not UTF-8."""
     return f"payload is not valid UTF-8 (byte {bad!r} at offset {offset})"
 
 
