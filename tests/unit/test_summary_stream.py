@@ -346,7 +346,7 @@ def test_sample_faults_and_quirks_late_in_a_team(sample_summary: bytes, old: str
 def test_small_caches_give_the_same_results(
     sample_summary: bytes, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(summary, "_CACHE_LIMIT", 3)
+    monkeypatch.setattr(summary.fast, "CACHE_LIMIT", 3)
     data = json.dumps(render_records(parse_summary_bytes(sample_summary))).encode()
     assert streamed_text(sample_summary, [65536]) == text_reference(sample_summary)
     assert streamed_json(data, [65536]) == json_reference(data)
