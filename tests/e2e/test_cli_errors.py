@@ -110,6 +110,16 @@ def test_help_names_the_setting_behind_a_default() -> None:
     assert "default from USAGELENS_BRANCHES (not set: 1)" in text
 
 
+def test_help_sees_the_config_file_too(tmp_path: Path) -> None:
+    config = tmp_path / "usagelens.yaml"
+    config.write_text("branches: [3, 4]\nretention: 90d\n")
+    env = {"USAGELENS_CONFIG_FILE": str(config)}
+    collect = " ".join(_run("collect", "--help", env=env).stdout.replace("│", " ").split())
+    prune = " ".join(_run("prune", "--help", env=env).stdout.replace("│", " ").split())
+    assert "default from USAGELENS_BRANCHES (now 3,4)" in collect
+    assert "default from USAGELENS_RETENTION (now 90d)" in prune
+
+
 def test_shell_completion_script() -> None:
     done = _run("--show-completion", "bash")
     assert done.returncode == 0 and "_usagelens_completion" in done.stdout

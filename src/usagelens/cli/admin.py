@@ -63,7 +63,7 @@ def rebuild(url: UrlOption = None) -> None:
 def prune(
     older_than: Annotated[
         str | None,
-        typer.Option(help="delete observations older than this (90d, 200h)"),
+        typer.Option(help="delete observations older than this (90d, 200h)", metavar="AGE"),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="say what would be deleted; delete nothing")

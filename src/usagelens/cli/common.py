@@ -41,7 +41,9 @@ err = Console(stderr=True, soft_wrap=True)
 Format = Literal["text", "markdown", "csv", "json", "html"]
 UrlOption = Annotated[
     str | None,
-    typer.Option("--url", help="talk to a running server instead of the local database"),
+    typer.Option(
+        "--url", metavar="URL", help="talk to a running server instead of the local database"
+    ),
 ]
 
 

@@ -43,16 +43,25 @@ from usagelens.wiring import open_sources
 def collect(
     source: Annotated[
         list[str] | None,
-        typer.Option("--source", help="source base URL or postgresql://…?table=… (repeatable)"),
+        typer.Option(
+            "--source",
+            metavar="SOURCE",
+            help="source base URL or postgresql://…?table=… (repeatable)",
+        ),
     ] = None,
     branch: Annotated[
-        list[int] | None, typer.Option("--branch", help="company branch (repeatable)")
+        list[int] | None, typer.Option("--branch", help="company branch (repeatable)", metavar="N")
     ] = None,
-    concurrency: Annotated[int, typer.Option(min=1, help="pulls in flight at most")] = 8,
+    concurrency: Annotated[
+        int, typer.Option(min=1, help="pulls in flight at most", metavar="N")
+    ] = 8,
     retries: Annotated[
-        int | None, typer.Option(min=1, max=10, help="tries per pull (5xx, network errors)")
+        int | None,
+        typer.Option(min=1, max=10, help="tries per pull (5xx, network errors)", metavar="N"),
     ] = None,
-    timeout: Annotated[float | None, typer.Option(help="seconds per pull, in all")] = None,
+    timeout: Annotated[
+        float | None, typer.Option(help="seconds per pull, in all", metavar="SECONDS")
+    ] = None,
     url: UrlOption = None,
 ) -> None:
     """Pull from many monitoring sources concurrently into the local store (or --url).
@@ -131,7 +140,7 @@ def _outcome_line(outcome: PullOutcome) -> str:
 def ingest(
     files: Annotated[list[Path], typer.Argument(help="summaries (text format, or .json)")],
     url: UrlOption = None,
-    source: Annotated[str | None, typer.Option(help="names the batch")] = None,
+    source: Annotated[str | None, typer.Option(help="names the batch", metavar="SOURCE")] = None,
 ) -> None:
     """Ingest usage summaries into the local database, or into a server with --url.
 
@@ -191,10 +200,13 @@ def prices(
     file: Annotated[Path | None, typer.Argument(help="price list to set (YAML or JSON)")] = None,
     origin: Annotated[
         str | None,
-        typer.Option(help="print one origin's list: a source's URL, manual or legacy"),
+        typer.Option(
+            help="print one origin's list: a source's URL, manual or legacy", metavar="ORIGIN"
+        ),
     ] = None,
     drop: Annotated[
-        str | None, typer.Option(help="forget one origin's list (e.g. a retired source's)")
+        str | None,
+        typer.Option(help="forget one origin's list (e.g. a retired source's)", metavar="ORIGIN"),
     ] = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="with --drop: say what the list holds; forget nothing")
@@ -268,7 +280,8 @@ def _before_drop(origin: str, resources: int | None, dry_run: bool) -> None:
 @app.command("export")
 def export_command(
     output: Annotated[
-        Path | None, typer.Option("--output", "-o", help="write to a file (default: stdout)")
+        Path | None,
+        typer.Option("--output", "-o", help="write to a file (default: stdout)", metavar="FILE"),
     ] = None,
     url: UrlOption = None,
 ) -> None:

@@ -19,20 +19,30 @@ from usagelens.loadgen import Answer, Request, parse_form, parse_header, run_loa
 @app.command()
 def load(
     url: Annotated[str, typer.Argument(help="URL to send every request to")],
-    requests: Annotated[int, typer.Option("-n", "--requests", min=1, help="how many")] = 1,
-    concurrency: Annotated[int, typer.Option("-c", "--concurrency", min=1, help="in flight")] = 1,
-    method: Annotated[str, typer.Option("--method", "-X", help="HTTP method")] = "GET",
+    requests: Annotated[
+        int, typer.Option("-n", "--requests", min=1, help="how many", metavar="N")
+    ] = 1,
+    concurrency: Annotated[
+        int, typer.Option("-c", "--concurrency", min=1, help="in flight", metavar="N")
+    ] = 1,
+    method: Annotated[
+        str, typer.Option("--method", "-X", help="HTTP method", metavar="METHOD")
+    ] = "GET",
     form: Annotated[
-        list[str] | None, typer.Option("--form", "-F", help="form field key=value (repeatable)")
+        list[str] | None,
+        typer.Option("--form", "-F", help="form field key=value (repeatable)", metavar="KEY=VALUE"),
     ] = None,
-    json_body: Annotated[str | None, typer.Option("--json", help="JSON body")] = None,
+    json_body: Annotated[
+        str | None, typer.Option("--json", help="JSON body", metavar="JSON")
+    ] = None,
     header: Annotated[
-        list[str] | None, typer.Option("--header", "-H", help="'Name: value' (repeatable)")
+        list[str] | None,
+        typer.Option("--header", "-H", help="'Name: value' (repeatable)", metavar="'NAME: VALUE'"),
     ] = None,
     print_answers: Annotated[
         bool, typer.Option("--print", help="print each answer's JSON body instead of a summary")
     ] = False,
-    timeout: Annotated[float, typer.Option(help="seconds per request")] = 30.0,
+    timeout: Annotated[float, typer.Option(help="seconds per request", metavar="SECONDS")] = 30.0,
 ) -> None:
     """Fire N requests with at most C in flight; print each answer or latency percentiles.
 

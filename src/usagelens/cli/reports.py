@@ -32,13 +32,21 @@ from usagelens.domain.policy import policy_from_document
 @app.command()
 def report(
     format: Annotated[
-        str, typer.Option("--format", "-f", help="text, markdown, csv, json, html")
+        str,
+        typer.Option("--format", "-f", help="text, markdown, csv, json, html", metavar="FORMAT"),
     ] = "text",
-    since: Annotated[str | None, typer.Option(help="from this time (UTC)")] = None,
-    until: Annotated[str | None, typer.Option(help="before this time (UTC)")] = None,
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="write to a file")] = None,
+    since: Annotated[str | None, typer.Option(help="from this time (UTC)", metavar="WHEN")] = None,
+    until: Annotated[
+        str | None, typer.Option(help="before this time (UTC)", metavar="WHEN")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="write to a file", metavar="FILE")
+    ] = None,
     width: Annotated[
-        int, typer.Option(min=60, help="columns the text report fits (names cut with …)")
+        int,
+        typer.Option(
+            min=60, metavar="COLUMNS", help="columns the text report fits (names cut with …)"
+        ),
     ] = 80,
     as_json: Annotated[bool, typer.Option("--json", help="the same as --format json")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no notes on stderr")] = False,
@@ -142,8 +150,10 @@ def _render(the_report: render.Report, format: str, width: int = 80) -> str:
 @policy_app.command("diff")
 def policy_diff(
     file: Annotated[Path, typer.Argument(help="candidate policy (YAML or JSON)")],
-    since: Annotated[str | None, typer.Option(help="from this time (UTC)")] = None,
-    until: Annotated[str | None, typer.Option(help="before this time (UTC)")] = None,
+    since: Annotated[str | None, typer.Option(help="from this time (UTC)", metavar="WHEN")] = None,
+    until: Annotated[
+        str | None, typer.Option(help="before this time (UTC)", metavar="WHEN")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
     url: UrlOption = None,
 ) -> None:

@@ -40,12 +40,16 @@ from usagelens.wiring import holder_name, refresh_configured
 
 @app.command()
 def serve(
-    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
-    workers: Annotated[int, typer.Option(min=1, help="worker processes on one port")] = 1,
+    host: Annotated[str, typer.Option(help="address to listen on", metavar="HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on", metavar="PORT")] = 8000,
+    workers: Annotated[
+        int, typer.Option(min=1, help="worker processes on one port", metavar="N")
+    ] = 1,
     refresh_every: Annotated[
         str | None,
-        typer.Option(help="pull from USAGELENS_SOURCES periodically, e.g. 30s, 5m, 1h"),
+        typer.Option(
+            help="pull from USAGELENS_SOURCES periodically, e.g. 30s, 5m, 1h", metavar="PERIOD"
+        ),
     ] = None,
 ) -> None:
     """Serve the HTTP API, the dashboard and /metrics (migrating the database first).
@@ -100,12 +104,17 @@ def _run_uvicorn(host: str, port: int, workers: int, settings: Settings) -> None
 
 @app.command()
 def simulate(
-    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port to listen on")] = 21122,
-    branches: Annotated[int, typer.Option(min=1, help="company branches 1..N exist")] = 10,
-    delay: Annotated[float, typer.Option(min=0, help="extra seconds per answer")] = 0.0,
+    host: Annotated[str, typer.Option(help="address to listen on", metavar="HOST")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on", metavar="PORT")] = 21122,
+    branches: Annotated[
+        int, typer.Option(min=1, help="company branches 1..N exist", metavar="N")
+    ] = 10,
+    delay: Annotated[
+        float, typer.Option(min=0, help="extra seconds per answer", metavar="SECONDS")
+    ] = 0.0,
     end: Annotated[
-        str | None, typer.Option(help="fixed time of the last observation (default: now)")
+        str | None,
+        typer.Option(help="fixed time of the last observation (default: now)", metavar="WHEN"),
     ] = None,
 ) -> None:
     """Serve a course-compatible monitoring source with deterministic data.
@@ -129,9 +138,13 @@ def simulate(
 
 @app.command()
 def demo(
-    port: Annotated[int, typer.Option(help="API port")] = 8000,
-    simulator_port: Annotated[int, typer.Option(help="simulator port (0: any free)")] = 0,
-    database: Annotated[str, typer.Option(help="database URL")] = "sqlite:///./usagelens-demo.db",
+    port: Annotated[int, typer.Option(help="API port", metavar="PORT")] = 8000,
+    simulator_port: Annotated[
+        int, typer.Option(help="simulator port (0: any free)", metavar="PORT")
+    ] = 0,
+    database: Annotated[
+        str, typer.Option(help="database URL", metavar="URL")
+    ] = "sqlite:///./usagelens-demo.db",
     serve: Annotated[bool, typer.Option("--serve/--no-serve", help="keep serving")] = True,
 ) -> None:
     """Run the whole pipeline on embedded defaults: simulator → refresh → report → serve.
