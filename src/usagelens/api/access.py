@@ -11,6 +11,7 @@ failures are counted in ``usagelens_auth_failures_total``.
 from __future__ import annotations
 
 import hmac
+import ipaddress
 from collections.abc import Mapping, Sequence
 
 from prometheus_client import Counter
@@ -21,6 +22,21 @@ from usagelens.api.errors import problem
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz"})
 """Paths that answer without a token even when reads are protected (probes)."""
+
+
+def is_loopback(host: str | None) -> bool:
+    """Tell whether a host (a client's address, or one to listen on) is this machine only.
+
+    ``testclient`` is the address Starlette's test client reports.
+    """
+    if host is None:
+        return False
+    if host in {"localhost", "testclient"}:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def token_problem(headers: Mapping[str, str], tokens: Sequence[str]) -> str | None:

@@ -6,14 +6,13 @@ the thread pool, a hop that costs more than the dependency itself.
 
 from __future__ import annotations
 
-import ipaddress
 from datetime import datetime
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request, Security
 from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
-from usagelens.api.access import DETAILS, token_problem
+from usagelens.api.access import DETAILS, is_loopback, token_problem
 from usagelens.app import Handlers, Ingest, Maintenance, Prices, Pushes, Queries, Refresh
 from usagelens.config import Settings
 from usagelens.domain.model import Window
@@ -94,7 +93,7 @@ async def require_writer(
 ) -> None:
     """Let a write through only with a configured token (or from loopback if none is set)."""
     if not settings.tokens:
-        if not _is_loopback(request.client.host if request.client else None):
+        if not is_loopback(request.client.host if request.client else None):
             raise HTTPException(401, "writes are loopback-only while no API token is configured")
         return
     reason = token_problem(request.headers, settings.tokens)
@@ -134,14 +133,3 @@ def _moment(text: str | None, name: str) -> datetime | None:
         return parse_moment(text)
     except ValueError as exc:
         raise HTTPException(422, f"{name}: {exc}") from None
-
-
-def _is_loopback(host: str | None) -> bool:
-    if host is None:
-        return False
-    if host in {"localhost", "testclient"}:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

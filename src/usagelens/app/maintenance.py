@@ -24,6 +24,7 @@ from usagelens.domain.prices import (
 )
 from usagelens.domain.series import SeriesAggregate
 from usagelens.domain.summary import render_summary
+from usagelens.domain.times import as_utc
 from usagelens.ports import Clock, PushTally, Store, StoreQueries, UnitOfWork
 
 EXPORT_VERSION = 1
@@ -381,8 +382,7 @@ def _import_price_lists(document: dict[str, object]) -> list[OriginPrices]:
         for entry in lists:
             arrived = entry.get("updated_at")
             if arrived is not None:
-                at = datetime.fromisoformat(str(arrived))
-                at = at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)
+                at = as_utc(datetime.fromisoformat(str(arrived)))
             else:
                 at = epoch + timedelta(seconds=int(entry.get("rank", 0)))
             values = price_list_from_document({"values": entry.get("values") or {}})

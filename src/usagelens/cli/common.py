@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import atexit
-import ipaddress
 import shutil
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal, NoReturn
 
@@ -25,7 +24,7 @@ from usagelens.config import (
 )
 from usagelens.domain.errors import NotConfigured
 from usagelens.domain.model import Window
-from usagelens.domain.times import parse_moment
+from usagelens.domain.times import as_utc, parse_moment
 from usagelens.storage import create_engine_for, migrate
 from usagelens.storage.errors import DATABASE_ERRORS, classify
 from usagelens.wiring import handlers_for
@@ -127,15 +126,6 @@ def _moment(text: str, option: str) -> datetime:
         raise fail(f"{option} {exc}", 2) from None
 
 
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def open_for_dry_run(settings: Settings) -> Handlers:
     """Open the store a dry run reads; a SQLite file that does not exist yet is not created
     (an empty store in memory stands for it)."""
@@ -161,7 +151,7 @@ def _empty_store(settings: Settings) -> Handlers:
 
 
 def utc_text(moment: datetime) -> str:
-    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M:%S} UTC"
+    return f"{as_utc(moment):%Y-%m-%d %H:%M:%S} UTC"
 
 
 @contextmanager

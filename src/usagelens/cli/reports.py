@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich import box
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from usagelens.cli.common import (
@@ -85,7 +86,7 @@ def _print_tables(the_report: render.Report) -> None:
     console.print(f"[bold]{render.report_title(the_report)}[/]", highlight=False)
     for team in the_report.teams:
         table = Table(
-            title=f"Team: {team}",
+            title=f"Team: {escape(team)}",
             title_justify="left",
             title_style="bold",
             box=box.SIMPLE_HEAD,
@@ -98,17 +99,10 @@ def _print_tables(the_report: render.Report) -> None:
                 column, justify="right" if numeric else "left", no_wrap=True, min_width=len(column)
             )
         for row in the_report.team_rows(team):
+            cells = [escape(cell) for cell in render.row_cells(row)]  # names are data, not markup
             decision = row.decision.value
-            table.add_row(
-                row.resource,
-                row.dimension.value,
-                f"{row.mean:.2f}",
-                f"{row.median:.2f}",
-                row.usage_type.value,
-                row.intensity.value,
-                f"[{_DECISION_STYLE[decision]}]{decision}[/]",
-                "unpriced" if row.cost is None else render.money(row.cost),
-            )
+            cells[render.COLUMNS.index("Decision")] = f"[{_DECISION_STYLE[decision]}]{decision}[/]"
+            table.add_row(*cells)
         console.print(table)
     totals = Table(
         title="Overall", title_justify="left", title_style="bold", show_header=False,
@@ -123,7 +117,7 @@ def _print_tables(the_report: render.Report) -> None:
         totals.add_row(f"  {dimension}", render.money(amount))
     decisions = ", ".join(f"{n} {d}" for d, n in the_report.decisions.items())
     totals.add_row("Rows", f"{len(the_report.rows)} ({decisions})")
-    totals.add_row("Unpriced resources", ", ".join(the_report.costs.unpriced) or "none")
+    totals.add_row("Unpriced resources", escape(", ".join(the_report.costs.unpriced)) or "none")
     console.print(totals)
 
 

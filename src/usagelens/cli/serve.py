@@ -18,12 +18,12 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
+from usagelens.api.access import is_loopback
 from usagelens.app import Refresh
 from usagelens.cli.common import (
     app,
     err,
     fail,
-    is_loopback,
     open_local,
 )
 from usagelens.config import (

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import operator
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any, Literal, get_args
 
 from usagelens.domain.model import Decision, Dimension, Intensity, SeriesKey, UsageType
 from usagelens.domain.policy import Classification, Policy
@@ -13,20 +15,50 @@ from usagelens.domain.prices import PriceList
 
 @dataclass(slots=True)  # read-only by convention: frozen construction costs 2.5× per row
 class AnalyticsRow:
-    """One team's resource dimension: its statistics, verdict and cost."""
+    """One team's resource dimension: its statistics and verdict, and its cost."""
 
     team: str
     resource: str
     dimension: Dimension
-    count: int
-    mean: float
-    median: float
-    usage_type: UsageType
-    intensity: Intensity
-    decision: Decision
-    reason: str
+    verdict: Classification
+    """Count, mean, median, usage type, intensity, decision and reason (``Policy.judge``)."""
     cost: float | None
     """This team's share of the price; None when the resource dimension is unpriced."""
+
+    @property
+    def count(self) -> int:
+        """Return how many observations the verdict is made of."""
+        return self.verdict.count
+
+    @property
+    def mean(self) -> float:
+        """Return the mean usage."""
+        return self.verdict.mean
+
+    @property
+    def median(self) -> float:
+        """Return the median usage."""
+        return self.verdict.median
+
+    @property
+    def usage_type(self) -> UsageType:
+        """Return falling, spiky or stable."""
+        return self.verdict.usage_type
+
+    @property
+    def intensity(self) -> Intensity:
+        """Return low, medium, high or extreme."""
+        return self.verdict.intensity
+
+    @property
+    def decision(self) -> Decision:
+        """Return delete, keep or extend."""
+        return self.verdict.decision
+
+    @property
+    def reason(self) -> str:
+        """Return why the rules decided so."""
+        return self.verdict.reason
 
 
 def analyse(
@@ -54,13 +86,7 @@ def price_rows(
                 team=team,
                 resource=resource,
                 dimension=dimension,
-                count=verdict.count,
-                mean=verdict.mean,
-                median=verdict.median,
-                usage_type=verdict.usage_type,
-                intensity=verdict.intensity,
-                decision=verdict.decision,
-                reason=verdict.reason,
+                verdict=verdict,
                 cost=None if price is None else price / users[(resource, dimension)],
             )
         )
@@ -69,3 +95,26 @@ def price_rows(
 
 
 _DIMENSION_ORDER = {d: i for i, d in enumerate(Dimension)}
+
+
+SortKey = Literal[
+    "team", "resource", "dimension", "count", "mean", "median",
+    "usage_type", "intensity", "decision", "cost",
+]  # fmt: skip
+"""A field rows can be sorted by (the API's ``sort``, the dashboard's columns)."""
+SORT_KEYS: tuple[SortKey, ...] = get_args(SortKey)
+
+
+def sorted_rows(
+    rows: Iterable[AnalyticsRow], field: SortKey, descending: bool
+) -> list[AnalyticsRow]:
+    """Sort rows by a field, ties in report order; unpriced rows sort as the cheapest."""
+    ordered = sorted(rows, key=lambda r: (r.team, r.resource, r.dimension))
+    ordered.sort(key=_sort_key(field), reverse=descending)
+    return ordered
+
+
+def _sort_key(field: SortKey) -> Callable[[AnalyticsRow], Any]:
+    if field == "cost":
+        return lambda r: -1.0 if r.cost is None else r.cost
+    return operator.attrgetter(field)

@@ -20,6 +20,7 @@ from usagelens.domain.analytics import AnalyticsRow
 from usagelens.domain.errors import InvalidInput
 from usagelens.domain.model import DIMENSIONS, Decision, Dimension, Intensity, UsageType, Window
 from usagelens.domain.money import CostSummary, DeletedCosts, deleted_costs, total_costs
+from usagelens.domain.policy import Classification
 from usagelens.domain.summary import format_timestamp
 
 COLUMNS = ("Resource", "Dimension", "Mean", "Median", "Usage type", "Intensity", "Decision", "Cost")
@@ -111,13 +112,15 @@ def report_from_json(document: Mapping[str, Any]) -> Report:
                 team=str(row["team"]),
                 resource=str(row["resource"]),
                 dimension=Dimension(row["dimension"]),
-                count=int(row["count"]),
-                mean=float(row["mean"]),
-                median=float(row["median"]),
-                usage_type=UsageType(row["usage_type"]),
-                intensity=Intensity(row["intensity"]),
-                decision=Decision(row["decision"]),
-                reason=str(row["reason"]),
+                verdict=Classification(
+                    count=int(row["count"]),
+                    mean=float(row["mean"]),
+                    median=float(row["median"]),
+                    usage_type=UsageType(row["usage_type"]),
+                    intensity=Intensity(row["intensity"]),
+                    decision=Decision(row["decision"]),
+                    reason=str(row["reason"]),
+                ),
                 cost=None if row["cost"] is None else float(row["cost"]),
             )
             for team in document["teams"]
@@ -219,20 +222,22 @@ def _title(report: Report) -> str:
     return f"usagelens report — {span}, generated {generated} UTC, money in {report.currency}"
 
 
-def _cells(rows: Sequence[AnalyticsRow]) -> list[list[str]]:
+def row_cells(row: AnalyticsRow) -> list[str]:
+    """Return a row's cells as every table of the report shows them (COLUMNS)."""
     return [
-        [
-            row.resource,
-            row.dimension.value,
-            f"{row.mean:.2f}",
-            f"{row.median:.2f}",
-            row.usage_type.value,
-            row.intensity.value,
-            row.decision.value,
-            "unpriced" if row.cost is None else money(row.cost),
-        ]
-        for row in rows
+        row.resource,
+        row.dimension.value,
+        f"{row.mean:.2f}",
+        f"{row.median:.2f}",
+        row.usage_type.value,
+        row.intensity.value,
+        row.decision.value,
+        "unpriced" if row.cost is None else money(row.cost),
     ]
+
+
+def _cells(rows: Sequence[AnalyticsRow]) -> list[list[str]]:
+    return [row_cells(row) for row in rows]
 
 
 def _aligned(headers: Sequence[str], rows: Sequence[Sequence[str]], width: int) -> list[str]:

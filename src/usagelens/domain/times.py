@@ -15,6 +15,11 @@ def as_utc(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
+def naive_utc(moment: datetime) -> datetime:
+    """Return a moment as naive UTC, the way the database's DateTime columns hold it."""
+    return as_utc(moment).replace(tzinfo=None)
+
+
 def parse_moment(text: str) -> datetime:
     """Read a time as written by a user (see FORMS); naive times are UTC.
 
@@ -35,4 +40,4 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-__all__ = ["FORMS", "as_utc", "parse_moment", "utc_now"]
+__all__ = ["FORMS", "as_utc", "naive_utc", "parse_moment", "utc_now"]

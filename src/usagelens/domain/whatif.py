@@ -74,16 +74,7 @@ def diff_policy(rows: Sequence[AnalyticsRow], candidate: Policy) -> PolicyDiff:
     """Judge every row again under ``candidate``; report what changes."""
     after = []
     for row in rows:
-        verdict = candidate.judge(row.count, row.mean, row.median)
-        after.append(
-            replace(
-                row,
-                usage_type=verdict.usage_type,
-                intensity=verdict.intensity,
-                decision=verdict.decision,
-                reason=verdict.reason,
-            )
-        )
+        after.append(replace(row, verdict=candidate.judge(row.count, row.mean, row.median)))
     changes = [
         DecisionChange(old, new)
         for old, new in zip(rows, after, strict=True)

@@ -12,9 +12,10 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from usagelens.domain.model import DIMENSIONS, Dimension, Observation
+from usagelens.domain.times import as_utc
 
 TEAMS_PER_BRANCH = 4
 RESOURCES_PER_TEAM = 10
@@ -113,7 +114,7 @@ class Company:
 
     def observations(self, end: datetime, hours: int = HOURS) -> list[Observation]:
         """Return ``hours`` hourly observations per series, the last one at ``end``'s hour."""
-        end = end.astimezone(UTC)
+        end = as_utc(end)
         anchor = end.replace(minute=59, second=47, microsecond=0)
         if anchor > end:
             anchor -= timedelta(hours=1)

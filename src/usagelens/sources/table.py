@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Iterator, Sequence
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -28,7 +28,7 @@ from usagelens.config import parse_duration
 from usagelens.domain.errors import NotConfigured, SourceUnavailable, SummaryFormatError
 from usagelens.domain.model import Observation
 from usagelens.domain.summary import parse_records
-from usagelens.domain.times import as_utc
+from usagelens.domain.times import as_utc, naive_utc
 from usagelens.ports import BAD_ROWS_NAMED, TablePage
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
@@ -196,7 +196,7 @@ def _utc_session(dbapi_connection: Any, _record: Any) -> None:
 def _iso(moment: object) -> object:
     if isinstance(moment, datetime):
         if moment.tzinfo is not None:
-            moment = moment.astimezone(UTC).replace(tzinfo=None)
+            moment = naive_utc(moment)
         return moment.isoformat(sep=" ")
     if isinstance(moment, date):
         return f"{moment.isoformat()} 00:00:00"

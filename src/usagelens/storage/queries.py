@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 
 from sqlalchemy import Connection, select
 
@@ -19,6 +19,7 @@ from usagelens.domain.model import Dimension, IngestResult, SeriesKey, Window
 from usagelens.domain.policy import Classification
 from usagelens.domain.prices import OriginPrices, PriceList
 from usagelens.domain.series import SeriesSummary
+from usagelens.domain.times import as_utc
 from usagelens.ports import BatchRecord, PushState, RefreshStatus, RowsBefore, StoreState
 from usagelens.storage.observations import (
     _DECISIONS,
@@ -231,7 +232,7 @@ class SqlQueries:
         query = select(ingest_batches).order_by(ingest_batches.c.id.desc()).limit(limit)
         return [
             BatchRecord(
-                received_at=row.received_at.replace(tzinfo=UTC),
+                received_at=as_utc(row.received_at),
                 source=row.source,
                 sha256=row.sha256,
                 result=IngestResult(

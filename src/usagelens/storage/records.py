@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from usagelens.domain.model import Dimension
 from usagelens.domain.prices import OriginPrices
+from usagelens.domain.times import as_utc, naive_utc
 from usagelens.ports import BatchRecord, PushTally, StoreState
 from usagelens.storage.tables import (
     counters,
@@ -29,13 +30,8 @@ from usagelens.storage.tables import (
 _DIMENSIONS = {d.value: d for d in Dimension}
 
 
-def naive_utc(moment: datetime) -> datetime:
-    """Return a moment as naive UTC, the way DateTime columns hold it."""
-    return moment.astimezone(UTC).replace(tzinfo=None) if moment.tzinfo else moment
-
-
 def _aware(moment: datetime | None) -> datetime | None:
-    return moment.replace(tzinfo=UTC) if moment is not None else None
+    return None if moment is None else as_utc(moment)
 
 
 def _add_many(

@@ -2,27 +2,22 @@
 
 from __future__ import annotations
 
-import operator
 from collections.abc import Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel
 
 from usagelens.api.deps import QueriesDep, WindowDep
 from usagelens.api.schemas import CostsDeletedOut, CostsTotalOut, ResourceRowOut, ResourcesOut
-from usagelens.app import DataView
-from usagelens.domain.analytics import AnalyticsRow
-from usagelens.domain.model import Decision, Dimension
+from usagelens.app import DataView, Queries
+from usagelens.domain.analytics import SortKey, sorted_rows
+from usagelens.domain.model import Decision, Dimension, Window
 from usagelens.domain.report import row_to_dict
 
 JSON = "application/json"
 
 router = APIRouter(prefix="/api/v1", tags=["analytics"])
-
-SortKey = Literal[
-    "team", "resource", "dimension", "count", "mean", "median",
-    "usage_type", "intensity", "decision", "cost",
-]  # fmt: skip
 
 
 @router.get("/resources", response_model=ResourcesOut, summary="Analytics rows")
@@ -45,8 +40,7 @@ def list_resources(
         and (dimension is None or row.dimension is dimension)
         and (decision is None or row.decision is decision)
     ]
-    rows.sort(key=lambda r: (r.team, r.resource, r.dimension))
-    rows.sort(key=_sort_key(sort), reverse=order == "desc")
+    rows = sorted_rows(rows, sort, descending=order == "desc")
     page = rows[offset : offset + limit]
     return ResourcesOut(
         items=[ResourceRowOut.model_validate(row_to_dict(r)) for r in page],
@@ -56,56 +50,33 @@ def list_resources(
     )
 
 
-def _sort_key(field: SortKey) -> Callable[[AnalyticsRow], Any]:
-    if field == "cost":
-        # Unpriced rows sort as the cheapest.
-        return lambda r: -1.0 if r.cost is None else r.cost
-    return operator.attrgetter(field)
-
-
 @router.get("/costs/total", response_model=CostsTotalOut, summary="Total cost")
 def costs_total(queries: QueriesDep, window: WindowDep) -> Response:
     """Return total cost per team resource, per team and overall, and what is unpriced."""
-
-    def render(view: DataView) -> bytes:
-        costs = view.costs
-        return (
-            CostsTotalOut.model_validate(
-                {
-                    "currency": queries.currency,
-                    "total": costs.total,
-                    "teams": costs.teams,
-                    "resources": costs.resources,
-                    "unpriced": costs.unpriced,
-                },
-                from_attributes=True,
-            )
-            .model_dump_json()
-            .encode()
-        )
-
-    return Response(queries.cached("costs/total", render, window), media_type=JSON)
+    fields = ("total", "teams", "resources", "unpriced")
+    return _money(queries, window, "costs/total", CostsTotalOut, lambda v: v.costs, fields)
 
 
 @router.get("/costs/deleted", response_model=CostsDeletedOut, summary="Money on what to delete")
 def costs_deleted(queries: QueriesDep, window: WindowDep) -> Response:
     """Return the money spent on rows whose decision is delete, by dimension and team."""
+    fields = ("total", "by_dimension", "teams", "resources")
+    return _money(queries, window, "costs/deleted", CostsDeletedOut, lambda v: v.deleted, fields)
+
+
+def _money(
+    queries: Queries,
+    window: Window,
+    key: str,
+    schema: type[BaseModel],
+    part: Callable[[DataView], object],
+    fields: tuple[str, ...],
+) -> Response:
+    """Answer a money document of a view, rendered once per data version and window."""
 
     def render(view: DataView) -> bytes:
-        deleted = view.deleted
-        return (
-            CostsDeletedOut.model_validate(
-                {
-                    "currency": queries.currency,
-                    "total": deleted.total,
-                    "by_dimension": deleted.by_dimension,
-                    "teams": deleted.teams,
-                    "resources": deleted.resources,
-                },
-                from_attributes=True,
-            )
-            .model_dump_json()
-            .encode()
-        )
+        money = part(view)
+        document = {"currency": queries.currency, **{f: getattr(money, f) for f in fields}}
+        return schema.model_validate(document, from_attributes=True).model_dump_json().encode()
 
-    return Response(queries.cached("costs/deleted", render, window), media_type=JSON)
+    return Response(queries.cached(key, render, window), media_type=JSON)

@@ -14,6 +14,7 @@ from usagelens.api.deps import HandlersDep, QueriesDep, WindowDep
 from usagelens.api.ui import pages, render
 from usagelens.app import Queries
 from usagelens.documents import dump_yaml
+from usagelens.domain.analytics import SortKey
 from usagelens.domain.model import DIMENSIONS, Decision, Window
 
 router = APIRouter(include_in_schema=False)
@@ -56,7 +57,7 @@ def rows(
     dimension: DimensionFilter = "",
     decision: DecisionFilter = "",
     q: str = "",
-    sort: pages.SortKey = "team",
+    sort: SortKey = "team",
     order: Literal["asc", "desc"] = "asc",
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=pages.MAX_PAGE_SIZE)] = pages.PAGE_SIZE,

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
 from usagelens.api.deps import RefreshDep, WriteAuth
 from usagelens.api.schemas import SourcePositionIn, SourcePositionOut
+from usagelens.domain.times import as_utc
 
 router = APIRouter(prefix="/api/v1/sources", tags=["sources"])
 
@@ -36,7 +36,6 @@ def move_position(
 ) -> SourcePositionOut:
     """Record how far a table source has been read; a position behind the stored one is kept
     as it is (positions never move back). Answers the position now stored."""
-    moment = body.position
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    moment = as_utc(body.position)
     refresh.set_source_position(source, moment)
     return SourcePositionOut(source=source, position=refresh.source_position(source))

@@ -5,9 +5,7 @@ No HTML here: the templates lay these values out, the charts module draws them.
 
 from __future__ import annotations
 
-import operator
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -16,19 +14,11 @@ from markupsafe import Markup
 from usagelens.api.ui import charts
 from usagelens.app import DataView, Queries
 from usagelens.documents import load_document
-from usagelens.domain.analytics import AnalyticsRow
+from usagelens.domain.analytics import AnalyticsRow, SortKey, sorted_rows
 from usagelens.domain.errors import InvalidInput
 from usagelens.domain.model import DIMENSIONS, Decision, Window
 from usagelens.domain.policy import policy_from_document
 
-SortKey = Literal[
-    "team", "resource", "dimension", "count", "mean", "median",
-    "usage_type", "intensity", "decision", "cost",
-]  # fmt: skip
-SORT_KEYS: tuple[SortKey, ...] = (
-    "team", "resource", "dimension", "count", "mean", "median",
-    "usage_type", "intensity", "decision", "cost",
-)  # fmt: skip
 PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
 
@@ -128,7 +118,7 @@ def row_page(queries: Queries, window: Window, query: RowQuery) -> RowPage:
     """Filter, sort and cut one page; the sorted rows are cached per data version."""
     ordered = queries.cached(
         ("ui/sorted", query.sort, query.order),
-        lambda view: _sorted(view.rows, query.sort, query.order == "desc"),
+        lambda view: sorted_rows(view.rows, query.sort, query.order == "desc"),
         window,
     )
     teams = queries.cached("ui/teams", lambda view: sorted({r.team for r in view.rows}), window)
@@ -138,18 +128,6 @@ def row_page(queries: Queries, window: Window, query: RowQuery) -> RowPage:
         matching = ordered
     page = matching[query.offset : query.offset + query.limit]
     return RowPage(page, len(matching), teams, query.offset, query.limit)
-
-
-def _sorted(rows: list[AnalyticsRow], field: SortKey, descending: bool) -> list[AnalyticsRow]:
-    ordered = sorted(rows, key=lambda r: (r.team, r.resource, r.dimension))
-    ordered.sort(key=_sort_key(field), reverse=descending)
-    return ordered
-
-
-def _sort_key(field: SortKey) -> Callable[[AnalyticsRow], Any]:
-    if field == "cost":
-        return lambda r: -1.0 if r.cost is None else r.cost  # unpriced sorts as the cheapest
-    return operator.attrgetter(field)
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,11 +8,12 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from usagelens.domain.errors import SummaryFormatError
 from usagelens.domain.ids import name_problem
 from usagelens.domain.model import Dimension
+from usagelens.domain.times import as_utc
 
 _TIMESTAMP = re.compile(
     r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:?\d{2})?\Z"
@@ -53,9 +54,7 @@ def parse_timestamp(value: str) -> datetime:
         moment = datetime.fromisoformat(value)
     except ValueError as exc:
         raise ValueError(f"collected_at {value!r} is not a valid date-time ({exc})") from None
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
+    return as_utc(moment)
 
 
 def parse_collected_at(value: str, where: Where, cache: dict[str, datetime]) -> datetime:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 
 from usagelens.domain.model import Observation
+from usagelens.domain.times import naive_utc
 
 
 def render_summary(observations: Iterable[Observation]) -> str:
@@ -36,7 +37,7 @@ def render_records(observations: Iterable[Observation]) -> list[dict[str, object
 def format_timestamp(moment: datetime) -> str:
     """Format a moment as the module does: ``YYYY-MM-DD HH:MM:SS`` in UTC."""
     if moment.tzinfo is not None:
-        moment = moment.astimezone(UTC).replace(tzinfo=None)
+        moment = naive_utc(moment)
     return moment.isoformat(sep=" ")
 
 
