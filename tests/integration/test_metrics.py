@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import subprocess
 from collections import Counter, defaultdict
+from pathlib import Path
 
 import httpx
 import pytest
 
 from tests import independent
-from tests.conftest import domain_samples, scrape
+from tests.conftest import domain_samples, scrape, store_content
 
 TOKEN = "metrics-token"
 AUTH = {"X-Auth-Token": TOKEN}
@@ -95,7 +96,9 @@ def test_money_gauges(app_client, sample_summary: bytes, sample_prices: bytes) -
     assert decisions == {"keep": 85, "delete": 34, "extend": 1}
 
 
-def test_pushed_events_come_out_exactly_and_survive_a_restart(start_server, promtool: str) -> None:  # type: ignore[no-untyped-def]
+def test_pushed_events_come_out_exactly_and_survive_a_restart(
+    start_server, promtool: str, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     server = start_server(ENV)
     events = [
         {"status": 202, "endpoint": "/process-finances", "time": 1.27},
@@ -112,6 +115,8 @@ def test_pushed_events_come_out_exactly_and_survive_a_restart(start_server, prom
     }
 
     # Malformed: 4xx problem, and nothing of that request is counted.
+    database = f"sqlite:///{tmp_path / 'api.db'}"  # start_server's
+    stored = store_content(database)
     for bad in (
         [
             {"status": 200, "endpoint": "/login", "time": 1},
@@ -126,6 +131,7 @@ def test_pushed_events_come_out_exactly_and_survive_a_restart(start_server, prom
         assert refused.status_code == 422, refused.text
         assert refused.headers["content-type"].startswith("application/problem+json")
     assert httpx.post(server.url + "/metric-receiver", json=events[0]).status_code == 401
+    assert store_content(database) == stored
 
     def check(samples: dict) -> None:  # type: ignore[type-arg]
         requests = {

@@ -13,6 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from tests import independent
+from tests.conftest import store_content
 from usagelens.documents import load_document
 from usagelens.domain.errors import NotConfigured, PolicyMismatch, SummaryFormatError
 from usagelens.domain.histogram import UsageHistogram
@@ -164,9 +165,10 @@ def test_the_first_policy_is_adopted_and_a_different_one_refused() -> None:
     other = _service(Policy(), store)  # the built-in default differs from what is stored
     with pytest.raises(PolicyMismatch, match="usagelens rebuild"):
         other.rows()
+    stored = store_content(follower)
     with pytest.raises(PolicyMismatch):
         other.ingest(_summary([("t", "R", "CPU", 1, 45.0)]), source="b")
-    assert follower.rows()[0].count == 1  # the refused write stored nothing
+    assert store_content(follower) == stored  # the refused write stored nothing
 
     other.rebuild(Policy())  # the explicit switch
     assert other.rows()[0].decision.value == "keep"
@@ -202,6 +204,7 @@ def test_a_rejected_payload_stores_nothing_and_is_counted(sample_summary: bytes)
     service = _service()
     with pytest.raises(SummaryFormatError):
         service.ingest(sample_summary + b";(X,CPU,2026-11-19 10:00:00,abc)", source="bad")
+    assert store_content(service) == store_content(_service())  # as new
     with service.store() as uow:
         assert uow.observations.count() == 0
         assert uow.counters.all() == {"batches_rejected": 1}
