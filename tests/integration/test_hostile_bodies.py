@@ -7,6 +7,7 @@ position, compared before and after, on a store seeded with something of every k
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
@@ -136,3 +137,12 @@ def test_over_the_limit_and_byte_by_byte(
     answer = api.request(method, path, content=trickle, headers={**AUTH, **headers})
     assert 400 <= answer.status_code < 500, answer.text[:200]
     assert _stored(api, module_database_url) == before
+
+
+def test_a_problem_names_the_lone_surrogate_it_was_sent(api: InProcessClient) -> None:
+    record = {"team": "a\ud800b", "resource": "r", "dimension": "CPU", "usage": 1}
+    body = json.dumps([{**record, "collected_at": "2026-01-02 00:00:00"}]).encode()
+    answer = api.post("/api/v1/usage", content=body, headers={**AUTH, "Content-Type": JSON})
+    assert answer.status_code == 422, answer.text[:300]
+    answer.content.decode("utf-8")  # valid UTF-8: the surrogate is a JSON escape
+    assert (answer.json()["team"], answer.json()["field"]) == ("a\ud800b", "team")
