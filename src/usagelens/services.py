@@ -721,6 +721,7 @@ class UsageLens:
 
     def source_position(self, source: str) -> datetime | None:
         """Return how far a table source has been read."""
+        check_locator(source, "source")
         with self.store() as uow:
             return uow.refresh.position(source)
 
@@ -728,6 +729,7 @@ class UsageLens:
         self, source: str, position: datetime, *, fence: int | None = None
     ) -> None:
         """Move a table source's read position forward (refused once ``fence``'s lease is lost)."""
+        check_locator(source, "source")
         with self.store(write=True) as uow:
             if fence is not None and not uow.refresh.holds(fence):
                 raise LeaseLost("the refresh lease ran out: the read position was not moved")

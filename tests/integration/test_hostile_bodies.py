@@ -8,11 +8,13 @@ position, compared before and after, on a store seeded with something of every k
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
+import httpx
 import pytest
 
 from tests.conftest import InProcessClient, store_content
+from usagelens.domain.ids import LOCATOR_MAX, NAME_MAX
 
 TOKEN = "hostile-token"
 AUTH = {"X-Auth-Token": TOKEN}
@@ -146,3 +148,108 @@ def test_a_problem_names_the_lone_surrogate_it_was_sent(api: InProcessClient) ->
     assert answer.status_code == 422, answer.text[:300]
     answer.content.decode("utf-8")  # valid UTF-8: the surrogate is a JSON escape
     assert (answer.json()["team"], answer.json()["field"]) == ("a\ud800b", "team")
+
+
+Request = tuple[str, str, str, bytes]
+"""Method, path with query, content type, body."""
+
+
+def _quoted(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="")
+
+
+def _usage(team: str = "t", resource: str = "r") -> bytes:
+    return f"{team}|({resource},CPU,2026-01-02 00:00:00,1)".encode("utf-8", "surrogatepass")
+
+
+def _usage_json(team: str = "t", resource: str = "r") -> bytes:
+    record = {"team": team, "resource": resource, "dimension": "CPU"}
+    return json.dumps([{**record, "collected_at": "2026-01-02 00:00:00", "usage": 1}]).encode()
+
+
+def _lists(origin: str = "http://b:1", resource: str = "r") -> bytes:
+    return json.dumps({"lists": [{"origin": origin, "values": {resource: {"CPU": 1}}}]}).encode()
+
+
+# Where a stored name comes from: (name or locator, in the query?, how to send it).
+PLACES: dict[str, tuple[str, bool, Callable[[str], Request]]] = {
+    "usage text, team": ("name", False, lambda v: ("POST", "/api/v1/usage", TEXT, _usage(v))),
+    "usage text, resource": (
+        "name", False, lambda v: ("POST", "/api/v1/usage", TEXT, _usage(resource=v))
+    ),
+    "usage JSON, team": (
+        "name", False, lambda v: ("POST", "/api/v1/usage", JSON, _usage_json(v))
+    ),
+    "usage JSON, resource": (
+        "name", False,
+        lambda v: ("POST", "/api/v1/usage", JSON, _usage_json(resource=v)),
+    ),
+    "prices YAML, resource": (
+        "name", False,
+        lambda v: ("PUT", "/api/v1/prices", YAML,
+                   json.dumps({"values": {v: {"CPU": 1}}}).encode()),
+    ),
+    "prices, origin": (
+        "locator", True,
+        lambda v: ("PUT", f"/api/v1/prices?origin={_quoted(v)}", JSON,
+                   b'{"values": {"r": {"CPU": 1}}}'),
+    ),
+    "source prices, origin": (
+        "locator", False,
+        lambda v: ("PUT", "/api/v1/prices/sources", JSON, _lists(origin=v)),
+    ),
+    "source prices, resource": (
+        "name", False,
+        lambda v: ("PUT", "/api/v1/prices/sources", JSON, _lists(resource=v)),
+    ),
+    "push, endpoint": (
+        "name", False,
+        lambda v: ("POST", "/metric-receiver", JSON,
+                   json.dumps({"status": 200, "endpoint": v, "time": 1}).encode()),
+    ),
+    "position, source": (
+        "locator", True,
+        lambda v: ("PUT", f"/api/v1/sources/position?source={_quoted(v)}", JSON,
+                   b'{"position": "2026-01-02T00:00:00Z"}'),
+    ),
+}  # fmt: skip
+LIMITS = {"name": NAME_MAX, "locator": LOCATOR_MAX}
+BAD_NAMES = {
+    "NUL": "a\x00b",
+    "control character": "a\x1bb",
+    "line separator": "a\u2028b",
+    "lone surrogate": "a\ud800b",
+}
+"""Characters no name may hold; besides, each name may be one character too long."""
+CASES = [
+    (place, bad)
+    for place, (_, in_query, _) in PLACES.items()
+    for bad in [*BAD_NAMES, "too long"]
+    if not (in_query and bad == "lone surrogate")  # a URL's UTF-8 cannot carry one
+]
+
+
+def _send(api: InProcessClient, request: Request) -> httpx.Response:
+    method, path, content_type, body = request
+    return api.request(method, path, content=body, headers={**AUTH, "Content-Type": content_type})
+
+
+@pytest.mark.parametrize(("place", "bad"), CASES)
+def test_a_name_the_store_must_refuse_is_a_clean_4xx(
+    api: InProcessClient, module_database_url: str, place: str, bad: str
+) -> None:
+    kind, _, build = PLACES[place]
+    limit = LIMITS[kind]
+    # The longest name allowed, in characters of three UTF-8 bytes, is stored: so the
+    # request is well formed, and only the name makes it a refusal.
+    longest = f"{place} {bad} ".replace(",", "")[:limit].ljust(limit, "名")
+    stored = _send(api, build(longest))
+    assert stored.status_code == 200, stored.text[:300]
+    before = _stored(api, module_database_url)
+    answer = _send(api, build("x" * (limit + 1) if bad == "too long" else BAD_NAMES[bad]))
+    assert 400 <= answer.status_code < 500, (answer.status_code, answer.text[:300])
+    assert answer.headers["content-type"].startswith("application/problem+json")
+    assert answer.json()["detail"]
+    assert _stored(api, module_database_url) == before
