@@ -215,3 +215,26 @@ def _parse(text: str) -> dict:  # type: ignore[type-arg]
         for family in text_string_to_metric_families(text)
         for sample in family.samples
     }
+
+
+def test_a_worker_file_not_yet_sized_leaves_the_scrape_whole(
+    app_client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """With several workers, one that has just created its metrics file (empty until it
+    sizes it, or for good if it was killed then) must not turn a scrape into a 500."""
+    from prometheus_client.mmap_dict import MmapedDict, mmap_key
+
+    folder = tmp_path / "workers"
+    folder.mkdir()
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(folder))
+    labels = {"route": "/healthz", "method": "GET", "status": "200"}
+    other = MmapedDict(str(folder / "counter_4001.db"))  # a worker that answered 3 requests
+    key = mmap_key("usagelens_http_requests", "usagelens_http_requests_total",
+                   list(labels), list(labels.values()), "Requests.")  # fmt: skip
+    other.write_value(key, 3.0, 0.0)
+    other.close()
+    (folder / "histogram_4002.db").touch()  # a worker between creating and sizing its file
+
+    samples = scrape(app_client())
+    assert samples[("usagelens_http_requests_total", frozenset(labels.items()))] == 3
+    assert ("usagelens_snapshot_version", frozenset()) in samples
