@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import socket
 import subprocess
@@ -231,10 +232,32 @@ class Server:
         self._log_file.close()
 
 
+_LOG_TROUBLE = re.compile(r'ERROR|WARNING|Traceback|unhandled error|internal error|" 5\d\d ')
+
+
+def log_excerpt(log: Path, tail: int = 40) -> str:
+    """Return a server log's troubled lines (errors, warnings, 5xx answers), then its end."""
+    lines = log.read_text(errors="replace").splitlines()
+    trouble = [line for line in lines if _LOG_TROUBLE.search(line)][:200]
+    return "\n".join([*trouble, f"--- last {tail} of {len(lines)} lines ---", *lines[-tail:]])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+    """Show the logs of the servers a failed test started (``start_server``) in its report."""
+    report = yield
+    if report.failed:
+        for server in getattr(item, "usagelens_servers", ()):
+            report.sections.append((f"server log {server.log}", log_excerpt(server.log)))
+    return report
+
+
 @pytest.fixture
-def start_server(tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
-    """Start ``usagelens serve`` with extra env; stopped at the end of the test."""
+def start_server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator:  # type: ignore[type-arg]
+    """Start ``usagelens serve`` with extra env; stopped at the end of the test (a failed
+    test's report shows what their logs say)."""
     servers: list[Server] = []
+    request.node.usagelens_servers = servers
 
     def start(env: dict[str, str] | None = None, workers: int = 1) -> Server:
         env = {"USAGELENS_DATABASE_URL": f"sqlite:///{tmp_path / 'api.db'}", **(env or {})}
