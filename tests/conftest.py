@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine, MetaData
+
+    from usagelens.app import Handlers
 
 DATA = Path(__file__).parent / "data"
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -45,13 +53,17 @@ def sqlite_url(tmp_path: Path) -> str:
 def _pg_connect(dbname: str | None = None):  # type: ignore[no-untyped-def]
     import psycopg
 
-    url = PG_ADMIN_URL if dbname is None else PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + dbname
+    url = PG_ADMIN_URL if dbname is None else _pg_url(dbname)
     return psycopg.connect(url, autocommit=True, connect_timeout=3)
 
 
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A fresh PostgreSQL database for one test, dropped afterwards."""
+def _pg_url(dbname: str) -> str:
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + dbname
+
+
+@contextmanager
+def _new_postgres_database() -> Iterator[str]:
+    """Create an empty PostgreSQL database; drop it (whoever is connected) at the end."""
     import psycopg
 
     try:
@@ -62,10 +74,17 @@ def postgres_url() -> Iterator[str]:
     with admin:
         admin.execute(f'CREATE DATABASE "{name}"')
     try:
-        yield PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+        yield _pg_url(name)
     finally:
         with _pg_connect() as admin:
             admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    with _new_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
@@ -74,6 +93,89 @@ def database_url(request: pytest.FixtureRequest) -> str:
     if request.param == "sqlite":
         return str(request.getfixturevalue("sqlite_url"))
     return str(request.getfixturevalue("postgres_url"))
+
+
+@dataclass
+class _NewStore:
+    """A migrated module database: its engine, its tables, and the rows a new store holds."""
+
+    engine: Engine
+    tables: MetaData
+    rows: dict[str, list[dict[str, Any]]]
+
+
+_NEW_STORES: dict[str, _NewStore] = {}
+"""The module databases in use, by URL (see ``empty_store``)."""
+
+
+@pytest.fixture(
+    scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
+)
+def module_database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """One migrated database per module and backend (a real SQLite file, then a real
+    PostgreSQL database dropped at the module's end), for suites too slow to build one
+    per test. Tests share what they store unless they call ``empty_store``."""
+    from sqlalchemy import MetaData, select
+
+    from usagelens.storage import create_engine_for, migrate
+
+    with ExitStack() as stack:
+        if request.param == "sqlite":
+            url = f"sqlite:///{tmp_path_factory.mktemp('module-db') / 'usagelens.db'}"
+        else:
+            url = stack.enter_context(_new_postgres_database())
+        engine = create_engine_for(url)
+        stack.callback(engine.dispose)
+        migrate(engine)
+        tables = MetaData()
+        tables.reflect(engine)
+        with engine.connect() as conn:
+            rows = {
+                table.name: [dict(row._mapping) for row in conn.execute(select(table))]
+                for table in tables.sorted_tables
+            }
+        _NEW_STORES[url] = _NewStore(engine, tables, rows)
+        try:
+            yield url
+        finally:
+            del _NEW_STORES[url]
+
+
+def empty_store(url: str) -> None:
+    """Make a ``module_database_url`` store new again: every table as ``migrate`` left it."""
+    new = _NEW_STORES[url]
+    with new.engine.begin() as conn:
+        for table in reversed(new.tables.sorted_tables):
+            conn.execute(table.delete())
+            if new.rows[table.name]:
+                conn.execute(table.insert(), new.rows[table.name])
+
+
+def store_content(store: str | Handlers) -> dict[str, object]:
+    """Return the store's whole content: its ``export`` without the time it was taken.
+
+    ``store`` is a database URL or the handlers of any store (the in-memory one too).
+    """
+    from usagelens.app import Handlers, build
+    from usagelens.storage import SqlStore, create_engine_for
+
+    if isinstance(store, Handlers):
+        return _content(store)
+    if store in _NEW_STORES:
+        return _content(build(SqlStore(_NEW_STORES[store].engine)))
+    engine = create_engine_for(store)
+    try:
+        return _content(build(SqlStore(engine)))
+    finally:
+        engine.dispose()
+
+
+def _content(handlers: Handlers) -> dict[str, object]:
+    document = handlers.maintenance.export()
+    del document["exported_at"]
+    return document
 
 
 def free_port() -> int:
@@ -130,10 +232,32 @@ class Server:
         self._log_file.close()
 
 
+_LOG_TROUBLE = re.compile(r'ERROR|WARNING|Traceback|unhandled error|internal error|" 5\d\d ')
+
+
+def log_excerpt(log: Path, tail: int = 40) -> str:
+    """Return a server log's troubled lines (errors, warnings, 5xx answers), then its end."""
+    lines = log.read_text(errors="replace").splitlines()
+    trouble = [line for line in lines if _LOG_TROUBLE.search(line)][:200]
+    return "\n".join([*trouble, f"--- last {tail} of {len(lines)} lines ---", *lines[-tail:]])
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[Any]:
+    """Show the logs of the servers a failed test started (``start_server``) in its report."""
+    report = yield
+    if report.failed:
+        for server in getattr(item, "usagelens_servers", ()):
+            report.sections.append((f"server log {server.log}", log_excerpt(server.log)))
+    return report
+
+
 @pytest.fixture
-def start_server(tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
-    """Start ``usagelens serve`` with extra env; stopped at the end of the test."""
+def start_server(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator:  # type: ignore[type-arg]
+    """Start ``usagelens serve`` with extra env; stopped at the end of the test (a failed
+    test's report shows what their logs say)."""
     servers: list[Server] = []
+    request.node.usagelens_servers = servers
 
     def start(env: dict[str, str] | None = None, workers: int = 1) -> Server:
         env = {"USAGELENS_DATABASE_URL": f"sqlite:///{tmp_path / 'api.db'}", **(env or {})}
@@ -154,6 +278,9 @@ class InProcessClient:
     The app runs on an event loop in a helper thread (an anyio blocking portal), with
     its lifespan entered, exactly as a server would run it; no socket is opened.
     """
+
+    database_url: str | None = None
+    """The app's database, when the test built it (``app_client``)."""
 
     def __init__(self, app: Any, base_url: str = "http://testserver") -> None:
         from anyio.from_thread import start_blocking_portal
@@ -219,6 +346,7 @@ def app_client(tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
         migrate(engine)
         engine.dispose()
         client = InProcessClient(create_app(settings))
+        client.database_url = settings.database_url
         clients.append(client)
         return client
 

@@ -19,6 +19,15 @@ def parse(text: str) -> dict[tuple[str, str, str], dict[str, float]]:
     return series
 
 
+def render(records: list[tuple[str, str, str, str, float]]) -> str:
+    """Render (team, resource, dimension, collected_at, usage) records in the text format."""
+    teams: dict[str, list[str]] = {}
+    for team, resource, dimension, moment, usage in records:
+        text = str(int(usage)) if float(usage).is_integer() else repr(usage)
+        teams.setdefault(team, []).append(f"({resource},{dimension},{moment},{text})")
+    return "$".join(f"{team}|{';'.join(rs)}" for team, rs in teams.items())
+
+
 def median(values: list[float]) -> float:
     ordered = sorted(values)
     n = len(ordered)

@@ -12,6 +12,8 @@ mode when ``PROMETHEUS_MULTIPROC_DIR`` is set (``usagelens serve --workers N`` s
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import os
 import threading
 import zlib
@@ -23,6 +25,7 @@ from itertools import accumulate
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
@@ -287,15 +290,40 @@ class RequestMetrics:
     auth_failures: Counter
 
 
+class _WorkerFiles(Collector):
+    """Collect every worker's own request metrics from the multiprocess folder.
+
+    prometheus_client's MultiProcessCollector, minus the files that are still empty: a
+    worker creates its file and sizes it only afterwards, and an empty file read in
+    between fails the whole merge, so the scrape (client_python issue 1199, in 0.26
+    still). An empty file holds no sample yet; once sized, it reads as it should.
+    """
+
+    def __init__(self, folder: str) -> None:
+        self._folder = folder
+
+    def collect(self) -> Iterable[Metric]:
+        """Merge the files that hold something, as MultiProcessCollector does."""
+        files = []
+        for path in glob.glob(os.path.join(self._folder, "*.db")):
+            with contextlib.suppress(FileNotFoundError):
+                if os.path.getsize(path) > 0:
+                    files.append(path)
+        metrics: Iterable[Metric] = MultiProcessCollector.merge(  # type: ignore[no-untyped-call]
+            files, accumulate=True
+        )
+        return metrics
+
+
 def build_registry(
     read: Callable[[], MetricsState], latency_bounds: Sequence[float]
 ) -> tuple[CollectorRegistry, RequestMetrics]:
     """Build the app's own registry: the live collector plus request metrics."""
     registry = CollectorRegistry(auto_describe=False)
-    multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
-    if multiprocess:
-        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
-    own = None if multiprocess else registry
+    folder = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if folder:
+        registry.register(_WorkerFiles(folder))
+    own = None if folder else registry
     metrics = RequestMetrics(
         requests=Counter(
             "usagelens_http_requests",

@@ -7,12 +7,13 @@ from __future__ import annotations
 
 import subprocess
 from collections import Counter, defaultdict
+from pathlib import Path
 
 import httpx
 import pytest
 
 from tests import independent
-from tests.conftest import domain_samples, scrape
+from tests.conftest import domain_samples, scrape, store_content
 
 TOKEN = "metrics-token"
 AUTH = {"X-Auth-Token": TOKEN}
@@ -95,7 +96,9 @@ def test_money_gauges(app_client, sample_summary: bytes, sample_prices: bytes) -
     assert decisions == {"keep": 85, "delete": 34, "extend": 1}
 
 
-def test_pushed_events_come_out_exactly_and_survive_a_restart(start_server, promtool: str) -> None:  # type: ignore[no-untyped-def]
+def test_pushed_events_come_out_exactly_and_survive_a_restart(
+    start_server, promtool: str, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
     server = start_server(ENV)
     events = [
         {"status": 202, "endpoint": "/process-finances", "time": 1.27},
@@ -112,6 +115,8 @@ def test_pushed_events_come_out_exactly_and_survive_a_restart(start_server, prom
     }
 
     # Malformed: 4xx problem, and nothing of that request is counted.
+    database = f"sqlite:///{tmp_path / 'api.db'}"  # start_server's
+    stored = store_content(database)
     for bad in (
         [
             {"status": 200, "endpoint": "/login", "time": 1},
@@ -126,6 +131,7 @@ def test_pushed_events_come_out_exactly_and_survive_a_restart(start_server, prom
         assert refused.status_code == 422, refused.text
         assert refused.headers["content-type"].startswith("application/problem+json")
     assert httpx.post(server.url + "/metric-receiver", json=events[0]).status_code == 401
+    assert store_content(database) == stored
 
     def check(samples: dict) -> None:  # type: ignore[type-arg]
         requests = {
@@ -209,3 +215,26 @@ def _parse(text: str) -> dict:  # type: ignore[type-arg]
         for family in text_string_to_metric_families(text)
         for sample in family.samples
     }
+
+
+def test_a_worker_file_not_yet_sized_leaves_the_scrape_whole(
+    app_client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:  # type: ignore[no-untyped-def]
+    """With several workers, one that has just created its metrics file (empty until it
+    sizes it, or for good if it was killed then) must not turn a scrape into a 500."""
+    from prometheus_client.mmap_dict import MmapedDict, mmap_key
+
+    folder = tmp_path / "workers"
+    folder.mkdir()
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(folder))
+    labels = {"route": "/healthz", "method": "GET", "status": "200"}
+    other = MmapedDict(str(folder / "counter_4001.db"))  # a worker that answered 3 requests
+    key = mmap_key("usagelens_http_requests", "usagelens_http_requests_total",
+                   list(labels), list(labels.values()), "Requests.")  # fmt: skip
+    other.write_value(key, 3.0, 0.0)
+    other.close()
+    (folder / "histogram_4002.db").touch()  # a worker between creating and sizing its file
+
+    samples = scrape(app_client())
+    assert samples[("usagelens_http_requests_total", frozenset(labels.items()))] == 3
+    assert ("usagelens_snapshot_version", frozenset()) in samples

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests import independent
-from tests.conftest import InProcessClient
+from tests.conftest import InProcessClient, store_content
 from usagelens.documents import load_document
 
 TOKEN = "what-if-token"
@@ -70,6 +70,8 @@ def test_stricter_policy_diff_names_the_rows_and_the_money(
     assert api.post("/api/v1/usage", content=sample_summary, headers=AUTH).status_code == 200
     assert api.put("/api/v1/prices", content=sample_prices, headers=AUTH).status_code == 200
     rows_before = api.get("/api/v1/resources", params={"limit": 1000}).json()
+    assert api.database_url is not None
+    stored = store_content(api.database_url)
     changed, before, after = _expected(sample_summary, sample_prices)
 
     answer = api.post(
@@ -92,6 +94,7 @@ def test_stricter_policy_diff_names_the_rows_and_the_money(
         )
     assert sum(diff["decisions"]["after"].values()) == 120
     # Nothing stored or changed.
+    assert store_content(api.database_url) == stored
     assert api.get("/api/v1/resources", params={"limit": 1000}).json() == rows_before
 
 

@@ -1,23 +1,20 @@
-"""Use cases on the in-memory store: incremental numbers equal a from-scratch calculation."""
+"""Use cases on the in-memory store (the random oracle over every store is in
+tests/integration/test_oracle.py)."""
 
 from __future__ import annotations
 
-import math
-import random
 import statistics
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from tests import independent
+from tests.conftest import store_content
 from tests.memory_store import MemoryStore
 from usagelens.app import Handlers, build
 from usagelens.documents import load_document
 from usagelens.domain.errors import NotConfigured, PolicyMismatch, SummaryFormatError
-from usagelens.domain.histogram import UsageHistogram
 from usagelens.domain.model import Window
 from usagelens.domain.policy import Policy, policy_from_document
 
@@ -35,40 +32,7 @@ def _stamp(hour: int) -> str:
 
 def _summary(records: list[tuple[str, str, str, int, float]]) -> bytes:
     """Render (team, resource, dimension, hour, usage) records in the text format."""
-    teams: dict[str, list[str]] = {}
-    for team, resource, dimension, hour, usage in records:
-        text = str(int(usage)) if float(usage).is_integer() else repr(usage)
-        teams.setdefault(team, []).append(f"({resource},{dimension},{_stamp(hour)},{text})")
-    return "$".join(f"{team}|{';'.join(rs)}" for team, rs in teams.items()).encode()
-
-
-def _expected(service: Handlers, stored: dict, prices: dict, policy: Policy) -> None:  # type: ignore[type-arg]
-    """Check every row against the independent implementation over what is stored."""
-    want = {
-        (r["team"], r["resource"], r["dimension"]): r
-        for r in independent.rows({k: v for k, v in stored.items() if v}, prices)
-    }
-    rows = service.queries.rows()
-    assert len(rows) == len(want)
-    for row in rows:
-        expected = want[(row.team, row.resource, row.dimension.value)]
-        usages = list(stored[(row.team, row.resource, row.dimension.value)].values())
-        assert row.count == expected["count"]
-        assert row.mean == statistics.fmean(usages)
-        assert row.median == expected["median"]
-        assert row.cost == expected["cost"]
-        verdict = policy.judge(row.count, row.mean, row.median)
-        assert (row.usage_type, row.intensity, row.decision) == (
-            verdict.usage_type,
-            verdict.intensity,
-            verdict.decision,
-        )
-    stats = {(t, r, d.value): s for (t, r, d), s in service.queries.view().stats}
-    assert set(stats) == set(want)
-    for key, by_time in stored.items():
-        if by_time:
-            assert stats[key].frequencies == UsageHistogram.of(by_time.values()).frequencies
-            assert stats[key].total == math.fsum(by_time.values())
+    return independent.render([(t, r, d, _stamp(h), u) for t, r, d, h, u in records]).encode()
 
 
 def test_sample_gives_the_known_numbers(sample_summary: bytes, sample_prices: bytes) -> None:
@@ -89,53 +53,6 @@ def test_sample_gives_the_known_numbers(sample_summary: bytes, sample_prices: by
     assert Counter(r.decision.value for r in service.queries.rows()) == {
         "keep": 85, "delete": 34, "extend": 1,
     }  # fmt: skip
-
-
-_RECORDS = st.lists(
-    st.tuples(
-        st.sampled_from(["team a", "team b"]),
-        st.sampled_from(["0080", "SBP 366", "98F•063"]),
-        st.sampled_from(["CPU", "RAM", "NetFlow"]),
-        st.integers(0, 47),
-        st.integers(0, 100).map(float) | st.sampled_from([12.5, 0.1, 99.99, 33.3]),
-    ),
-    min_size=1,
-    max_size=40,
-)
-
-
-@settings(max_examples=60, deadline=None)
-@given(
-    batches=st.lists(_RECORDS, min_size=1, max_size=5),
-    prune_hours=st.lists(st.integers(1, 40), max_size=2),
-    seed=st.integers(0, 1000),
-)
-def test_incremental_numbers_equal_a_fresh_calculation(
-    batches: list[list[tuple[str, str, str, int, float]]], prune_hours: list[int], seed: int
-) -> None:
-    service = _service()
-    prices = {"0080": {"CPU": 100.0, "RAM": 30.0}, "SBP 366": {"NetFlow": 7.0}}
-    service.prices.replace_prices(
-        b"values:\n  0080: {CPU: 100, RAM: 30}\n  SBP 366: {NetFlow: 7}\n"
-    )
-    stored: dict = {}  # type: ignore[type-arg]
-    rng = random.Random(seed)
-    steps: list[object] = [*batches, *prune_hours]
-    rng.shuffle(steps)
-    for step in steps:
-        if isinstance(step, int):  # prune everything older than START + step hours
-            service.maintenance.prune(NOW - (START + timedelta(hours=step)))
-            cutoff = _stamp(step)
-            for by_time in stored.values():
-                for moment in [m for m in by_time if m < cutoff]:
-                    del by_time[moment]
-        else:
-            assert isinstance(step, list)
-            result = service.ingest.ingest(_summary(step), source="test")
-            assert result.inserted + result.updated + result.duplicates == len(step)
-            for team, resource, dim, hour, usage in step:
-                stored.setdefault((team, resource, dim), {})[_stamp(hour)] = usage
-        _expected(service, stored, prices, Policy())
 
 
 def test_windowed_rows_come_from_raw_observations() -> None:
@@ -170,9 +87,10 @@ def test_the_first_policy_is_adopted_and_a_different_one_refused() -> None:
     other = _service(Policy(), store)  # the built-in default differs from what is stored
     with pytest.raises(PolicyMismatch, match="usagelens rebuild"):
         other.queries.rows()
+    stored = store_content(follower)
     with pytest.raises(PolicyMismatch):
         other.ingest.ingest(_summary([("t", "R", "CPU", 1, 45.0)]), source="b")
-    assert follower.queries.rows()[0].count == 1  # the refused write stored nothing
+    assert store_content(follower) == stored  # the refused write stored nothing
 
     other.maintenance.rebuild(Policy())  # the explicit switch
     assert other.queries.rows()[0].decision.value == "keep"
@@ -227,6 +145,7 @@ def test_a_rejected_payload_stores_nothing_and_is_counted(sample_summary: bytes)
     service = _service()
     with pytest.raises(SummaryFormatError):
         service.ingest.ingest(sample_summary + b";(X,CPU,2026-11-19 10:00:00,abc)", source="bad")
+    assert store_content(service) == store_content(_service())  # as new
     with service.store.read() as queries:
         assert queries.observation_count() == 0
         assert queries.counters() == {"batches_rejected": 1}

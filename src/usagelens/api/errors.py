@@ -5,6 +5,7 @@ Domain errors are mapped to HTTP here and nowhere else.
 
 from __future__ import annotations
 
+import json
 import logging
 from http import HTTPStatus
 from typing import Any
@@ -59,6 +60,17 @@ _MAPPING: tuple[tuple[type[UsageLensError], int, str], ...] = (
 )
 
 
+class ProblemResponse(JSONResponse):
+    """A problem details answer that can name any value the caller sent."""
+
+    media_type = PROBLEM_JSON
+
+    def render(self, content: Any) -> bytes:
+        """Encode as JSON; a lone surrogate (UTF-8 cannot hold one) becomes its escape."""
+        text = json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+        return text.encode("utf-8", "backslashreplace")
+
+
 def problem(
     status: int,
     detail: str,
@@ -80,7 +92,7 @@ def problem(
     if (rid := request_id.get()) is not None:
         body["request_id"] = rid
     body.update({k: v for k, v in extensions.items() if v is not None})
-    return JSONResponse(body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+    return ProblemResponse(body, status_code=status, headers=headers)
 
 
 def problem_for(exc: UsageLensError, instance: str | None = None) -> JSONResponse:
