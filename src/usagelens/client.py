@@ -29,6 +29,7 @@ import httpx
 from usagelens.app import Handlers, ImportPlan, PayloadReader, PruneResult, RebuildResult
 from usagelens.app.refresh import StoreTarget
 from usagelens.documents import load_document
+from usagelens.domain.batch import UsageBatch
 from usagelens.domain.errors import (
     InvalidInput,
     NotConfigured,
@@ -37,7 +38,7 @@ from usagelens.domain.errors import (
     StorageError,
     StorageUnavailable,
 )
-from usagelens.domain.model import IngestResult, Observation, Window
+from usagelens.domain.model import IngestResult, Window
 from usagelens.domain.policy import Policy, policy_from_document
 from usagelens.domain.prices import OriginPrices, PriceList, price_list_from_document
 from usagelens.domain.report import Report, report_from_json
@@ -71,7 +72,7 @@ class Client(Protocol):
 
     def ingest_summary(self, payload: bytes, *, source: str) -> IngestResult: ...
 
-    def ingest_observations(self, batch: Sequence[Observation], *, source: str) -> IngestResult: ...
+    def ingest_batch(self, batch: UsageBatch, *, source: str, clamped: int = 0) -> IngestResult: ...
 
     def store_source_prices(self, lists: Sequence[OriginPrices]) -> list[str]: ...
 
@@ -266,13 +267,14 @@ class HttpClient:
         )
         return _ingest_result(answer)
 
-    def ingest_observations(self, batch: Sequence[Observation], *, source: str) -> IngestResult:
-        """POST table rows in the JSON form."""
+    def ingest_batch(self, batch: UsageBatch, *, source: str, clamped: int = 0) -> IngestResult:
+        """POST readings in the JSON form (and how many were clamped, to be counted)."""
         body = json.dumps(render_records(batch), ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json"}
-        answer = self._send(
-            "POST", "/api/v1/usage", content=body, params={"source": source}, headers=headers
-        )
+        params: dict[str, str | int] = {"source": source}
+        if clamped:
+            params["clamped"] = clamped
+        answer = self._send("POST", "/api/v1/usage", content=body, params=params, headers=headers)
         return _ingest_result(answer)
 
     def store_source_prices(self, lists: Sequence[OriginPrices]) -> list[str]:

@@ -8,7 +8,7 @@ import os
 from datetime import timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
@@ -23,6 +23,9 @@ from usagelens.documents import load_document
 from usagelens.domain.errors import InvalidInput, NotConfigured
 from usagelens.domain.policy import Policy, policy_from_document
 from usagelens.domain.push import DEFAULT_LATENCY_BOUNDS
+
+if TYPE_CHECKING:
+    from usagelens.sources.promql import PromQLMapping
 
 MIN_RETENTION = timedelta(hours=1)
 """The shortest retention allowed (a shorter one deletes nearly everything: ``3m`` is minutes)."""
@@ -55,6 +58,12 @@ class Settings(BaseSettings):
     )
     currency: str = Field("RUB", description="currency code shown with money")
     policy_file: Path | None = Field(None, description="YAML file overriding the policy")
+    promql_file: Path | None = Field(
+        None, description="YAML file mapping PromQL to usage for prometheus+http sources"
+    )
+    promql: dict[str, Any] | None = Field(
+        None, description="the PromQL mapping given in the config file's promql: section"
+    )
     max_body_bytes: int = Field(32 * 1024 * 1024, gt=0, description="largest request body")
     source_timeout: float = Field(10.0, gt=0, description="seconds per pull from a source")
     source_retries: int = Field(3, ge=1, le=10, description="tries per pull (backoff between)")
@@ -199,6 +208,26 @@ class Settings(BaseSettings):
                 ) from None
             found += [line.strip() for line in text.splitlines()]
         return tuple(t for t in found if t and not t.startswith("#"))
+
+    def load_promql(self) -> PromQLMapping:
+        """Return the PromQL mapping: USAGELENS_PROMQL_FILE, else the config file's
+        ``promql:`` section, else the node_exporter defaults."""
+        from usagelens.sources.promql import mapping_from_document
+
+        if self.promql_file is None:
+            return mapping_from_document(self.promql, "the config file's promql: section")
+        try:
+            raw = self.promql_file.read_bytes()
+        except OSError as exc:
+            raise NotConfigured(
+                f"USAGELENS_PROMQL_FILE={self.promql_file}: cannot read it ({exc.strerror})"
+            ) from None
+        where = f"USAGELENS_PROMQL_FILE={self.promql_file}"
+        try:
+            document = load_document(raw, what=f"PromQL mapping {self.promql_file}")
+        except InvalidInput as exc:
+            raise NotConfigured(f"{where}: {exc}") from None
+        return mapping_from_document(document, where)
 
     def load_policy(self) -> Policy | None:
         """Read the policy file if one is configured (None: use the store's policy)."""

@@ -264,7 +264,12 @@ class LiveCollector(Collector):
             "usagelens_push_rejected", "Push requests refused as malformed (nothing counted)."
         )
         rejected.add_metric([], counters.get("push_rejected", 0))
-        yield from (observations, batches, pruned, overflow, rejected)
+        clamped = CounterMetricFamily(
+            "usagelens_source_values_clamped",
+            "Readings a pull brought into 0..100 (rate artefacts of PromQL sources).",
+        )
+        clamped.add_metric([], counters.get("source_values_clamped", 0))
+        yield from (observations, batches, pruned, overflow, rejected, clamped)
         refresh = state.refresh
         if refresh is not None and refresh.finished_at is not None:
             finished = GaugeMetricFamily(

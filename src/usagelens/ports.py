@@ -11,14 +11,23 @@ calls back into the domain; values crossing these ports are typed.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Callable,
+    Collection,
+    Iterable,
+    Iterator,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import TracebackType
 from typing import Protocol
 
+from usagelens.domain.batch import UsageBatch
 from usagelens.domain.distribution import Distribution
-from usagelens.domain.model import IngestResult, Observation, SeriesKey, Window
+from usagelens.domain.model import IngestResult, SeriesKey, Window
 from usagelens.domain.prices import OriginPrices
 from usagelens.domain.series import SeriesAggregate, SeriesSummary
 
@@ -34,16 +43,17 @@ __all__ = [
     "PushRepository",
     "PushState",
     "PushTally",
+    "RangeSource",
     "RefreshRepository",
     "RefreshStatus",
     "RowsBefore",
     "SeriesRepository",
     "Snapshot",
+    "SourcePage",
     "StateRepository",
     "Store",
     "StoreQueries",
     "StoreState",
-    "TablePage",
     "TableSource",
     "UnitOfWork",
     "UsageSource",
@@ -429,18 +439,24 @@ class Store(Protocol):
 
 
 BAD_ROWS_NAMED = 5
-"""Bad rows of a table named in its outcome (all are counted)."""
+"""Bad rows (or series) of a positioned source named in its outcome (all are counted)."""
 
 
 @dataclass(frozen=True, slots=True)
-class TablePage:
-    """One page of a table read: its valid rows, and the rows refused one by one."""
+class SourcePage:
+    """One page read from a positioned source (a table, a PromQL server): its valid
+    readings as a batch, and what was refused or corrected on the way."""
 
-    observations: list[Observation]
+    batch: UsageBatch
     bad: int = 0
-    """Rows refused (skipped)."""
+    """Rows or series refused (skipped)."""
     problems: tuple[str, ...] = ()
     """What was wrong with the first few of them (at most BAD_ROWS_NAMED)."""
+    clamped: int = 0
+    """Values outside 0..100 brought to the nearest bound (rate artefacts)."""
+    position: datetime | None = None
+    """Where the source has been read to once this page is stored (None: it does not
+    move, e.g. a page that holds one dimension of a step range whose others are to come)."""
 
 
 class TableSource(Protocol):
@@ -448,9 +464,20 @@ class TableSource(Protocol):
 
     name: str
 
-    def pages(self, position: datetime | None) -> Iterator[TablePage]:
+    def pages(self, position: datetime | None) -> Iterator[SourcePage]:
         """Yield the rows collected from a position (less the source's lookback), in pages
         of bounded size, validated row by row (all rows when None)."""
+        ...
+
+
+class RangeSource(Protocol):
+    """A time-series database read step by step from a position (a PromQL HTTP API)."""
+
+    name: str
+
+    def pages(self, position: datetime | None) -> AsyncIterator[SourcePage]:
+        """Yield the readings of every step from a position (the last step stored, read
+        again for late samples), in pages of bounded size."""
         ...
 
 
@@ -459,7 +486,10 @@ class PullTarget(Protocol):
 
     def ingest_summary(self, payload: bytes, *, source: str) -> IngestResult: ...
 
-    def ingest_observations(self, batch: Sequence[Observation], *, source: str) -> IngestResult: ...
+    def ingest_batch(self, batch: UsageBatch, *, source: str, clamped: int = 0) -> IngestResult:
+        """Store readings a source gave already parsed (a table's rows, PromQL samples);
+        ``clamped`` of them were brought into 0..100 (counted with the batch)."""
+        ...
 
     def store_source_prices(self, lists: Sequence[OriginPrices]) -> list[str]:
         """Replace the lists of the sources that answered, all in one go; return the

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -11,7 +11,14 @@ from usagelens.documents import load_price_list
 from usagelens.domain.errors import SummaryFormatError, UsageLensError
 from usagelens.domain.model import IngestResult
 from usagelens.domain.prices import OriginPrices
-from usagelens.ports import BAD_ROWS_NAMED, PullTarget, TableSource, UsageSource
+from usagelens.ports import (
+    BAD_ROWS_NAMED,
+    PullTarget,
+    RangeSource,
+    SourcePage,
+    TableSource,
+    UsageSource,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,20 +40,23 @@ async def pull_into(
     branches: Sequence[int],
     *,
     tables: Sequence[TableSource] = (),
+    range_sources: Sequence[RangeSource] = (),
     concurrency: int | None = None,
     progress: Callable[[PullOutcome], None] | None = None,
 ) -> list[PullOutcome]:
-    """Pull every branch and the prices of every source, and every table, concurrently.
+    """Pull every branch and the prices of every source, every table and every PromQL
+    server (``range_sources``), concurrently.
 
     At most ``concurrency`` pulls are in flight (None: all at once). Each branch's
     summary is its own batch: one that fails is reported and the rest still land.
     Each source that answered replaces its own price list, and only its own (one that
     did not answer keeps what it sent last), all in one write; which list wins a price
-    is decided when prices are read (``domain.prices.precedence``). Tables are read page
-    by page from where the last read stopped (less the source's lookback); a bad row is
-    skipped and named, not a reason to fail the table. ``progress`` sees each outcome as it happens.
+    is decided when prices are read (``domain.prices.precedence``). Tables and PromQL
+    servers are read page by page from where the last read stopped (a table less its
+    lookback, a PromQL server from its last step); a bad row or series is skipped and
+    named, not a reason to fail the pull. ``progress`` sees each outcome as it happens.
     """
-    jobs = len(sources) * (len(branches) + 1) + len(tables)
+    jobs = len(sources) * (len(branches) + 1) + len(tables) + len(range_sources)
     gate = asyncio.Semaphore(concurrency or jobs or 1)
 
     def report(outcome: PullOutcome) -> PullOutcome:
@@ -67,7 +77,12 @@ async def pull_into(
 
     async def table(source: TableSource) -> PullOutcome:
         async with gate:
-            return report(await asyncio.to_thread(_read_table, target, source))
+            pages = lambda position: _threaded(source.pages(position))  # noqa: E731
+            return report(await _read_positioned(target, source.name, pages, "bad row"))
+
+    async def ranges(source: RangeSource) -> PullOutcome:
+        async with gate:
+            return report(await _read_positioned(target, source.name, source.pages, "series"))
 
     async def prices(source: UsageSource) -> OriginPrices | str:
         async with gate:
@@ -83,7 +98,9 @@ async def pull_into(
             return OriginPrices(source.name, price_list, fetched_at)
 
     usage_pulls = asyncio.gather(
-        *(usage(s, b) for s in sources for b in branches), *(table(t) for t in tables)
+        *(usage(s, b) for s in sources for b in branches),
+        *(table(t) for t in tables),
+        *(ranges(r) for r in range_sources),
     )
     price_pulls = asyncio.gather(*(prices(s) for s in sources))
     usage_outcomes, price_results = await asyncio.gather(usage_pulls, price_pulls)
@@ -108,35 +125,51 @@ async def pull_into(
     return outcomes
 
 
-def _read_table(target: PullTarget, source: TableSource) -> PullOutcome:
-    """Read a table from its stored position page by page, storing each page as a batch.
+async def _read_positioned(
+    target: PullTarget,
+    name: str,
+    pages: Callable[[datetime | None], AsyncIterator[SourcePage]],
+    unit: str,
+) -> PullOutcome:
+    """Read a positioned source from its stored position page by page, each page a batch.
 
-    The position moves to the newest row stored after each page, so a read cut short
-    resumes there. Bad rows are skipped, counted and the first few named.
+    The position moves as each page says once the page is stored, so a read cut short
+    resumes there. Bad rows or series are skipped, counted and the first few named;
+    values brought into 0..100 are counted. ``unit`` names what is skipped (a bad row of
+    a table, a series of a PromQL answer).
     """
-    name = source.name
     results: list[IngestResult] = []
     teams: set[str] = set()
     resources: set[tuple[str, str]] = set()
-    bad, problems = 0, list[str]()
+    bad = clamped = 0
+    problems: list[str] = []
     try:
-        position = target.source_position(name)
-        for page in source.pages(position):
+        position = await asyncio.to_thread(target.source_position, name)
+        async for page in pages(position):
             bad += page.bad
+            clamped += page.clamped
             problems += page.problems[: BAD_ROWS_NAMED - len(problems)]
-            if not page.observations:
-                continue
-            results.append(target.ingest_observations(page.observations, source=name))
-            teams.update(obs.team for obs in page.observations)
-            resources.update((obs.team, obs.resource) for obs in page.observations)
-            target.set_source_position(name, max(obs.collected_at for obs in page.observations))
+            if page.batch.series:
+                results.append(
+                    await asyncio.to_thread(
+                        target.ingest_batch, page.batch, source=name, clamped=page.clamped
+                    )
+                )
+                teams.update(team for team, _, _ in page.batch.series)
+                resources.update((team, resource) for team, resource, _ in page.batch.series)
+            if page.position is not None:
+                await asyncio.to_thread(target.set_source_position, name, page.position)
     except UsageLensError as exc:
         detail = _describe(exc)
         if results:
             detail += f" (after {sum(r.observations for r in results)} observations landed)"
-        return PullOutcome(name, "usage", None, False, detail + _bad_rows(bad, problems))
+        return PullOutcome(
+            name, "usage", None, False, detail + _notes(bad, problems, clamped, unit)
+        )
     if not results:
-        return PullOutcome(name, "usage", None, True, "no new rows" + _bad_rows(bad, problems))
+        return PullOutcome(
+            name, "usage", None, True, "no new rows" + _notes(bad, problems, clamped, unit)
+        )
     total = IngestResult(
         batch_id=results[-1].batch_id,
         observations=sum(r.observations for r in results),
@@ -146,14 +179,30 @@ def _read_table(target: PullTarget, source: TableSource) -> PullOutcome:
         teams=len(teams),
         resources=len(resources),
     )
-    return PullOutcome(name, "usage", None, True, _counts(total) + _bad_rows(bad, problems), total)
+    detail = _counts(total) + _notes(bad, problems, clamped, unit)
+    return PullOutcome(name, "usage", None, True, detail, total)
 
 
-def _bad_rows(bad: int, problems: list[str]) -> str:
+async def _threaded(pages: Iterator[SourcePage]) -> AsyncIterator[SourcePage]:
+    """Read a blocking source's pages (a table's) off the event loop, one at a time."""
+    done = object()
+    while (page := await asyncio.to_thread(next, pages, done)) is not done:
+        assert isinstance(page, SourcePage)
+        yield page
+
+
+def _notes(bad: int, problems: list[str], clamped: int, unit: str) -> str:
+    plural = "s" if clamped != 1 else ""
+    note = f"; {clamped} value{plural} outside 0..100 clamped to it" if clamped else ""
+    return note + _bad_rows(bad, problems, unit)
+
+
+def _bad_rows(bad: int, problems: list[str], unit: str) -> str:
     if not bad:
         return ""
     more = "; …" if bad > len(problems) else ""
-    return f"; {bad} bad row{'s' if bad != 1 else ''} skipped: " + "; ".join(problems) + more
+    plural = "s" if bad != 1 and not unit.endswith("s") else ""
+    return f"; {bad} {unit}{plural} skipped: " + "; ".join(problems) + more
 
 
 def _counts(result: IngestResult) -> str:

@@ -6,6 +6,8 @@ import os
 import socket
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from sqlalchemy import Engine
@@ -15,7 +17,8 @@ from usagelens.config import Settings
 from usagelens.pulls import PullOutcome
 from usagelens.sources import HttpMonitoringSource, PostgresTableSource, RetryPolicy
 from usagelens.sources.http import DEFAULT_MAX_BYTES
-from usagelens.sources.urls import is_table_source
+from usagelens.sources.promql import PromQLMapping, PromQLSource
+from usagelens.sources.urls import is_promql_source, is_table_source
 from usagelens.storage import SqlStore
 
 
@@ -37,26 +40,45 @@ def holder_name(kind: str) -> str:
     return f"{kind} {socket.gethostname()}:{os.getpid()}"
 
 
+@dataclass(frozen=True)
+class OpenSources:
+    """The sources URLs name, opened: course HTTP sources, tables and PromQL servers."""
+
+    http: list[HttpMonitoringSource]
+    tables: list[PostgresTableSource]
+    ranges: list[PromQLSource]
+
+
 @asynccontextmanager
 async def open_sources(
-    urls: Sequence[str], *, timeout: float, retries: int = 1, max_bytes: int = DEFAULT_MAX_BYTES
-) -> AsyncIterator[tuple[list[HttpMonitoringSource], list[PostgresTableSource]]]:
-    """Open the HTTP sources (one shared client) and table sources that URLs name.
+    urls: Sequence[str],
+    *,
+    timeout: float,
+    retries: int = 1,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+    promql: PromQLMapping | None = None,
+) -> AsyncIterator[OpenSources]:
+    """Open the sources that URLs name (one shared HTTP client for those over HTTP).
 
-    ``timeout`` bounds each pull in all (tries included); ``max_bytes`` each answer.
+    ``timeout`` bounds each pull in all (tries included); ``max_bytes`` each answer;
+    ``promql`` maps a PromQL server's series to usage (None: the node_exporter defaults).
     """
     retry = RetryPolicy(attempts=retries)
     async with httpx.AsyncClient(timeout=timeout) as client:
-        http = [
-            HttpMonitoringSource(u, client, retry=retry, deadline=timeout, max_bytes=max_bytes)
-            for u in urls
-            if not is_table_source(u)
-        ]
-        tables = [PostgresTableSource(u, timeout=timeout) for u in urls if is_table_source(u)]
+        limits: dict[str, Any] = {"retry": retry, "deadline": timeout, "max_bytes": max_bytes}
+        opened = OpenSources(
+            http=[
+                HttpMonitoringSource(u, client, **limits)
+                for u in urls
+                if not is_table_source(u) and not is_promql_source(u)
+            ],
+            tables=[PostgresTableSource(u, timeout=timeout) for u in urls if is_table_source(u)],
+            ranges=[PromQLSource(u, client, promql, **limits) for u in urls if is_promql_source(u)],
+        )
         try:
-            yield http, tables
+            yield opened
         finally:
-            for table in tables:
+            for table in opened.tables:
                 table.close()
 
 
@@ -69,7 +91,13 @@ async def refresh_configured(
         timeout=settings.source_timeout,
         retries=settings.source_retries,
         max_bytes=settings.source_max_bytes,
-    ) as (http, tables):
+        promql=settings.load_promql() if any(map(is_promql_source, settings.sources)) else None,
+    ) as sources:
         return await refresh.run_exclusive(
-            http, settings.branches, tables=tables, holder=holder, min_interval=min_interval
+            sources.http,
+            settings.branches,
+            tables=sources.tables,
+            range_sources=sources.ranges,
+            holder=holder,
+            min_interval=min_interval,
         )

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from usagelens import __version__
+from usagelens.sources.urls import SOURCE_FORMS
 
 
 def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -211,7 +212,7 @@ def test_a_value_the_store_would_refuse_is_one_line_on_both_backends(
     assert line.startswith("error: origin ") and "Traceback" not in stderr
 
 
-FORMS = "use http://HOST:PORT, https://HOST:PORT[/PREFIX] or postgresql://USER@HOST/DB?table=SCHEMA.TABLE"
+FORMS = f"use {SOURCE_FORMS}"
 
 
 @pytest.mark.parametrize("where", ["option", "setting"])

@@ -82,8 +82,10 @@ def service(database_url: str) -> Iterator[Handlers]:
 
 def _refresh(service: Handlers, urls: list[str], holder: str = "test") -> list:  # type: ignore[type-arg]
     async def run() -> list:  # type: ignore[type-arg]
-        async with open_sources(urls, timeout=5) as (http, tables):
-            outcomes = await service.refresh.run_exclusive(http, [], tables=tables, holder=holder)
+        async with open_sources(urls, timeout=5) as opened:
+            outcomes = await service.refresh.run_exclusive(
+                opened.http, [], tables=opened.tables, holder=holder
+            )
         assert outcomes is not None
         return outcomes
 

@@ -7,6 +7,7 @@ import pytest
 from usagelens.config import load_settings
 from usagelens.domain.errors import NotConfigured
 from usagelens.sources import check_source_url
+from usagelens.sources.urls import SOURCE_FORMS
 
 
 @pytest.fixture(autouse=True)
@@ -28,6 +29,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
         "postgresql://reader@db/monitoring?table=usage_stats.resources",
         "postgres://reader:pw@db:5432/monitoring?table=resources&lookback=6h",
         "postgresql+psycopg://reader@db/monitoring",
+        "prometheus+http://127.0.0.1:9090",
+        "prometheus+https://mimir.example.com/prometheus",
+        "prometheus+http://vmselect:8481/select/0/prometheus",
     ],
 )
 def test_accepted_forms(url: str) -> None:
@@ -41,6 +45,8 @@ def test_accepted_forms(url: str) -> None:
         ("localhost:21199", "has no scheme"),
         ("mon-a", "has no scheme"),
         ("ftp://mon-a:21", "has the scheme 'ftp'"),
+        ("prometheus+ftp://mon-a:21", "has the scheme 'prometheus+ftp'"),
+        ("prometheus+http://:9090", "names no host"),
         ("http://:80", "names no host"),
         ("http://mon-a:99999", "port that is not a number"),
         ("http://mon-a:0", "port that is not a number"),
@@ -60,10 +66,8 @@ def test_refused_forms_say_why_and_what_is_accepted(url: str, why: str) -> None:
         check_source_url(url, "--source")
     message = str(caught.value)
     assert message.startswith("--source '") and why in message
-    assert message.endswith(
-        "use http://HOST:PORT, https://HOST:PORT[/PREFIX] "
-        "or postgresql://USER@HOST/DB?table=SCHEMA.TABLE"
-    )
+    assert message.endswith(f"use {SOURCE_FORMS}")
+    assert "prometheus+http://HOST:PORT[/PREFIX]" in SOURCE_FORMS
     assert "\n" not in message and "\x00" not in message and len(message) < 300
 
 
@@ -73,8 +77,7 @@ def test_the_setting_is_checked_with_the_same_rule(monkeypatch: pytest.MonkeyPat
         load_settings()
     assert str(caught.value) == (
         "invalid configuration: USAGELENS_SOURCES: source '127.0.0.1:21199' has no scheme: "
-        "use http://HOST:PORT, https://HOST:PORT[/PREFIX] "
-        "or postgresql://USER@HOST/DB?table=SCHEMA.TABLE"
+        f"use {SOURCE_FORMS}"
     )
     monkeypatch.setenv("USAGELENS_SOURCES", "http://a:1/, postgresql://r@db/m?table=s.t")
     assert load_settings().sources == ["http://a:1", "postgresql://r@db/m?table=s.t"]

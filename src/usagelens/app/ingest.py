@@ -7,15 +7,15 @@ batch adds or replaces, and the data version advances in the same transaction.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from usagelens.app.policy import PolicyGuard
 from usagelens.domain.batch import UsageBatch
 from usagelens.domain.errors import InvalidInput, SummaryFormatError
 from usagelens.domain.ids import LABEL_MAX, check_name
-from usagelens.domain.model import IngestResult, Observation
+from usagelens.domain.model import IngestResult
 from usagelens.domain.series import SeriesAggregate, SeriesMerge, merge
-from usagelens.domain.summary import RecordsParser, SummaryParser, render_summary
+from usagelens.domain.summary import RecordsParser, SummaryParser
 from usagelens.ports import BatchRecord, Clock, Store, UnitOfWork
 
 
@@ -82,34 +82,47 @@ class Ingest:
             raise
         return self.ingest_read(reader, source=source)
 
-    def ingest_read(self, reader: PayloadReader, *, source: str) -> IngestResult:
-        """Parse what a reader took and store it; count it as rejected if malformed."""
+    def ingest_read(self, reader: PayloadReader, *, source: str, clamped: int = 0) -> IngestResult:
+        """Parse what a reader took and store it; count it as rejected if malformed.
+
+        ``clamped``: readings a pull brought into 0..100 before sending them.
+        """
         try:
             batch, sha256 = reader.close()
         except InvalidInput:
             count_rejected(self.store, "batches_rejected")
             raise
-        return self.store_batch(batch, sha256=sha256, source=source)
+        counted = {"source_values_clamped": clamped} if clamped else None
+        return self.store_batch(batch, sha256=sha256, source=source, counted=counted)
 
     def ingest_summary(self, payload: bytes, *, source: str) -> IngestResult:
         """Parse a summary in the module's text format and store it, all or nothing."""
         return self.ingest(payload, source=source, json_form=False)
 
-    def ingest_observations(self, batch: Sequence[Observation], *, source: str) -> IngestResult:
-        """Store observations read from a table source (already validated)."""
-        sha256 = hashlib.sha256(render_summary(batch).encode()).hexdigest()
-        return self.store_batch(UsageBatch.of(batch), sha256=sha256, source=source)
+    def ingest_batch(self, batch: UsageBatch, *, source: str, clamped: int = 0) -> IngestResult:
+        """Store readings a source gave already parsed (a table's rows, PromQL samples);
+        ``clamped`` of them were brought into 0..100 (``source_values_clamped``)."""
+        counted = {"source_values_clamped": clamped} if clamped else None
+        return self.store_batch(batch, sha256=batch.digest(), source=source, counted=counted)
 
     def count_rejected(self, name: str) -> None:
         """Count a refused payload (``batches_rejected``)."""
         count_rejected(self.store, name)
 
-    def store_batch(self, batch: UsageBatch, *, sha256: str, source: str) -> IngestResult:
+    def store_batch(
+        self,
+        batch: UsageBatch,
+        *,
+        sha256: str,
+        source: str,
+        counted: Mapping[str, int] | None = None,
+    ) -> IngestResult:
         """Store a parsed payload in one transaction, updating the series it touches.
 
         Every reading counts once: inserted, updated or duplicate. Only the keys the
         batch names are compared with the store, and only where a series' stored span
-        could hold them (appending new times to a series needs no lookup).
+        could hold them (appending new times to a series needs no lookup). ``counted``
+        adds to named counters in the same transaction.
         """
         if not batch.series:
             raise SummaryFormatError("payload is empty")
@@ -118,6 +131,8 @@ class Ingest:
             policy = self.guard.writable(uow)
             ids = uow.series.ensure(list(batch.series))
             aggregates = uow.series.load(set(ids.values()))
+            if counted:
+                uow.counters.add(counted)
             if _stored_already(batch, aggregates.values(), uow.batches.version_of(sha256)):
                 return self._record_resend(uow, batch, sha256, source)
             wanted = {

@@ -10,11 +10,12 @@ from datetime import datetime
 
 from usagelens.app.ingest import Ingest
 from usagelens.app.prices import Prices
+from usagelens.domain.batch import UsageBatch
 from usagelens.domain.errors import LeaseLost
 from usagelens.domain.ids import check_locator
-from usagelens.domain.model import IngestResult, Observation
+from usagelens.domain.model import IngestResult
 from usagelens.domain.prices import OriginPrices
-from usagelens.ports import Store, TableSource, UsageSource
+from usagelens.ports import RangeSource, Store, TableSource, UsageSource
 from usagelens.pulls import PullOutcome, outcome_dict, pull_into
 
 INTERRUPTED = "interrupted by a shutdown: every batch stored is whole; the next refresh pulls again"
@@ -84,6 +85,7 @@ class Refresh:
         *,
         holder: str,
         tables: Sequence[TableSource] = (),
+        range_sources: Sequence[RangeSource] = (),
         min_interval: float | None = None,
         lease_seconds: float = 600.0,
         concurrency: int | None = None,
@@ -102,7 +104,7 @@ class Refresh:
         try:
             outcomes = await pull_into(
                 StoreTarget(self, token), sources, branches, tables=tables,
-                concurrency=concurrency,
+                range_sources=range_sources, concurrency=concurrency,
             )  # fmt: skip
         except asyncio.CancelledError:  # shutting down: whole batches stay, the rest waits
             outcomes = [PullOutcome("", "refresh", None, False, INTERRUPTED)]
@@ -128,9 +130,9 @@ class StoreTarget:
         """Store a pulled summary (whole or not at all, fenced or not: it is data)."""
         return self._refresh.ingest.ingest_summary(payload, source=source)
 
-    def ingest_observations(self, batch: Sequence[Observation], *, source: str) -> IngestResult:
-        """Store rows read from a table source."""
-        return self._refresh.ingest.ingest_observations(batch, source=source)
+    def ingest_batch(self, batch: UsageBatch, *, source: str, clamped: int = 0) -> IngestResult:
+        """Store readings a positioned source gave (a table's rows, PromQL samples)."""
+        return self._refresh.ingest.ingest_batch(batch, source=source, clamped=clamped)
 
     def store_source_prices(self, lists: Sequence[OriginPrices]) -> list[str]:
         """Replace the answering sources' lists while the lease holds."""

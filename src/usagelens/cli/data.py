@@ -35,7 +35,7 @@ from usagelens.config import (
 from usagelens.documents import dump_yaml
 from usagelens.domain.errors import NotConfigured, UsageLensError
 from usagelens.pulls import PullOutcome, pull_into
-from usagelens.sources.urls import check_source_url, is_table_source
+from usagelens.sources.urls import check_source_url, is_promql_source, is_table_source
 from usagelens.wiring import open_sources
 
 
@@ -46,7 +46,7 @@ def collect(
         typer.Option(
             "--source",
             metavar="SOURCE",
-            help="source base URL or postgresql://…?table=… (repeatable)",
+            help="source base URL, prometheus+http://… or postgresql://…?table=… (repeatable)",
         ),
     ] = None,
     branch: Annotated[
@@ -66,8 +66,12 @@ def collect(
 ) -> None:
     """Pull from many monitoring sources concurrently into the local store (or --url).
 
-    Defaults: USAGELENS_SOURCES and USAGELENS_BRANCHES. Example: usagelens collect
-    --source http://127.0.0.1:21122 --branch 1 --branch 2
+    A source is a course-compatible HTTP source, a PostgreSQL table, or any server of
+    the Prometheus HTTP API (prometheus+http://HOST:PORT, a /PREFIX optional, read with the
+    USAGELENS_PROMQL_FILE mapping). Defaults: USAGELENS_SOURCES and USAGELENS_BRANCHES.
+
+    Example: usagelens collect --source http://127.0.0.1:21122 --branch 1 --branch 2
+    (or: usagelens collect --source prometheus+http://127.0.0.1:9090)
     """
     settings = load_settings()
     try:
@@ -80,8 +84,9 @@ def collect(
         raise fail("no sources: pass --source URL or set USAGELENS_SOURCES", 2)
     progress = None
     task = None
-    total = sum(len(branches) + 1 for s in sources if not is_table_source(s))
-    total += sum(1 for s in sources if is_table_source(s))
+    positioned = [s for s in sources if is_table_source(s) or is_promql_source(s)]
+    total = (len(sources) - len(positioned)) * (len(branches) + 1) + len(positioned)
+    promql = settings.load_promql() if any(map(is_promql_source, sources)) else None
     if err.is_terminal:
         from rich.progress import Progress
 
@@ -102,10 +107,12 @@ def collect(
             timeout=timeout or settings.source_timeout,
             retries=retries or settings.source_retries,
             max_bytes=settings.source_max_bytes,
-        ) as (http, tables):
+            promql=promql,
+        ) as opened:
             return await pull_into(
-                target, http, branches, tables=tables, concurrency=concurrency, progress=on_outcome
-            )
+                target, opened.http, branches, tables=opened.tables,
+                range_sources=opened.ranges, concurrency=concurrency, progress=on_outcome,
+            )  # fmt: skip
 
     started = time.perf_counter()
     if progress:
@@ -132,7 +139,7 @@ def _outcome_line(outcome: PullOutcome) -> str:
     elif outcome.branch is not None:
         what = f"branch {outcome.branch}"
     else:
-        what = "table"
+        what = "steps" if is_promql_source(outcome.source) else "table"
     return f"{mark} {outcome.source} {what}: {outcome.detail}"
 
 

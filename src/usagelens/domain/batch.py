@@ -9,6 +9,7 @@ Times are integers: microseconds since the Unix epoch, UTC (``to_micros``).
 
 from __future__ import annotations
 
+import hashlib
 from array import array
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -84,6 +85,21 @@ class UsageBatch:
     def resources(self) -> int:
         """Return how many distinct (team, resource) pairs the payload names."""
         return len({(team, resource) for team, resource, _ in self.series})
+
+    def latest_time(self) -> int | None:
+        """Return the latest time of any reading (µs), None for an empty batch."""
+        return max((max(r.times) for r in self.series.values() if r.times), default=None)
+
+    def digest(self) -> str:
+        """Return a SHA-256 of what the batch holds, the same for the same readings in the
+        same order (what re-send detection compares, for batches that were never text)."""
+        digest = hashlib.sha256()
+        for (team, resource, dimension), readings in self.series.items():
+            digest.update(f"{len(team)}:{team}{len(resource)}:{resource}{dimension}".encode())
+            digest.update(len(readings).to_bytes(8, "little"))
+            digest.update(readings.times.tobytes())
+            digest.update(readings.usages.tobytes())
+        return digest.hexdigest()
 
     @classmethod
     def of(cls, observations: Iterable[Observation]) -> UsageBatch:

@@ -25,11 +25,12 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from usagelens.config import parse_duration
+from usagelens.domain.batch import UsageBatch, from_micros
 from usagelens.domain.errors import NotConfigured, SourceUnavailable, SummaryFormatError
 from usagelens.domain.model import Observation
 from usagelens.domain.summary import parse_records
 from usagelens.domain.times import as_utc, naive_utc
-from usagelens.ports import BAD_ROWS_NAMED, TablePage
+from usagelens.ports import BAD_ROWS_NAMED, SourcePage
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
 _KEY = "collect_date, team, resource, dimension"
@@ -65,7 +66,7 @@ class PostgresTableSource:
                 self._connect_args["options"] = f"-c statement_timeout={math.ceil(timeout * 1000)}"
         self._engine: Engine | None = None
 
-    def pages(self, position: datetime | None) -> Iterator[TablePage]:
+    def pages(self, position: datetime | None) -> Iterator[SourcePage]:
         """Yield the rows collected at or after ``position`` less the lookback, validated.
 
         All rows when ``position`` is None. Rows already taken come again (the store
@@ -84,7 +85,7 @@ class PostgresTableSource:
         empty = self._count_empty_keys(start)
         if empty:
             what = f"{empty} row{'s' if empty != 1 else ''} with an empty team, resource, "
-            yield TablePage([], empty, (what + "dimension or collect_date",))
+            yield SourcePage(UsageBatch(), empty, (what + "dimension or collect_date",))
 
     def close(self) -> None:
         """Release the source's connections."""
@@ -131,7 +132,7 @@ class PostgresTableSource:
             raise SourceUnavailable(f"cannot read {self.table}: {detail}", url=self.name) from exc
 
 
-def _page(rows: Sequence[Row[Any]]) -> TablePage:
+def _page(rows: Sequence[Row[Any]]) -> SourcePage:
     """Validate a page of rows: all at once, or row by row when some are bad."""
     records = [
         {
@@ -144,7 +145,7 @@ def _page(rows: Sequence[Row[Any]]) -> TablePage:
         for moment, team, resource, dimension, usage in map(tuple, rows)
     ]
     try:
-        return TablePage(parse_records(records))
+        return _batch_page(parse_records(records))
     except SummaryFormatError:
         pass
     good: list[Observation] = []
@@ -160,7 +161,17 @@ def _page(rows: Sequence[Row[Any]]) -> TablePage:
                     repr(record[f]) for f in ("team", "resource", "dimension", "collected_at")
                 )
                 problems.append(f"row ({key}): {exc.reason}")
-    return TablePage(good, bad, tuple(problems))
+    return _batch_page(good, bad, tuple(problems))
+
+
+def _batch_page(
+    observations: list[Observation], bad: int = 0, problems: tuple[str, ...] = ()
+) -> SourcePage:
+    """Make a page of valid rows; the position moves to the newest of them."""
+    batch = UsageBatch.of(observations)
+    latest = batch.latest_time()
+    position = None if latest is None else from_micros(latest)
+    return SourcePage(batch, bad, problems, position=position)
 
 
 def _lookback(value: object, url: str) -> timedelta:

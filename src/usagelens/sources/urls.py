@@ -12,7 +12,8 @@ from usagelens.domain.ids import LOCATOR_MAX
 SOURCE_URL_MAX = LOCATOR_MAX
 """Longest source URL: the columns that keep source names (positions, origins) are this wide."""
 SOURCE_FORMS = (
-    "http://HOST:PORT, https://HOST:PORT[/PREFIX] or postgresql://USER@HOST/DB?table=SCHEMA.TABLE"
+    "http://HOST:PORT, https://HOST:PORT[/PREFIX], prometheus+http://HOST:PORT[/PREFIX] "
+    "(or prometheus+https://) or postgresql://USER@HOST/DB?table=SCHEMA.TABLE"
 )
 """The accepted forms, as error messages name them."""
 _TABLE_SCHEMES = ("postgresql://", "postgres://", "postgresql+psycopg://")
@@ -22,6 +23,19 @@ _TABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")
 def is_table_source(url: str) -> bool:
     """Tell whether a source URL names a PostgreSQL table rather than an HTTP source."""
     return url.startswith(_TABLE_SCHEMES)
+
+
+PROMQL_SCHEMES = ("prometheus+http://", "prometheus+https://")
+
+
+def is_promql_source(url: str) -> bool:
+    """Tell whether a source URL names a server of the Prometheus HTTP API."""
+    return url.lower().startswith(PROMQL_SCHEMES)
+
+
+def promql_base(url: str) -> str:
+    """Return the HTTP base URL a ``prometheus+http(s)://…`` source is reached at."""
+    return url[len("prometheus+") :].rstrip("/")
 
 
 def check_source_url(url: str, what: str = "source") -> str:
@@ -48,7 +62,7 @@ def check_source_url(url: str, what: str = "source") -> str:
     scheme = parts.scheme.lower()
     if "://" not in url or not scheme:
         raise _refuse(what, url, "has no scheme")
-    if scheme not in {"http", "https"}:
+    if scheme not in {"http", "https", "prometheus+http", "prometheus+https"}:
         raise _refuse(what, url, f"has the scheme {scheme!r}, which usagelens does not pull")
     try:
         port = parts.port
@@ -66,4 +80,12 @@ def _refuse(what: str, url: str, why: str) -> NotConfigured:
     return NotConfigured(f"{what} {shown} {why}: use {SOURCE_FORMS}")
 
 
-__all__ = ["SOURCE_FORMS", "SOURCE_URL_MAX", "check_source_url", "is_table_source"]
+__all__ = [
+    "PROMQL_SCHEMES",
+    "SOURCE_FORMS",
+    "SOURCE_URL_MAX",
+    "check_source_url",
+    "is_promql_source",
+    "is_table_source",
+    "promql_base",
+]

@@ -60,6 +60,10 @@ async def ingest_usage(
     source: Annotated[
         str, Query(min_length=1, max_length=LABEL_MAX, description="names the batch")
     ] = "api",
+    clamped: Annotated[
+        int,
+        Query(ge=0, le=10**9, description="readings a pull brought into 0..100 (counted)"),
+    ] = 0,
 ) -> IngestOut:
     """Store a whole summary in one transaction, or nothing of it if any part is malformed.
 
@@ -81,7 +85,7 @@ async def ingest_usage(
     except SummaryFormatError:
         await run_in_threadpool(ingest.count_rejected, "batches_rejected")
         raise
-    result = await run_in_threadpool(ingest.ingest_read, reader, source=source)
+    result = await run_in_threadpool(ingest.ingest_read, reader, source=source, clamped=clamped)
     return IngestOut.model_validate(result, from_attributes=True)
 
 
