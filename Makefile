@@ -29,8 +29,9 @@ lint: $(DEV)
 	$(BIN)/ruff format --check src tests benchmarks examples
 	$(BIN)/mypy
 
-bench: $(DEV)  # issue 7's workload, ~4 min; BENCH_ARGS="--backend sqlite --python …"
+bench: $(DEV)  # the scale workload (~4 min) and the PromQL pull from VictoriaMetrics (~1 min)
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
+	$(BIN)/python benchmarks/promql.py
 
 bench-scale: $(DEV)  # write figures at 1 M and 10 M observations, ~10 min a backend
 	$(BIN)/python benchmarks/scale.py $(BENCH_ARGS)

@@ -139,6 +139,8 @@ class Server:
     max_body_bytes: int = 64 * MIB
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+    """More USAGELENS_* settings for the server (its sources, say)."""
 
     @property
     def base_url(self) -> str:
@@ -157,6 +159,7 @@ class Server:
             "USAGELENS_DATABASE_URL": self.database_url,
             "USAGELENS_API_TOKEN": TOKEN,
             "USAGELENS_MAX_BODY_BYTES": str(self.max_body_bytes),
+            **self.extra_env,
         }
         command = [self.python, "-m", "usagelens", "serve", "--port", str(self.port)]
         command += ["--workers", str(self.workers)]

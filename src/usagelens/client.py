@@ -17,7 +17,6 @@ and raise the same errors: the HTTP client maps every answer and network failure
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -42,7 +41,7 @@ from usagelens.domain.model import IngestResult, Window
 from usagelens.domain.policy import Policy, policy_from_document
 from usagelens.domain.prices import OriginPrices, PriceList, price_list_from_document
 from usagelens.domain.report import Report, report_from_json
-from usagelens.domain.summary import render_records
+from usagelens.domain.summary import render_batch
 from usagelens.domain.times import as_utc
 
 READ_SIZE = 1 << 20
@@ -268,12 +267,13 @@ class HttpClient:
         return _ingest_result(answer)
 
     def ingest_batch(self, batch: UsageBatch, *, source: str, clamped: int = 0) -> IngestResult:
-        """POST readings in the JSON form (and how many were clamped, to be counted)."""
-        body = json.dumps(render_records(batch), ensure_ascii=False).encode()
-        headers = {"Content-Type": "application/json"}
+        """POST readings in the text format (the server's fastest parse), and how many
+        were clamped, to be counted."""
+        headers = {"Content-Type": "text/plain; charset=utf-8"}
         params: dict[str, str | int] = {"source": source}
         if clamped:
             params["clamped"] = clamped
+        body = render_batch(batch).encode()
         answer = self._send("POST", "/api/v1/usage", content=body, params=params, headers=headers)
         return _ingest_result(answer)
 

@@ -20,6 +20,7 @@ import json
 import math
 import random
 import re
+from array import array
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -28,7 +29,7 @@ from typing import Any
 import httpx
 
 from usagelens.config import parse_duration
-from usagelens.domain.batch import UsageBatch, from_micros
+from usagelens.domain.batch import SeriesReadings, UsageBatch, from_micros
 from usagelens.domain.errors import NotConfigured, SourceError, SourceUnavailable
 from usagelens.domain.ids import name_problem
 from usagelens.domain.model import Dimension
@@ -39,10 +40,12 @@ from usagelens.sources.urls import promql_base
 
 MAX_POINTS_PER_SERIES = 11_000
 """Prometheus refuses a query_range of more points per series than this."""
-POINTS_PER_ANSWER = 200_000
+POINTS_PER_ANSWER = 100_000
 """Points asked of one answer at most (once the number of series is known)."""
-FIRST_CHUNK_STEPS = 240
+FIRST_CHUNK_STEPS = 48
 """Steps of the first chunk, before the number of series is known."""
+ASSUMED_SERIES = 1000
+"""Series per answer assumed until an answer holds more (an empty range says nothing)."""
 _LABEL = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 _DELIMITERS = frozenset("$|;,()")
 _NETWORK_DEVICES = 'device!~"lo|veth.*|docker.*|br-.*|ifb.*|virbr.*|cni.*|flannel.*"'
@@ -197,6 +200,8 @@ class PromQLSource:
         else:
             start = int(position.timestamp()) // step * step
         chunk = FIRST_CHUNK_STEPS
+        series = ASSUMED_SERIES  # until an answer says how many there are
+        skipped: set[tuple[Dimension, frozenset[tuple[str, str]]]] = set()
         dimensions = list(self.mapping.queries)
         while start <= end:
             last = min(end, start + (chunk - 1) * step)
@@ -204,7 +209,7 @@ class PromQLSource:
             for i, dimension in enumerate(dimensions):
                 result = await self._query_range(self.mapping.query(dimension), start, last, step)
                 widest = max(widest, len(result))
-                page = self._page(result, dimension)
+                page = self._page(result, dimension, skipped)
                 final = i == len(dimensions) - 1
                 yield SourcePage(
                     page.batch,
@@ -214,10 +219,17 @@ class PromQLSource:
                     position=from_micros(last * 1_000_000) if final else None,
                 )
             start = last + step
-            chunk = max(1, min(MAX_POINTS_PER_SERIES, POINTS_PER_ANSWER // max(1, widest)))
+            series = max(series, widest)
+            chunk = max(1, min(MAX_POINTS_PER_SERIES, POINTS_PER_ANSWER // series))
 
-    def _page(self, result: list[Any], dimension: Dimension) -> SourcePage:
-        """Turn a query_range matrix into a batch of one dimension's readings."""
+    def _page(
+        self,
+        result: list[Any],
+        dimension: Dimension,
+        skipped: set[tuple[Dimension, frozenset[tuple[str, str]]]],
+    ) -> SourcePage:
+        """Turn a query_range matrix into a batch of one dimension's readings; a series
+        skipped is counted once per pull (``skipped`` holds those seen in earlier chunks)."""
         team_label, resource_label = self.mapping.team_label, self.mapping.resource_label
         batch = UsageBatch()
         bad = clamped = 0
@@ -227,21 +239,29 @@ class PromQLSource:
             team, resource = labels.get(team_label), labels.get(resource_label)
             why = _refusal(team, team_label) or _refusal(resource, resource_label)
             if why is not None:
-                bad += 1
-                if len(problems) < BAD_ROWS_NAMED:
-                    problems.append(f"{dimension} series {_labels(labels)}: {why}")
+                seen = (dimension, frozenset((str(k), str(v)) for k, v in labels.items()))
+                if seen not in skipped:
+                    skipped.add(seen)
+                    bad += 1
+                    if len(problems) < BAD_ROWS_NAMED:
+                        problems.append(f"{dimension} series {_labels(labels)}: {why}")
                 continue
             assert isinstance(team, str)
             assert isinstance(resource, str)
-            key = (team, resource, dimension)
-            for stamp, text in series.get("values") or ():
-                usage = float(text)
-                if not math.isfinite(usage):
-                    continue  # a NaN (no data) stores nothing, never a zero
-                if usage < 0 or usage > 100:
-                    usage = min(100.0, max(0.0, usage))
-                    clamped += 1
-                batch.add(key, round(float(stamp) * 1_000_000), usage + 0.0)
+            values = series.get("values") or ()
+            if not values:
+                continue
+            times = array("q", [round(stamp * 1_000_000) for stamp, _ in values])
+            usages = array("d", [float(text) for _, text in values])
+            low, high = min(usages), max(usages)
+            if not (low >= 0 and high <= 100):  # NaN, or out of range: one by one
+                times, usages, corrected = _corrected(times, usages)
+                clamped += corrected
+            if times:
+                readings = batch.series.setdefault((team, resource, dimension), SeriesReadings())
+                readings.times.extend(times)
+                readings.usages.extend(usages)
+                batch.observations += len(times)
         return SourcePage(batch, bad, tuple(problems), clamped)
 
     async def _query_range(self, query: str, start: int, end: int, step: int) -> list[Any]:
@@ -322,6 +342,22 @@ class PromQLSource:
                 )
             chunks.append(chunk)
         return b"".join(chunks)
+
+
+def _corrected(times: array[int], usages: array[float]) -> tuple[array[int], array[float], int]:
+    """Drop NaN and infinite readings (no data: never a zero) and clamp the rest into
+    0..100; return the readings kept and how many were clamped."""
+    kept_times, kept_usages = array("q"), array("d")
+    clamped = 0
+    for micros, usage in zip(times, usages, strict=True):
+        if not math.isfinite(usage):
+            continue
+        if usage < 0 or usage > 100:
+            usage = min(100.0, max(0.0, usage))
+            clamped += 1
+        kept_times.append(micros)
+        kept_usages.append(usage + 0.0)
+    return kept_times, kept_usages, clamped
 
 
 def _said(body: bytes) -> str:

@@ -22,6 +22,7 @@ from usagelens.domain.summary.records import RecordsParser, parse_records, parse
 from usagelens.domain.summary.render import (
     format_timestamp,
     format_usage,
+    render_batch,
     render_records,
     render_summary,
 )
@@ -43,6 +44,7 @@ __all__ = [
     "parse_summary_batch",
     "parse_summary_bytes",
     "parse_timestamp",
+    "render_batch",
     "render_records",
     "render_summary",
 ]

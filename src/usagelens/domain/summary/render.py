@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from usagelens.domain.batch import UsageBatch, from_micros
 from usagelens.domain.model import Observation
 from usagelens.domain.times import naive_utc
 
@@ -17,6 +18,26 @@ def render_summary(observations: Iterable[Observation]) -> str:
             f"({obs.resource},{obs.dimension.value},{format_timestamp(obs.collected_at)},"
             f"{format_usage(obs.usage)})"
         )
+    return "$".join(f"{team}|{';'.join(records)}" for team, records in by_team.items())
+
+
+def render_batch(batch: UsageBatch) -> str:
+    """Render a batch in the text format (teams in order of first appearance), formatting
+    each distinct time and usage once: a batch of step-aligned readings repeats both."""
+    times: dict[int, str] = {}
+    usages: dict[float, str] = {}
+    by_team: dict[str, list[str]] = {}
+    for (team, resource, dimension), readings in batch.series.items():
+        prefix = f"({resource},{dimension.value},"
+        records = by_team.setdefault(team, [])
+        for micros, usage in zip(readings.times, readings.usages, strict=True):
+            stamp = times.get(micros)
+            if stamp is None:
+                stamp = times[micros] = format_timestamp(from_micros(micros))
+            text = usages.get(usage)
+            if text is None:
+                text = usages[usage] = format_usage(usage)
+            records.append(f"{prefix}{stamp},{text})")
     return "$".join(f"{team}|{';'.join(records)}" for team, records in by_team.items())
 
 
