@@ -327,3 +327,31 @@ def test_a_hanging_or_garbled_server_fails_the_pull_in_time(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_the_webhook_and_collect_url_pull_a_promql_source_from_the_servers_position(
+    prometheus_with_sample: tuple[Prometheus, list[Sample]], start_server, tmp_path: Path,
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+    prometheus, samples = prometheus_with_sample
+    mapping = _mapping_file(tmp_path, min(at for *_, at, _ in samples))
+    token = "promql-token"
+    settings = {
+        "USAGELENS_API_TOKEN": token,
+        "USAGELENS_SOURCES": prometheus.source,
+        "USAGELENS_PROMQL_FILE": str(mapping),
+    }
+    server = start_server(settings)
+    auth = {"X-Auth-Token": token}
+    answer = httpx.post(server.url + "/api/v1/webhooks/refresh", headers=auth, timeout=120)
+    assert answer.status_code == 200, answer.text
+    (pulled,) = answer.json()["pulls"]
+    assert pulled["ok"] and pulled["detail"].startswith("24000 observations: 24000 inserted")
+    assert httpx.get(server.url + "/api/v1/resources", timeout=30).json()["total"] == 120
+    # collect --url reads the position the server keeps: nothing is pulled twice.
+    monkeypatch.setenv("USAGELENS_API_TOKEN", token)
+    monkeypatch.setenv("USAGELENS_PROMQL_FILE", str(mapping))
+    code, _, err = _cli(["collect", "--source", prometheus.source, "--url", server.url], capsys)
+    assert code == 0 and "no new rows" in err, err
+    counts = httpx.get(server.url + "/api/v1/resources", params={"limit": 200}, timeout=30)
+    assert {row["count"] for row in counts.json()["items"]} == {200}
