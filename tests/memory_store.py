@@ -12,22 +12,25 @@ from __future__ import annotations
 import copy
 import threading
 from collections import Counter
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from types import TracebackType
 
 from usagelens.domain.batch import to_micros
 from usagelens.domain.distribution import Distribution
-from usagelens.domain.model import IngestResult, SeriesKey, Window
+from usagelens.domain.model import Dimension, IngestResult, SeriesKey, Window
 from usagelens.domain.prices import OriginPrices
+from usagelens.domain.recommendations import Exclusion, StoredState
 from usagelens.domain.series import SeriesAggregate, SeriesSummary, differences
 from usagelens.ports import (
     BatchRecord,
     PushState,
     PushTally,
+    RecommendationEvent,
     RefreshStatus,
     RowsBefore,
+    SeriesSpan,
     StoreState,
 )
 
@@ -50,6 +53,11 @@ class _Data:
     refresh: RefreshStatus | None = None
     refresh_token: int = 0
     positions: dict[str, datetime] = field(default_factory=dict)
+    states: dict[int, StoredState] = field(default_factory=dict)
+    events: list[RecommendationEvent] = field(default_factory=list)
+    exclusions: dict[int, Exclusion] = field(default_factory=dict)
+    exclusion_ids: int = 0
+    digested: set[tuple[str, str]] = field(default_factory=set)
 
 
 class _Series:
@@ -255,6 +263,45 @@ class _Refresh:
             self._data.positions[source] = position.astimezone(UTC)
 
 
+class _Recommendations:
+    def __init__(self, data: _Data) -> None:
+        self._data = data
+
+    def set_state(self, series_id: int, state: StoredState) -> None:
+        self._data.states[series_id] = state
+
+    def clear_state(self, series_id: int) -> None:
+        self._data.states.pop(series_id, None)
+
+    def add_events(self, events: Sequence[RecommendationEvent], *, keep: int) -> None:
+        self._data.events.extend(events)
+        for series_id in {e.series_id for e in events}:
+            mine = [e for e in self._data.events if e.series_id == series_id]
+            for old in mine[: max(0, len(mine) - keep)]:
+                self._data.events.remove(old)
+
+    def add_exclusion(
+        self, team: str, resource: str, dimension: Dimension | None, reason: str, at: datetime
+    ) -> int:
+        self._data.exclusion_ids += 1
+        rule = Exclusion(self._data.exclusion_ids, team, resource, dimension, reason)
+        self._data.exclusions[rule.id] = rule
+        return rule.id
+
+    def drop_exclusion(self, rule_id: int) -> bool:
+        return self._data.exclusions.pop(rule_id, None) is not None
+
+    def mark_digested(
+        self, items: Sequence[tuple[str, str]], at: datetime
+    ) -> list[tuple[str, str]]:
+        new = [pair for pair in dict.fromkeys(items) if pair not in self._data.digested]
+        self._data.digested.update(new)
+        return new
+
+    def unmark_digested(self, items: Sequence[tuple[str, str]]) -> None:
+        self._data.digested.difference_update(items)
+
+
 class _Queries:
     """The read side on one version of the data."""
 
@@ -328,6 +375,24 @@ class _Queries:
     def position(self, source: str) -> datetime | None:
         return self._data.positions.get(source)
 
+    def spans(self) -> dict[SeriesKey, SeriesSpan]:
+        return {
+            a.key: SeriesSpan(sid, a.first, a.last, a.last_arrival)
+            for sid, a in self._data.series.items()
+        }
+
+    def recommendation_states(self) -> dict[int, StoredState]:
+        return dict(self._data.states)
+
+    def recommendation_events(self, series_id: int) -> list[RecommendationEvent]:
+        return [e for e in self._data.events if e.series_id == series_id]
+
+    def exclusions(self) -> list[Exclusion]:
+        return [self._data.exclusions[i] for i in sorted(self._data.exclusions)]
+
+    def digested(self) -> set[tuple[str, str]]:
+        return set(self._data.digested)
+
 
 class MemoryUnitOfWork:
     """A writing unit of work on a MemoryStore: a private copy, swapped in on commit."""
@@ -347,6 +412,7 @@ class MemoryUnitOfWork:
         self.batches = _Batches(data)
         self.state = _State(data)
         self.refresh = _Refresh(data)
+        self.recommendations = _Recommendations(data)
         self.read = _Queries(data)
         return self
 

@@ -22,14 +22,24 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import httpx
 
-from usagelens.app import Handlers, ImportPlan, PayloadReader, PruneResult, RebuildResult
+from usagelens.api.routers.recommendations import detail_out, exclusion_out, recommendation_out
+from usagelens.api.schemas import (
+    ExclusionIn,
+    ExclusionOut,
+    RecommendationDetailOut,
+    RecommendationOut,
+    RecommendationSummaryOut,
+)
+from usagelens.app import Filters, Handlers, ImportPlan, PayloadReader, PruneResult, RebuildResult
 from usagelens.app.refresh import StoreTarget
 from usagelens.documents import load_document
 from usagelens.domain.batch import UsageBatch
 from usagelens.domain.errors import (
+    IllegalMove,
     InvalidInput,
     NotConfigured,
     NotFound,
@@ -37,9 +47,10 @@ from usagelens.domain.errors import (
     StorageError,
     StorageUnavailable,
 )
-from usagelens.domain.model import IngestResult, Window
+from usagelens.domain.model import Dimension, IngestResult, Window
 from usagelens.domain.policy import Policy, policy_from_document
 from usagelens.domain.prices import OriginPrices, PriceList, price_list_from_document
+from usagelens.domain.recommendations import State
 from usagelens.domain.report import Report, report_from_json
 from usagelens.domain.summary import render_batch
 from usagelens.domain.times import as_utc
@@ -125,6 +136,43 @@ class Client(Protocol):
         """Restore an export into an empty store."""
         ...
 
+    def recommendations(self, window: Window, filters: Filters) -> list[RecommendationOut]:
+        """Return the recommendations that pass the filters."""
+        ...
+
+    def recommendation(self, rec_id: str) -> RecommendationDetailOut:
+        """Return one recommendation and its history (NotFound if none)."""
+        ...
+
+    def move(self, rec_id: str, state: State, *, reason: str, until: datetime | None,
+             by: str) -> RecommendationOut:  # fmt: skip
+        """Move a recommendation to another state (IllegalMove naming the allowed ones)."""
+        ...
+
+    def recommendation_summary(self, window: Window) -> RecommendationSummaryOut:
+        """Return the money by state and the counts."""
+        ...
+
+    def exclusions(self) -> list[ExclusionOut]:
+        """Return the exclusion rules."""
+        ...
+
+    def exclude(self, rule: ExclusionIn) -> ExclusionOut:
+        """Add an exclusion rule."""
+        ...
+
+    def drop_exclusion(self, rule_id: int) -> None:
+        """Remove an exclusion rule (NotFound if none)."""
+        ...
+
+    def digest_candidates(self) -> list[RecommendationOut]:
+        """Return the new delete candidates no digest has posted."""
+        ...
+
+    def mark_digested(self, ids: Sequence[str]) -> None:
+        """Remember that a digest posted these."""
+        ...
+
 
 class LocalClient(StoreTarget):
     """The local store, through the use-case handlers."""
@@ -204,6 +252,54 @@ class LocalClient(StoreTarget):
     def import_(self, document: object) -> IngestResult:
         """Restore an export."""
         return self.handlers.maintenance.import_(document)
+
+    def recommendations(self, window: Window, filters: Filters) -> list[RecommendationOut]:
+        """Return the recommendations that pass the filters."""
+        items = self.handlers.recommendations.items(window, filters)
+        return [recommendation_out(i) for i in items]
+
+    def recommendation(self, rec_id: str) -> RecommendationDetailOut:
+        """Return one recommendation and its history."""
+        item, history = self.handlers.recommendations.get(rec_id)
+        return detail_out(item, history)
+
+    def move(self, rec_id: str, state: State, *, reason: str, until: datetime | None,
+             by: str) -> RecommendationOut:  # fmt: skip
+        """Move a recommendation to another state."""
+        moved = self.handlers.recommendations.move(rec_id, state, reason=reason, until=until, by=by)
+        return recommendation_out(moved)
+
+    def recommendation_summary(self, window: Window) -> RecommendationSummaryOut:
+        """Return the money by state and the counts."""
+        return RecommendationSummaryOut.model_validate(
+            self.handlers.recommendations.summary(window)
+        )
+
+    def exclusions(self) -> list[ExclusionOut]:
+        """Return the exclusion rules."""
+        return [exclusion_out(r) for r in self.handlers.recommendations.exclusions()]
+
+    def exclude(self, rule: ExclusionIn) -> ExclusionOut:
+        """Add an exclusion rule."""
+        dimension = None if rule.dimension is None else Dimension(rule.dimension)
+        added = self.handlers.recommendations.exclude(
+            rule.team, rule.resource, dimension, rule.reason
+        )
+        return exclusion_out(added)
+
+    def drop_exclusion(self, rule_id: int) -> None:
+        """Remove an exclusion rule."""
+        self.handlers.recommendations.drop_exclusion(rule_id)
+
+    def digest_candidates(self) -> list[RecommendationOut]:
+        """Return the new delete candidates."""
+        return [recommendation_out(i) for i in self.handlers.recommendations.new_candidates()]
+
+    def mark_digested(self, ids: Sequence[str]) -> None:
+        """Remember that a digest posted these."""
+        wanted = set(ids)
+        handler = self.handlers.recommendations
+        handler.mark_digested([i for i in handler.new_candidates() if i.id in wanted])
 
 
 class HttpClient:
@@ -372,6 +468,64 @@ class HttpClient:
         """POST an export for the server to restore."""
         return _ingest_result(self._send("POST", "/api/v1/import", json=document))
 
+    def recommendations(self, window: Window, filters: Filters) -> list[RecommendationOut]:
+        """GET every page of the filtered recommendations."""
+        params: dict[str, str | int] = {**_window_params(window), "limit": 10000}
+        for name, value in (("state", filters.state), ("decision", filters.decision),
+                            ("team", filters.team), ("dimension", filters.dimension),
+                            ("q", filters.text)):  # fmt: skip
+            if value is not None:
+                params[name] = str(value)
+        items: list[RecommendationOut] = []
+        while True:
+            answer = self._send(
+                "GET", "/api/v1/recommendations", params={**params, "offset": len(items)}
+            )
+            items += [RecommendationOut.model_validate(i) for i in answer["items"]]
+            if not answer["items"] or len(items) >= int(answer["total"]):
+                return items
+
+    def recommendation(self, rec_id: str) -> RecommendationDetailOut:
+        """GET one recommendation and its history."""
+        answer = self._send("GET", f"/api/v1/recommendations/{quote(rec_id, safe='')}")
+        return RecommendationDetailOut.model_validate(answer)
+
+    def move(self, rec_id: str, state: State, *, reason: str, until: datetime | None,
+             by: str) -> RecommendationOut:  # fmt: skip
+        """POST the move."""
+        body = {"state": state.value, "reason": reason, "by": by,
+                "until": None if until is None else until.isoformat()}  # fmt: skip
+        path = f"/api/v1/recommendations/{quote(rec_id, safe='')}/state"
+        return RecommendationOut.model_validate(self._send("POST", path, json=body))
+
+    def recommendation_summary(self, window: Window) -> RecommendationSummaryOut:
+        """GET the money by state."""
+        answer = self._send("GET", "/api/v1/recommendations/summary", params=_window_params(window))
+        return RecommendationSummaryOut.model_validate(answer)
+
+    def exclusions(self) -> list[ExclusionOut]:
+        """GET the exclusion rules."""
+        answer: Any = self._send("GET", "/api/v1/recommendations/exclusions")
+        return [ExclusionOut.model_validate(rule) for rule in answer]
+
+    def exclude(self, rule: ExclusionIn) -> ExclusionOut:
+        """POST an exclusion rule."""
+        answer = self._send("POST", "/api/v1/recommendations/exclusions", json=rule.model_dump())
+        return ExclusionOut.model_validate(answer)
+
+    def drop_exclusion(self, rule_id: int) -> None:
+        """DELETE an exclusion rule."""
+        self._send("DELETE", f"/api/v1/recommendations/exclusions/{rule_id}")
+
+    def digest_candidates(self) -> list[RecommendationOut]:
+        """GET the new delete candidates."""
+        answer = self._send("GET", "/api/v1/recommendations/digest")
+        return [RecommendationOut.model_validate(i) for i in answer["items"]]
+
+    def mark_digested(self, ids: Sequence[str]) -> None:
+        """POST the ids a digest posted."""
+        self._send("POST", "/api/v1/recommendations/digest", json={"ids": list(ids)})
+
     # The one place answers become values or errors -----------------------------------
 
     def _send(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
@@ -379,6 +533,8 @@ class HttpClient:
             response = self._http.request(method, path, **kwargs)
         except httpx.HTTPError as exc:
             raise StorageUnavailable(f"cannot reach {self.where}: {exc}") from exc
+        if response.status_code == 204:
+            return {}
         if response.is_success:
             try:
                 body: dict[str, Any] = response.json()
@@ -401,6 +557,8 @@ def _error(response: httpx.Response, where: str) -> Exception:
     if status == 404:
         return NotFound(said)
     if status == 409:
+        if "illegal-move" in response.text:
+            return IllegalMove(said)
         return NotConfigured(said)
     if 400 <= status < 500:
         return InvalidInput(said)

@@ -91,9 +91,57 @@ class Settings(BaseSettings):
     window: timedelta | None = Field(
         None, description="rolling window reads use by default (14d, 200h; all: everything)"
     )
+    success_after: timedelta = Field(
+        timedelta(hours=48),
+        description="a claimed deletion succeeds once its series got nothing new this long",
+    )
+    fail_after: timedelta = Field(
+        timedelta(days=7),
+        description="a claimed deletion fails when observations still arrive this long after",
+    )
+    budgets: Annotated[dict[str, float], NoDecode] = Field(
+        default_factory=dict, description="monthly budget per team (config file: budgets:)"
+    )
+    digest_webhook: str | None = Field(
+        None, description="Slack-compatible webhook the scheduled digest posts to"
+    )
+    digest_every: float | None = Field(
+        None, gt=0, description="seconds between scheduled digests (accepts 1h, 1d)"
+    )
     retention: timedelta | None = Field(
         None, description="observations older than this are pruned (90d; none: keep all)"
     )
+
+    @field_validator("success_after", "fail_after", mode="before")
+    @classmethod
+    def _parse_lifecycle(cls, value: object) -> object:
+        if isinstance(value, str):
+            seconds = parse_duration(value)
+            if not seconds:
+                raise ValueError(f"{value!r} is not a duration (48h, 7d)")
+            return timedelta(seconds=seconds)
+        return value
+
+    @field_validator("budgets", mode="before")
+    @classmethod
+    def _parse_budgets(cls, value: object) -> object:
+        if isinstance(value, str):  # the environment: team=amount pairs, comma-separated
+            budgets: dict[str, object] = {}
+            for pair in filter(None, (p.strip() for p in value.split(","))):
+                team, sep, amount = pair.rpartition("=")
+                if not sep or not team.strip():
+                    raise ValueError(f"{pair!r} is not team=amount")
+                budgets[team.strip()] = amount.strip()
+            return budgets
+        return value
+
+    @field_validator("budgets")
+    @classmethod
+    def _check_budgets(cls, value: dict[str, float]) -> dict[str, float]:
+        for team, amount in value.items():
+            if not math.isfinite(amount) or amount <= 0:
+                raise ValueError(f"the budget of {team!r} must be a positive amount")
+        return value
 
     @field_validator("window", "retention", mode="before")
     @classmethod
@@ -176,7 +224,9 @@ class Settings(BaseSettings):
             return [part.strip() for part in value.split(",") if part.strip()]
         return value
 
-    @field_validator("refresh_every", "shutdown_timeout", "shutdown_drain", mode="before")
+    @field_validator(
+        "refresh_every", "digest_every", "shutdown_timeout", "shutdown_drain", mode="before"
+    )
     @classmethod
     def _parse_duration(cls, value: object) -> object:
         return parse_duration(value) if isinstance(value, str) else value

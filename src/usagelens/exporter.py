@@ -17,10 +17,11 @@ import glob
 import os
 import threading
 import zlib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from itertools import accumulate
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
@@ -164,6 +165,40 @@ def render_data(view: DataView) -> bytes:
     tail.append(f"usagelens_snapshot_version {view.version}.0\n")
     out.append("".join(tail).encode())
     return b"".join(out)
+
+
+def render_recommendations(
+    summary: Mapping[str, Any], budgets: Mapping[str, float], costs: Mapping[str, float]
+) -> bytes:
+    """Render the recommendation families: counts by state and decision, money by state,
+    and each budgeted team's cost as a share of its monthly budget."""
+    out = [_header("usagelens_recommendations", "gauge", "Recommendations by state and decision.")]
+    for state, by_decision in summary["counts"].items():
+        for decision, count in by_decision.items():
+            out.append(
+                f'usagelens_recommendations{{state="{state}",decision="{decision}"}} {count}.0\n'
+            )
+    out.append(
+        _header(
+            "usagelens_recommendation_money",
+            "gauge",
+            "Money of recommendations: actionable, dismissed, excluded, claimed, realised.",
+        )
+    )
+    for state, amount in summary["money"].items():
+        out.append(f'usagelens_recommendation_money{{state="{state}"}} {_number(amount)}\n')
+    if budgets:
+        out.append(
+            _header(
+                "usagelens_team_budget_ratio",
+                "gauge",
+                "A team's total cost as a share of its monthly budget (1 is all of it).",
+            )
+        )
+        for team, budget in sorted(budgets.items()):
+            ratio = costs.get(team, 0.0) / budget
+            out.append(f'usagelens_team_budget_ratio{{team="{_escape(team)}"}} {_number(ratio)}\n')
+    return "".join(out).encode()
 
 
 class Scrape:

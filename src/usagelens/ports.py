@@ -27,8 +27,9 @@ from typing import Protocol
 
 from usagelens.domain.batch import UsageBatch
 from usagelens.domain.distribution import Distribution
-from usagelens.domain.model import IngestResult, SeriesKey, Window
+from usagelens.domain.model import Dimension, IngestResult, SeriesKey, Window
 from usagelens.domain.prices import OriginPrices
+from usagelens.domain.recommendations import Exclusion, StoredState
 from usagelens.domain.series import SeriesAggregate, SeriesSummary
 
 __all__ = [
@@ -44,10 +45,13 @@ __all__ = [
     "PushState",
     "PushTally",
     "RangeSource",
+    "RecommendationEvent",
+    "RecommendationRepository",
     "RefreshRepository",
     "RefreshStatus",
     "RowsBefore",
     "SeriesRepository",
+    "SeriesSpan",
     "Snapshot",
     "SourcePage",
     "StateRepository",
@@ -136,6 +140,32 @@ class RowsBefore:
     """Times of the oldest and newest of them, µs since the epoch (None: there are none)."""
 
 
+@dataclass(frozen=True, slots=True)
+class SeriesSpan:
+    """A series' id, stored time span and when data last arrived for it (µs)."""
+
+    id: int
+    first: int | None
+    last: int | None
+    """Earliest and latest collected_at stored (the data's clock)."""
+    last_arrival: int | None
+    """When a write last added observations to it (the server's clock); None: never."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecommendationEvent:
+    """One change in a recommendation's history: its state, or its series' decision."""
+
+    series_id: int
+    at: datetime
+    kind: str
+    """``state`` or ``decision``."""
+    before: str | None
+    after: str
+    reason: str
+    by: str
+
+
 class SeriesRepository(Protocol):
     """Series (team, resource, dimension) and the aggregates kept for each."""
 
@@ -222,6 +252,43 @@ class PushRepository(Protocol):
 
     def add(self, tally: PushTally) -> None:
         """Add a tally to the stored counts."""
+        ...
+
+
+class RecommendationRepository(Protocol):
+    """The states people set, the history, exclusion rules and what digests posted."""
+
+    def set_state(self, series_id: int, state: StoredState) -> None:
+        """Store the state set for a series' recommendation (replacing one before)."""
+        ...
+
+    def clear_state(self, series_id: int) -> None:
+        """Forget a series' stored state (it is active again)."""
+        ...
+
+    def add_events(self, events: Sequence[RecommendationEvent], *, keep: int) -> None:
+        """Append to the history, keeping the newest ``keep`` events of each series."""
+        ...
+
+    def add_exclusion(
+        self, team: str, resource: str, dimension: Dimension | None, reason: str, at: datetime
+    ) -> int:
+        """Store an exclusion rule; return its id."""
+        ...
+
+    def drop_exclusion(self, rule_id: int) -> bool:
+        """Forget an exclusion rule; tell whether there was one."""
+        ...
+
+    def mark_digested(
+        self, items: Sequence[tuple[str, str]], at: datetime
+    ) -> list[tuple[str, str]]:
+        """Remember (recommendation id, decision) pairs a digest posts; return those not
+        marked before."""
+        ...
+
+    def unmark_digested(self, items: Sequence[tuple[str, str]]) -> None:
+        """Forget pairs a digest could not post after all."""
         ...
 
 
@@ -358,6 +425,26 @@ class StoreQueries(Protocol):
         """Return how far a table source has been read."""
         ...
 
+    def spans(self) -> dict[SeriesKey, SeriesSpan]:
+        """Return every series' id, stored span and last arrival, by key."""
+        ...
+
+    def recommendation_states(self) -> dict[int, StoredState]:
+        """Return the states people set, by series id."""
+        ...
+
+    def recommendation_events(self, series_id: int) -> list[RecommendationEvent]:
+        """Return a series' history, oldest first."""
+        ...
+
+    def exclusions(self) -> list[Exclusion]:
+        """Return every exclusion rule, in the order they were made."""
+        ...
+
+    def digested(self) -> set[tuple[str, str]]:
+        """Return the (recommendation id, decision) pairs digests have posted."""
+        ...
+
 
 class UnitOfWork(Protocol):
     """The write side: one transaction over every repository, rolled back unless committed."""
@@ -385,6 +472,9 @@ class UnitOfWork(Protocol):
 
     @property
     def refresh(self) -> RefreshRepository: ...
+
+    @property
+    def recommendations(self) -> RecommendationRepository: ...
 
     @property
     def read(self) -> StoreQueries:

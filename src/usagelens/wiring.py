@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from usagelens.app import Handlers, Refresh, build
 from usagelens.config import Settings
+from usagelens.domain.recommendations import Lifecycle
 from usagelens.pulls import PullOutcome
 from usagelens.sources import HttpMonitoringSource, PostgresTableSource, RetryPolicy
 from usagelens.sources.http import DEFAULT_MAX_BYTES
@@ -32,6 +33,7 @@ def handlers_for(settings: Settings, engine: Engine) -> Handlers:
         max_endpoints=settings.push_max_endpoints,
         window=settings.window,
         source_order=settings.sources,
+        lifecycle=Lifecycle(settings.success_after, settings.fail_after),
     )
 
 

@@ -55,6 +55,9 @@ ENDPOINTS = [
     ("POST", "/api/v1/import", {"Content-Type": "application/json"}),
     ("POST", "/api/v1/import?dry_run=true", {"Content-Type": "application/json"}),
     ("POST", "/api/v1/prune", {"Content-Type": "application/json"}),
+    ("POST", "/api/v1/recommendations/exclusions", {"Content-Type": "application/json"}),
+    ("POST", "/api/v1/recommendations/digest", {"Content-Type": "application/json"}),
+    ("POST", "/api/v1/recommendations/{rec_id}/state", {"Content-Type": "application/json"}),
 ]
 
 

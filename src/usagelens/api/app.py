@@ -25,12 +25,13 @@ from usagelens.api.routers import (
     metrics,
     policy,
     prices,
+    recommendations,
     report,
     sources,
     usage,
     webhooks,
 )
-from usagelens.api.scheduler import run_retention, run_scheduled_refresh
+from usagelens.api.scheduler import run_digest, run_retention, run_scheduled_refresh, run_settle
 from usagelens.api.schemas import PushEventIn
 from usagelens.api.shutdown import Drain
 from usagelens.app import Handlers
@@ -66,6 +67,13 @@ def create_app(settings: Settings | None = None, *, handlers: Handlers | None = 
             tasks.append(asyncio.create_task(run_scheduled_refresh(handlers.refresh, settings)))
         if settings.retention is not None:
             tasks.append(asyncio.create_task(run_retention(handlers.maintenance, settings)))
+        tasks.append(asyncio.create_task(run_settle(handlers.recommendations)))
+        if settings.digest_every and settings.digest_webhook:
+            tasks.append(
+                asyncio.create_task(
+                    run_digest(handlers.recommendations, settings, handlers.queries.currency)
+                )
+            )
         # Everything loaded at start-up lives as long as the process: move it out of the
         # collector's sight, so that a full collection during a cold read (which creates
         # tens of thousands of objects) does not walk every module and schema again.
@@ -106,7 +114,10 @@ def create_app(settings: Settings | None = None, *, handlers: Handlers | None = 
         )
     app.add_middleware(RequestMetricsMiddleware, metrics=request_metrics)
     app.add_middleware(RequestIdMiddleware)  # outermost: every line of a request has its id
-    routers = (usage, prices, analytics, policy, report, maintenance, webhooks, metrics, health)
+    routers = (
+        usage, prices, analytics, recommendations, policy, report, maintenance, webhooks,
+        metrics, health,
+    )  # fmt: skip
     for router in (*routers, dashboard):
         app.include_router(router.router)
     app.include_router(sources.router)

@@ -17,6 +17,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from usagelens.domain.errors import (
+    IllegalMove,
     InvalidInput,
     InvalidName,
     LeaseLost,
@@ -53,6 +54,7 @@ _MAPPING: tuple[tuple[type[UsageLensError], int, str], ...] = (
     (NotFound, 404, "not-found"),
     (NotConfigured, 409, "not-configured"),
     (LeaseLost, 409, "lease-lost"),
+    (IllegalMove, 409, "illegal-move"),
     (SourceError, 502, "source-failed"),
     (StorageUnavailable, 503, "storage-unavailable"),
     (StorageError, 500, "storage-failed"),

@@ -6,7 +6,9 @@ import asyncio
 import logging
 import random
 
-from usagelens.app import Maintenance, Refresh
+import httpx
+
+from usagelens.app import Maintenance, Recommendations, Refresh
 from usagelens.config import Settings
 from usagelens.wiring import holder_name, refresh_configured
 
@@ -70,3 +72,57 @@ async def run_retention(maintenance: Maintenance, settings: Settings) -> None:
         except Exception:
             log.exception("retention pass failed")
         await asyncio.sleep(RETENTION_EVERY * random.uniform(0.9, 1.1))
+
+
+SETTLE_EVERY = 60.0
+"""Seconds between writing down the moves time made to recommendations (each worker)."""
+
+
+async def run_settle(recommendations: Recommendations) -> None:
+    """Write down snoozes that ended and claimed deletions that succeeded or failed, every
+    SETTLE_EVERY seconds, so that metrics and alerts see them. Runs until cancelled."""
+    await asyncio.sleep(random.uniform(0, 5.0))
+    while True:
+        try:
+            moved = await asyncio.to_thread(recommendations.settle)
+            if moved:
+                log.info("recommendations: %d moved by time", moved)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("settling recommendations failed")
+        await asyncio.sleep(SETTLE_EVERY * random.uniform(0.9, 1.1))
+
+
+async def run_digest(recommendations: Recommendations, settings: Settings, currency: str) -> None:
+    """Post the new delete candidates to USAGELENS_DIGEST_WEBHOOK every USAGELENS_DIGEST_EVERY.
+
+    Candidates are claimed in the store before the post (two workers never post the same
+    one) and given back if the post fails, so each is posted once.
+    """
+    from usagelens.api.routers.recommendations import recommendation_out
+    from usagelens.cli.recommendations import digest_message
+
+    every, webhook = settings.digest_every, settings.digest_webhook
+    if every is None or webhook is None:
+        return
+    await asyncio.sleep(random.uniform(0, min(every, 5.0)))
+    async with httpx.AsyncClient(timeout=30) as client:
+        while True:
+            try:
+                found = await asyncio.to_thread(recommendations.new_candidates)
+                claimed = await asyncio.to_thread(recommendations.mark_digested, found)
+                if claimed:
+                    message = digest_message([recommendation_out(i) for i in claimed], currency)
+                    try:
+                        answer = await client.post(webhook, json=message)
+                        answer.raise_for_status()
+                        log.info("digest: posted %d new candidates", len(claimed))
+                    except httpx.HTTPError:
+                        await asyncio.to_thread(recommendations.unmark_digested, claimed)
+                        raise
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("digest failed")
+            await asyncio.sleep(every)

@@ -291,6 +291,8 @@ class SourcePositionOut(BaseModel):
 class PruneIn(BaseModel):
     """What to prune: an age (by the server's clock) or an exact cutoff; or only say."""
 
+    model_config = ConfigDict(extra="forbid")
+
     older_than: str | None = Field(
         None, max_length=32, description="delete observations older than this (90d, 200h)"
     )
@@ -329,3 +331,111 @@ class ImportPlanOut(BaseModel):
     price_lists: dict[str, int] = Field(description="resources priced, per origin")
     pushes: int = Field(description="pushed request events counted")
     store_empty: bool = Field(description="only an empty store takes an import")
+
+
+StateName = Literal["active", "dismissed", "claimed", "succeeded", "failed", "excluded"]
+
+
+class EvidenceOut(BaseModel):
+    """What a row's verdict rests on."""
+
+    observations: int
+    first_seen: datetime | None = Field(description="the earliest stored observation")
+    last_seen: datetime | None = Field(description="the latest stored observation")
+    enough_data: bool = Field(description="at least the policy's min_observations")
+
+
+class RecommendationOut(BaseModel):
+    """A row to delete or extend, with its evidence and state."""
+
+    id: str = Field(description="stable and opaque: the same for a series whatever happens")
+    team: str
+    resource: str
+    dimension: DimensionName
+    decision: Literal["delete", "extend"]
+    state: StateName
+    reason: str = Field(description="why the rules decided so")
+    cost: float | None = Field(description="the team's share of the price; null: unpriced")
+    evidence: EvidenceOut
+    state_reason: str = Field(description="why it is in its state (a person's words, or why)")
+    until: datetime | None = Field(description="when a snooze ends")
+    by: str = Field(description="who set the state")
+    changed_at: datetime | None = Field(description="when the state was set")
+    actionable: bool = Field(description="active or claimed, with enough data")
+
+
+class RecommendationsOut(BaseModel):
+    """A page of recommendations."""
+
+    items: list[RecommendationOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class HistoryEventOut(BaseModel):
+    """One change: of the state, or of the series' decision."""
+
+    at: datetime
+    kind: Literal["state", "decision"]
+    before: str | None = Field(alias="from")
+    after: str = Field(alias="to")
+    reason: str
+    by: str
+
+    model_config = ConfigDict(populate_by_name=True)
+
+
+class RecommendationDetailOut(RecommendationOut):
+    """A recommendation and every change of it, oldest first."""
+
+    history: list[HistoryEventOut]
+
+
+class StateIn(BaseModel):
+    """Move a recommendation: dismiss (until: snooze), claim, reopen, done, failed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    state: Literal["active", "dismissed", "claimed", "succeeded", "failed"]
+    reason: str = Field("", max_length=2000)
+    until: datetime | None = Field(None, description="a dismissal's end: a snooze")
+    by: str = Field("", max_length=200, description="who, for the history")
+
+
+class ExclusionIn(BaseModel):
+    """A rule that takes matching rows out of the actionable work (fnmatch globs; ``*``
+    for any team or resource must be written out)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    team: str = Field(min_length=1, max_length=200, description="team glob, e.g. * or web-*")
+    resource: str = Field(min_length=1, max_length=200, description="resource glob")
+    dimension: DimensionName | None = None
+    reason: str = Field("", max_length=2000)
+
+
+class ExclusionOut(ExclusionIn):
+    """A stored exclusion rule."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    id: int
+
+
+class RecommendationSummaryOut(BaseModel):
+    """Money by state, and how many recommendations each state and decision holds."""
+
+    currency: str
+    money: dict[str, float] = Field(
+        description="actionable, dismissed, excluded, claimed, realised (succeeded deletes)"
+    )
+    counts: dict[str, dict[str, int]] = Field(description="state → decision → how many")
+
+
+class DigestIn(BaseModel):
+    """The recommendations a digest posted (so that the next one leaves them out)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ids: list[str] = Field(max_length=100_000)

@@ -9,6 +9,7 @@
     pushes        Pushes         pushed request events counted
     maintenance   Maintenance    prepare, rebuild, prune, export, import
     refresh       Refresh        pulls under the store's lease; table positions
+    recommendations Recommendations  states, evidence, history, exclusions, digests
 
 ``build`` wires them for one store; the API's routers and the CLI call the handler they
 need. Nothing else holds them together.
@@ -26,9 +27,11 @@ from usagelens.app.policy import PolicyGuard
 from usagelens.app.prices import Prices
 from usagelens.app.pushes import Pushes
 from usagelens.app.queries import DataView, MetricsState, Queries
+from usagelens.app.recommendations import Filters, Recommendations
 from usagelens.app.refresh import Refresh, StoreTarget
 from usagelens.domain.policy import Policy
 from usagelens.domain.push import DEFAULT_LATENCY_BOUNDS
+from usagelens.domain.recommendations import Lifecycle
 from usagelens.domain.times import utc_now
 from usagelens.ports import Clock, Store
 
@@ -45,6 +48,7 @@ class Handlers:
     pushes: Pushes
     maintenance: Maintenance
     refresh: Refresh
+    recommendations: Recommendations
 
 
 def build(
@@ -57,6 +61,7 @@ def build(
     source_order: Sequence[str] = (),
     latency_bounds: Sequence[float] = DEFAULT_LATENCY_BOUNDS,
     max_endpoints: int = 100,
+    lifecycle: Lifecycle | None = None,
 ) -> Handlers:
     """Wire every handler on one store.
 
@@ -79,11 +84,13 @@ def build(
         pushes=Pushes(store, latency_bounds=latency_bounds, max_endpoints=max_endpoints),
         maintenance=Maintenance(store, guard, clock, ingest=ingest, prices=prices, queries=queries),
         refresh=Refresh(store, ingest=ingest, prices=prices),
+        recommendations=Recommendations(store, guard, clock, queries, lifecycle),
     )
 
 
 __all__ = [
     "DataView",
+    "Filters",
     "Handlers",
     "ImportPlan",
     "Ingest",
@@ -96,6 +103,7 @@ __all__ = [
     "Pushes",
     "Queries",
     "RebuildResult",
+    "Recommendations",
     "Refresh",
     "StoreTarget",
     "build",

@@ -10,7 +10,8 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 
 from usagelens.app.policy import PolicyGuard
-from usagelens.domain.batch import UsageBatch
+from usagelens.app.recommendations import record_decisions
+from usagelens.domain.batch import UsageBatch, to_micros
 from usagelens.domain.errors import InvalidInput, SummaryFormatError
 from usagelens.domain.ids import LABEL_MAX, check_name
 from usagelens.domain.model import IngestResult
@@ -153,10 +154,15 @@ class Ingest:
             uow.observations.replace((sid, t, u) for sid, m in merges.items() for t, u in m.updates)
             changed = [aggregates[sid] for sid, change in merges.items() if change.changed]
             version = uow.state.bump() if changed else uow.state.get().data_version
+            now = self.clock()
             for aggregate in changed:
-                aggregate.add(merges[aggregate.id])
+                merged = merges[aggregate.id]
+                aggregate.add(merged)
                 aggregate.judge(policy)
                 aggregate.version = version
+                if merged.inserted:
+                    aggregate.last_arrival = to_micros(now)
+            record_decisions(uow, changed, now)
             uow.series.save(changed)
             batch_id = uow.batches.add(BatchRecord(self.clock(), source, sha256, result, version))
             uow.counters.add(

@@ -11,6 +11,7 @@ from usagelens.app.ingest import Ingest, PayloadReader
 from usagelens.app.policy import PolicyGuard
 from usagelens.app.prices import Prices
 from usagelens.app.queries import Queries
+from usagelens.app.recommendations import record_decisions
 from usagelens.domain.batch import from_micros, to_micros
 from usagelens.domain.errors import InvalidInput
 from usagelens.domain.ids import check_locator
@@ -123,8 +124,14 @@ class Maintenance:
                     if state.policy_document
                     else Policy()
                 )
-            keys = uow.read.keys()
-            aggregates = {sid: SeriesAggregate(sid, key) for sid, key in keys.items()}
+            spans = uow.read.spans()
+            before = {s.key: s.verdict.decision for s in uow.read.summaries()}
+            aggregates = {
+                span.id: SeriesAggregate(
+                    span.id, key, stored_decision=before.get(key), last_arrival=span.last_arrival
+                )
+                for key, span in spans.items()
+            }
             observations = 0
             for sid, distribution, first, last in uow.read.all_distributions():
                 aggregate = aggregates[sid]
@@ -134,6 +141,7 @@ class Maintenance:
             for aggregate in aggregates.values():
                 aggregate.judge(policy)
                 aggregate.version = version
+            record_decisions(uow, aggregates.values(), self.clock())
             uow.series.save(aggregates.values())
             uow.state.set_policy(policy.fingerprint, json.dumps(policy.to_document()))
             uow.state.set_stale(False)
@@ -202,6 +210,7 @@ class Maintenance:
                     aggregates[sid].judge(policy)
                     aggregates[sid].version = version
                     count += sum(values.values())
+                record_decisions(uow, aggregates.values(), self.clock())
                 uow.series.save(aggregates.values())
                 uow.counters.add({"observations_pruned": count})
                 uow.commit()

@@ -9,7 +9,14 @@ from typing import Annotated
 import typer
 
 from usagelens import __version__, clihelp
-from usagelens.cli import admin, data, load, reports, serve  # noqa: F401  (each registers its commands)
+from usagelens.cli import (  # noqa: F401  (each registers its commands)
+    admin,
+    data,
+    load,
+    recommendations,
+    reports,
+    serve,
+)
 from usagelens.cli.common import ENGINES, app, err, exit_with
 from usagelens.domain.errors import UsageLensError
 from usagelens.storage.errors import DATABASE_ERRORS, classify

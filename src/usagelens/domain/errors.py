@@ -19,6 +19,7 @@ Every error the package raises on purpose derives from ``UsageLensError``::
     │   └── SourceNotFound           the source answered 404 (e.g. an unknown branch)
     ├── StorageError                 the database failed in a way that is nobody's input (a 500)
     │   └── StorageUnavailable       the database is away, shutting down or busy (a 503)
+    ├── IllegalMove                  a recommendation cannot go to that state from its own (409)
     ├── ShuttingDown                 the process got SIGTERM and takes no new work
     └── LeaseLost                    a refresh outlived its lease; its late writes are refused
 
@@ -146,6 +147,10 @@ class PolicyMismatch(NotConfigured):
 
 class LeaseLost(UsageLensError):
     """Refuse a write of a refresh whose lease ran out or was taken over (fencing)."""
+
+
+class IllegalMove(UsageLensError):
+    """Refuse a move the recommendations' lifecycle does not allow, naming the allowed ones."""
 
 
 class ShuttingDown(UsageLensError):

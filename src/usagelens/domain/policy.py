@@ -69,6 +69,9 @@ class Policy:
     rules: tuple[DecisionRule, ...] = field(default=DEFAULT_RULES)
     """First matching rule wins; none matching gives ``default``."""
     default: Decision = Decision.KEEP
+    min_observations: int = 24
+    """Observations a row needs before it is actionable and alerted (evidence, KRR's
+    minimum); it gates recommendations only, never a decision, so not the fingerprint."""
 
     def usage_type(self, mean: float, median: float) -> UsageType:
         """Classify a series by its mean against its median."""
@@ -135,12 +138,14 @@ class Policy:
                 for r in self.rules
             ],
             "default": self.default.value,
+            "min_observations": self.min_observations,
         }
 
     @property
     def fingerprint(self) -> str:
         """Return a short hash that two policies share exactly when they decide alike."""
-        canonical = json.dumps(self.to_document(), sort_keys=True, separators=(",", ":"))
+        deciding = {k: v for k, v in self.to_document().items() if k != "min_observations"}
+        canonical = json.dumps(deciding, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
     def _intensity_reason(self, median: float, intensity: Intensity) -> str:
@@ -172,10 +177,13 @@ def policy_from_document(document: object) -> Policy:
           - {intensity: low, decision: delete}
           - {intensity: high, usage_type: spiky, decision: extend}
         default: keep
+        min_observations: 24     # evidence a recommendation needs to be actionable
     """
     if document is None:
         return Policy()
-    doc = _mapping(document, "policy", {"usage_type", "intensity", "decisions", "default"})
+    doc = _mapping(
+        document, "policy", {"usage_type", "intensity", "decisions", "default", "min_observations"}
+    )
     defaults = Policy()
     usage = _mapping(doc.get("usage_type", {}), "usage_type", {"falling_below", "spiky_above"})
     bounds = _mapping(doc.get("intensity", {}), "intensity", {"low", "medium", "high"})
@@ -187,6 +195,7 @@ def policy_from_document(document: object) -> Policy:
         high_max=_number(bounds.get("high", defaults.high_max), "intensity.high"),
         rules=_rules(doc["decisions"]) if "decisions" in doc else defaults.rules,
         default=_enum(Decision, doc.get("default", defaults.default), "default"),
+        min_observations=_count(doc.get("min_observations", defaults.min_observations)),
     )
     if not policy.low_max < policy.medium_max < policy.high_max:
         raise PolicyError("intensity bounds must rise: low < medium < high")
@@ -218,6 +227,12 @@ def _mapping(raw: object, name: str, allowed: set[str]) -> Mapping[str, object]:
         raise PolicyError(f"{name} must be a mapping")
     if unknown := sorted(str(k) for k in raw if k not in allowed):
         raise PolicyError(f"{name}: unknown key(s) {', '.join(unknown)}")
+    return raw
+
+
+def _count(raw: object) -> int:
+    if isinstance(raw, bool) or not isinstance(raw, int) or raw < 0:
+        raise PolicyError(f"min_observations must be a whole number ≥ 0, not {raw!r}")
     return raw
 
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from usagelens.domain.batch import SeriesReadings
 from usagelens.domain.distribution import Distribution, SeriesStats
-from usagelens.domain.model import SeriesKey
+from usagelens.domain.model import Decision, SeriesKey
 from usagelens.domain.policy import Classification, Policy
 
 
@@ -132,6 +132,19 @@ class SeriesAggregate:
     verdict: Classification | None = None
     version: int = 0
     """The data version of the series' last change (0: not recorded)."""
+    stored_decision: Decision | None = None
+    """The decision stored before this write (what a decision change is measured from)."""
+    last_arrival: int | None = None
+    """When a write last added observations (the server's clock, µs)."""
+
+    def decision_change(self) -> tuple[Decision | None, Decision] | None:
+        """Return (before, after) if judging changed the decision, and take it as stored."""
+        after = self.verdict.decision if self.verdict is not None else None
+        before = self.stored_decision
+        self.stored_decision = after
+        if after is None or after is before:
+            return None
+        return before, after
 
     def holds_any(self, times: Iterable[int]) -> bool:
         """Tell whether some of these times may already be stored (within the span)."""

@@ -101,10 +101,12 @@ class SqlSeries:
             marks = ", ".join([self._mark] * len(chunk))
             self._cursor.execute(
                 "SELECT id, team, resource, dimension, distribution, first_at, last_at,"
-                f" changed_version FROM series WHERE id IN ({marks}) ORDER BY id{lock}",
+                " changed_version, decision, last_arrival FROM series"
+                f" WHERE id IN ({marks}) ORDER BY id{lock}",
                 chunk,
             )
-            for sid, team, resource, dim, blob, first, last, version in self._cursor.fetchall():
+            for row in self._cursor.fetchall():
+                sid, team, resource, dim, blob, first, last, version, decision, arrival = row
                 loaded[sid] = SeriesAggregate(
                     id=sid,
                     key=(team, resource, _DIMENSIONS[dim]),
@@ -112,6 +114,8 @@ class SqlSeries:
                     first=first,
                     last=last,
                     version=version,
+                    stored_decision=None if decision is None else _DECISIONS[decision],
+                    last_arrival=arrival,
                 )
         return loaded
 
@@ -121,7 +125,7 @@ class SqlSeries:
         columns = [
             "count", "total", "mean", "median", *HISTOGRAM_COLUMNS,
             "usage_type", "intensity", "decision", "reason", "first_at", "last_at",
-            "distribution", "changed_version",
+            "distribution", "changed_version", "last_arrival",
         ]  # fmt: skip
         statement = (
             "UPDATE series SET "
@@ -166,7 +170,10 @@ def _series_row(aggregate: SeriesAggregate) -> tuple[Any, ...]:
             verdict.reason,
         )
     blob = aggregate.distribution.to_bytes()
-    return (*numbers, aggregate.first, aggregate.last, blob, aggregate.version, aggregate.id)
+    return (
+        *numbers, aggregate.first, aggregate.last, blob, aggregate.version,
+        aggregate.last_arrival, aggregate.id,
+    )  # fmt: skip
 
 
 class SqlObservations:

@@ -15,12 +15,21 @@ from sqlalchemy import Connection, select
 
 from usagelens.domain.batch import to_micros
 from usagelens.domain.distribution import Distribution, SeriesStats
-from usagelens.domain.model import Dimension, IngestResult, SeriesKey, Window
+from usagelens.domain.model import Decision, Dimension, IngestResult, SeriesKey, Window
 from usagelens.domain.policy import Classification
 from usagelens.domain.prices import OriginPrices, PriceList
+from usagelens.domain.recommendations import Exclusion, State, StoredState
 from usagelens.domain.series import SeriesSummary
 from usagelens.domain.times import as_utc
-from usagelens.ports import BatchRecord, PushState, RefreshStatus, RowsBefore, StoreState
+from usagelens.ports import (
+    BatchRecord,
+    PushState,
+    RecommendationEvent,
+    RefreshStatus,
+    RowsBefore,
+    SeriesSpan,
+    StoreState,
+)
 from usagelens.storage.observations import (
     _DECISIONS,
     _DIMENSIONS,
@@ -32,11 +41,15 @@ from usagelens.storage.observations import (
 from usagelens.storage.records import _aware
 from usagelens.storage.tables import (
     counters,
+    digest_sent,
+    exclusions,
     ingest_batches,
     price_lists,
     push_endpoints,
     push_latency,
     push_statuses,
+    recommendation_events,
+    recommendation_states,
     refresh_state,
     source_cursors,
     store_state,
@@ -270,6 +283,66 @@ class SqlQueries:
             select(source_cursors.c.position).where(source_cursors.c.source == source)
         ).scalar()
         return _aware(position)
+
+    def spans(self) -> dict[SeriesKey, SeriesSpan]:
+        """Return every series' id, stored span and last arrival, by key."""
+        self._cursor.execute(
+            "SELECT id, team, resource, dimension, first_at, last_at, last_arrival FROM series"
+        )
+        return {
+            (team, resource, _DIMENSIONS[dim]): SeriesSpan(sid, first, last, arrival)
+            for sid, team, resource, dim, first, last, arrival in self._cursor.fetchall()
+        }
+
+    def recommendation_states(self) -> dict[int, StoredState]:
+        """Return the states people set, by series id."""
+        table = recommendation_states
+        return {
+            row.series_id: StoredState(
+                decision=Decision(row.decision),
+                state=State(row.state),
+                reason=row.reason,
+                until=_aware(row.until),
+                by=row.by,
+                changed_at=as_utc(row.changed_at),
+            )
+            for row in self._conn.execute(select(table))
+        }
+
+    def recommendation_events(self, series_id: int) -> list[RecommendationEvent]:
+        """Return a series' history, oldest first."""
+        table = recommendation_events
+        query = select(table).where(table.c.series_id == series_id).order_by(table.c.id)
+        return [
+            RecommendationEvent(
+                row.series_id,
+                as_utc(row.at),
+                row.kind,
+                row.from_value,
+                row.to_value,
+                row.reason,
+                row.by,
+            )
+            for row in self._conn.execute(query)
+        ]
+
+    def exclusions(self) -> list[Exclusion]:
+        """Return every exclusion rule, oldest first."""
+        return [
+            Exclusion(
+                row.id,
+                row.team,
+                row.resource,
+                None if row.dimension is None else Dimension(row.dimension),
+                row.reason,
+            )
+            for row in self._conn.execute(select(exclusions).order_by(exclusions.c.id))
+        ]
+
+    def digested(self) -> set[tuple[str, str]]:
+        """Return the (recommendation id, decision) pairs digests have posted."""
+        query = select(digest_sent.c.recommendation, digest_sent.c.decision)
+        return {(row.recommendation, row.decision) for row in self._conn.execute(query)}
 
 
 __all__ = ["SqlQueries"]

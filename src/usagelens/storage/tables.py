@@ -73,6 +73,12 @@ series = Table(
         server_default="0",
         comment="the data version of the series' last change",
     ),
+    Column(
+        "last_arrival",
+        BigInteger,
+        nullable=True,
+        comment="server clock (µs) of the last write that added observations",
+    ),
     UniqueConstraint("team", "resource", "dimension", name="uq_series_key"),
 )
 
@@ -175,4 +181,49 @@ refresh_state = Table(
         server_default="0",
         comment="fencing token: grows with every lease taken",
     ),
+)
+
+recommendation_states = Table(
+    "recommendation_states",
+    metadata,
+    Column("series_id", Integer, primary_key=True, autoincrement=False),
+    Column("decision", String(16), nullable=False, comment="the decision the state was set for"),
+    Column("state", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("until", DateTime, nullable=True, comment="a dismissal's end (a snooze); UTC, naive"),
+    Column("by", String(NAME_MAX), nullable=False),
+    Column("changed_at", DateTime, nullable=False, comment="UTC, naive"),
+)
+
+recommendation_events = Table(
+    "recommendation_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("series_id", Integer, nullable=False),
+    Column("at", DateTime, nullable=False, comment="UTC, naive (the server's clock)"),
+    Column("kind", String(16), nullable=False, comment="state or decision"),
+    Column("from_value", String(16), nullable=True),
+    Column("to_value", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("by", String(NAME_MAX), nullable=False),
+    Index("ix_recommendation_events_series", "series_id", "id"),
+)
+
+exclusions = Table(
+    "exclusions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("team", String(NAME_MAX), nullable=False, comment="fnmatch glob"),
+    Column("resource", String(NAME_MAX), nullable=False, comment="fnmatch glob"),
+    Column("dimension", String(16), nullable=True, comment="None: every dimension"),
+    Column("reason", Text, nullable=False),
+    Column("created_at", DateTime, nullable=False),
+)
+
+digest_sent = Table(
+    "digest_sent",
+    metadata,
+    Column("recommendation", String(32), primary_key=True),
+    Column("decision", String(16), primary_key=True),
+    Column("sent_at", DateTime, nullable=False),
 )

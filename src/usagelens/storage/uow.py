@@ -22,6 +22,7 @@ from usagelens.storage.engine import READ, WRITE
 from usagelens.storage.errors import DATABASE_ERRORS, classify
 from usagelens.storage.observations import SqlObservations, SqlSeries
 from usagelens.storage.queries import SqlQueries
+from usagelens.storage.recommendations import SqlRecommendations
 from usagelens.storage.records import (
     SqlBatches,
     SqlCounters,
@@ -77,6 +78,7 @@ class SqlUnitOfWork(_Transaction):
     batches: SqlBatches
     state: SqlState
     refresh: SqlRefresh
+    recommendations: SqlRecommendations
     read: SqlQueries
 
     def __init__(self, engine: Engine, known: dict[SeriesKey, int]) -> None:
@@ -93,6 +95,7 @@ class SqlUnitOfWork(_Transaction):
         self.batches = SqlBatches(conn)
         self.state = SqlState(conn)
         self.refresh = SqlRefresh(conn)
+        self.recommendations = SqlRecommendations(conn)
         self.read = SqlQueries(conn)
         return self
 

@@ -6,9 +6,10 @@ from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
-from usagelens.api.deps import PushesDep, QueriesDep, WriteAuth
+from usagelens.api.deps import HandlersDep, PushesDep, SettingsDep, WriteAuth
 from usagelens.api.schemas import PushOut
-from usagelens.exporter import Scrape, live_part, render_data
+from usagelens.app import DataView
+from usagelens.exporter import Scrape, live_part, render_data, render_recommendations
 
 router = APIRouter(tags=["metrics"])
 
@@ -36,12 +37,19 @@ _BODY = {
     response_class=Response,
     responses={200: {"content": {"text/plain": {}, "application/openmetrics-text": {}}}},
 )
-def metrics(request: Request, queries: QueriesDep) -> Response:
+def metrics(request: Request, handlers: HandlersDep, settings: SettingsDep) -> Response:
     """Render every metric: the data part once per data version, the live part fresh.
 
     OpenMetrics if the scraper asks for it; gzip if it accepts it.
     """
-    scrape = queries.cached("metrics", lambda view: Scrape.of(render_data(view)))
+    recommendations = handlers.recommendations
+
+    def render(view: DataView) -> Scrape:
+        summary = recommendations.summary(view.window)
+        extra = render_recommendations(summary, settings.budgets, view.costs.teams)
+        return Scrape.of(render_data(view) + extra)
+
+    scrape = handlers.queries.cached("metrics", render)
     live, content_type = live_part(request.app.state.registry, request.headers.get("accept", ""))
     gzip = "gzip" in request.headers.get("accept-encoding", "").lower()
     headers = {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"} if gzip else None

@@ -1,0 +1,360 @@
+"""Recommendations: the delete and extend rows of the read model, with the states people
+give them, their evidence, their history, exclusion rules, and what a digest has posted.
+
+A state is stored for the decision it was set for: when a row's decision changes, the row
+is active again (the old state stays in the history). Moves a person makes and the moves
+time makes (a snooze running out, a claimed deletion succeeding or failing) are written
+with their history and advance the data version, so every worker, report and scrape agrees.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from usagelens.app.policy import PolicyGuard
+from usagelens.app.queries import Queries
+from usagelens.domain.batch import from_micros
+from usagelens.domain.errors import InvalidInput, NotFound
+from usagelens.domain.ids import check_name
+from usagelens.domain.model import Decision, Dimension, SeriesKey, Window
+from usagelens.domain.recommendations import (
+    RECOMMENDED,
+    Evidence,
+    Exclusion,
+    Lifecycle,
+    Recommendation,
+    State,
+    StoredState,
+    check_move,
+    effective_state,
+    money_by_state,
+    recommendation_id,
+)
+from usagelens.domain.series import SeriesAggregate
+from usagelens.ports import Clock, RecommendationEvent, SeriesSpan, Store, UnitOfWork
+
+HISTORY_KEPT = 100
+"""Events kept per series (the oldest go first)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Filters:
+    """Which recommendations a list shows (None: any)."""
+
+    state: State | None = None
+    decision: Decision | None = None
+    team: str | None = None
+    dimension: Dimension | None = None
+    text: str | None = None
+    """A part of the team or the resource, in any case."""
+
+    def keeps(self, item: Recommendation) -> bool:
+        """Tell whether a recommendation passes every filter."""
+        row = item.row
+        needle = (self.text or "").casefold()
+        return (
+            (self.state is None or item.state is self.state)
+            and (self.decision is None or row.decision is self.decision)
+            and (self.team is None or row.team == self.team)
+            and (self.dimension is None or row.dimension is self.dimension)
+            and (not needle or needle in row.team.casefold() or needle in row.resource.casefold())
+        )
+
+
+class Recommendations:
+    """List, move and summarise recommendations; keep exclusion rules and the digest."""
+
+    def __init__(
+        self,
+        store: Store,
+        guard: PolicyGuard,
+        clock: Clock,
+        queries: Queries,
+        lifecycle: Lifecycle | None = None,
+    ) -> None:
+        self.store = store
+        self.guard = guard
+        self.clock = clock
+        self.queries = queries
+        self.lifecycle = lifecycle or Lifecycle()
+
+    # Reads ---------------------------------------------------------------------------
+
+    def items(
+        self, window: Window | None = None, filters: Filters | None = None
+    ) -> list[Recommendation]:
+        """Return the recommendations of a window's rows, in report order, filtered."""
+        keep = filters or Filters()
+        return [item for item in self._all(window) if keep.keeps(item)]
+
+    def get(self, rec_id: str) -> tuple[Recommendation, list[RecommendationEvent]]:
+        """Return one recommendation and its history (state and decision changes)."""
+        item = self._find(rec_id)
+        with self.store.read() as queries:
+            span = queries.spans()[(item.row.team, item.row.resource, item.row.dimension)]
+            history = queries.recommendation_events(span.id)
+        return item, history
+
+    def summary(self, window: Window | None = None) -> dict[str, object]:
+        """Return the money by state and the count of recommendations per state and decision."""
+        items = self._all(window)
+        counts: dict[str, dict[str, int]] = {
+            state.value: {d.value: 0 for d in RECOMMENDED} for state in State
+        }
+        for item in items:
+            counts[item.state.value][item.row.decision.value] += 1
+        return {
+            "currency": self.queries.currency,
+            "money": money_by_state(items),
+            "counts": counts,
+        }
+
+    def exclusions(self) -> list[Exclusion]:
+        """Return every exclusion rule."""
+        with self.store.read() as queries:
+            return queries.exclusions()
+
+    def new_candidates(self, window: Window | None = None) -> list[Recommendation]:
+        """Return the active delete candidates with enough data no digest has posted yet."""
+        with self.store.read() as queries:
+            sent = queries.digested()
+        return [
+            item
+            for item in self._all(window)
+            if item.state is State.ACTIVE
+            and item.row.decision is Decision.DELETE
+            and item.evidence.enough_data
+            and (item.id, item.row.decision.value) not in sent
+        ]
+
+    def _all(self, window: Window | None) -> list[Recommendation]:
+        view = self.queries.view(window)
+        policy = self.guard.current()
+        now = self.clock()
+        with self.store.read() as queries:
+            spans = queries.spans()
+            stored = queries.recommendation_states()
+            exclusions = queries.exclusions()
+        items = []
+        for row in view.rows:
+            if row.decision not in RECOMMENDED:
+                continue
+            key: SeriesKey = (row.team, row.resource, row.dimension)
+            span = spans.get(key)
+            if span is None:
+                continue
+            state, applied, excluded = effective_state(
+                row, stored.get(span.id), exclusions, _moment(span.last_arrival), now,
+                self.lifecycle,
+            )  # fmt: skip
+            items.append(
+                Recommendation(
+                    id=recommendation_id(key),
+                    row=row,
+                    evidence=_evidence(row.count, span, policy.min_observations),
+                    state=state,
+                    state_reason=_reason(state, applied, excluded, exclusions),
+                    until=applied.until if applied is not None else None,
+                    by=applied.by if applied is not None else "",
+                    changed_at=applied.changed_at if applied is not None else None,
+                    exclusion=excluded,
+                )
+            )
+        return items
+
+    def _find(self, rec_id: str) -> Recommendation:
+        for item in self._all(None):
+            if item.id == rec_id:
+                return item
+        raise NotFound(f"no recommendation {rec_id!r}: its row is not a delete or extend now")
+
+    # Moves ---------------------------------------------------------------------------
+
+    def move(
+        self,
+        rec_id: str,
+        wanted: State,
+        *,
+        reason: str = "",
+        until: datetime | None = None,
+        by: str = "",
+    ) -> Recommendation:
+        """Move one recommendation to another state, with its reason; answer it moved.
+
+        ``until`` ends a dismissal (a snooze). A move the lifecycle does not allow is
+        refused, naming the allowed ones; ``excluded`` follows the exclusion rules only.
+        """
+        _check_text(reason, "reason", 2000)
+        _check_text(by, "by", 200)
+        if until is not None and wanted is not State.DISMISSED:
+            raise InvalidInput("until goes with the state dismissed (a snooze)")
+        now = self.clock()
+        if until is not None and until <= now:
+            raise InvalidInput("until must be in the future")
+        item = self._find(rec_id)
+        check_move(item.state, wanted)
+        with self.store.write() as uow:
+            self.guard.writable(uow)
+            span = uow.read.spans()[(item.row.team, item.row.resource, item.row.dimension)]
+            stored = StoredState(item.row.decision, wanted, reason, until, by, now)
+            uow.recommendations.set_state(span.id, stored)
+            uow.recommendations.add_events(
+                [RecommendationEvent(span.id, now, "state", item.state.value, wanted.value,
+                                     reason, by)],
+                keep=HISTORY_KEPT,
+            )  # fmt: skip
+            uow.state.bump()
+            uow.commit()
+        return self._find(rec_id)
+
+    def settle(self) -> int:
+        """Write down the moves time has made (snoozes ended, claimed deletions succeeded or
+        failed, states of a decision that changed); return how many."""
+        items = self._all(None)
+        now = self.clock()
+        with self.store.read() as queries:
+            stored = queries.recommendation_states()
+            spans = queries.spans()
+        moves: list[tuple[int, StoredState | None, RecommendationEvent]] = []
+        after: StoredState | None
+        current = {(i.row.team, i.row.resource, i.row.dimension): i for i in items}
+        for key, span in spans.items():
+            before = stored.get(span.id)
+            if before is None:
+                continue
+            item = current.get(key)
+            if item is None or item.row.decision is not before.decision:
+                reason = "the decision changed"
+                event = RecommendationEvent(
+                    span.id, now, "state", before.state.value, State.ACTIVE.value, reason, ""
+                )
+                moves.append((span.id, None, event))
+            elif item.state is not before.state and item.state is not State.EXCLUDED:
+                reason = _automatic(item.state)
+                after = StoredState(before.decision, item.state, reason, None, "", now)
+                event = RecommendationEvent(
+                    span.id, now, "state", before.state.value, item.state.value, reason, ""
+                )
+                moves.append((span.id, None if item.state is State.ACTIVE else after, event))
+        if not moves:
+            return 0
+        with self.store.write() as uow:
+            for series_id, after, _ in moves:
+                if after is None:
+                    uow.recommendations.clear_state(series_id)
+                else:
+                    uow.recommendations.set_state(series_id, after)
+            uow.recommendations.add_events([event for *_, event in moves], keep=HISTORY_KEPT)
+            uow.state.bump()
+            uow.commit()
+        return len(moves)
+
+    # Exclusions and the digest -------------------------------------------------------
+
+    def exclude(
+        self, team: str, resource: str, dimension: Dimension | None, reason: str
+    ) -> Exclusion:
+        """Add an exclusion rule (fnmatch globs on team and resource, maybe a dimension)."""
+        check_name(team, "team glob")
+        check_name(resource, "resource glob")
+        _check_text(reason, "reason", 2000)
+        with self.store.write() as uow:
+            self.guard.writable(uow)
+            rule_id = uow.recommendations.add_exclusion(
+                team, resource, dimension, reason, self.clock()
+            )
+            uow.state.bump()
+            uow.commit()
+        return Exclusion(rule_id, team, resource, dimension, reason)
+
+    def drop_exclusion(self, rule_id: int) -> None:
+        """Remove an exclusion rule (NotFound if there is none by that id)."""
+        with self.store.write() as uow:
+            self.guard.writable(uow)
+            if not uow.recommendations.drop_exclusion(rule_id):
+                raise NotFound(f"no exclusion rule {rule_id}")
+            uow.state.bump()
+            uow.commit()
+
+    def mark_digested(self, items: Sequence[Recommendation]) -> list[Recommendation]:
+        """Remember that a digest posts these; return those no digest had claimed before
+        (so that two digests at once never post the same candidate)."""
+        if not items:
+            return []
+        with self.store.write() as uow:
+            new = set(
+                uow.recommendations.mark_digested(
+                    [(item.id, item.row.decision.value) for item in items], self.clock()
+                )
+            )
+            uow.commit()
+        return [item for item in items if (item.id, item.row.decision.value) in new]
+
+    def unmark_digested(self, items: Sequence[Recommendation]) -> None:
+        """Forget that a digest claimed these (its post failed: the next one tries again)."""
+        with self.store.write() as uow:
+            uow.recommendations.unmark_digested(
+                [(item.id, item.row.decision.value) for item in items]
+            )
+            uow.commit()
+
+
+def record_decisions(uow: UnitOfWork, aggregates: Iterable[SeriesAggregate], at: datetime) -> None:
+    """Write, in the writing unit of work, every decision the judged aggregates changed."""
+    events = []
+    for aggregate in aggregates:
+        change = aggregate.decision_change()
+        if change is not None:
+            before, after = change
+            reason = aggregate.verdict.reason if aggregate.verdict is not None else ""
+            events.append(
+                RecommendationEvent(
+                    aggregate.id, at, "decision", before.value if before else None,
+                    after.value, reason, "",
+                )
+            )  # fmt: skip
+    uow.recommendations.add_events(events, keep=HISTORY_KEPT)
+
+
+def _evidence(count: int, span: SeriesSpan, min_observations: int) -> Evidence:
+    return Evidence(
+        observations=count,
+        first_seen=_moment(span.first),
+        last_seen=_moment(span.last),
+        enough_data=count >= min_observations,
+    )
+
+
+def _moment(micros: int | None) -> datetime | None:
+    return None if micros is None else from_micros(micros)
+
+
+def _reason(
+    state: State, applied: StoredState | None, excluded: int | None, rules: Iterable[Exclusion]
+) -> str:
+    if excluded is not None:
+        rule = next(r for r in rules if r.id == excluded)
+        return f"exclusion {rule.id}: {rule.reason}" if rule.reason else f"exclusion {rule.id}"
+    if applied is None:
+        return ""
+    if state is not applied.state:
+        return _automatic(state)
+    return applied.reason
+
+
+def _automatic(state: State) -> str:
+    return {
+        State.SUCCEEDED: "no new observation for USAGELENS_SUCCESS_AFTER since the claim",
+        State.FAILED: "observations kept arriving past USAGELENS_FAIL_AFTER after the claim",
+        State.ACTIVE: "the snooze ended",
+    }.get(state, "")
+
+
+def _check_text(value: str, what: str, limit: int) -> None:
+    if len(value) > limit or "\x00" in value:
+        raise InvalidInput(f"{what} is longer than {limit} characters or holds a NUL")
+
+
+__all__ = ["HISTORY_KEPT", "Filters", "Recommendations", "record_decisions"]
