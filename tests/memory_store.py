@@ -298,6 +298,13 @@ class _Recommendations:
         self._data.digested.update(new)
         return new
 
+    def clear_history(self) -> None:
+        self._data.events.clear()
+
+    def set_arrivals(self, arrivals: Mapping[int, int]) -> None:
+        for series_id, micros in arrivals.items():
+            self._data.series[series_id].last_arrival = micros
+
     def unmark_digested(self, items: Sequence[tuple[str, str]]) -> None:
         self._data.digested.difference_update(items)
 

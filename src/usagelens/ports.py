@@ -291,6 +291,14 @@ class RecommendationRepository(Protocol):
         """Forget pairs a digest could not post after all."""
         ...
 
+    def clear_history(self) -> None:
+        """Forget every event (an import then writes the exported ones)."""
+        ...
+
+    def set_arrivals(self, arrivals: Mapping[int, int]) -> None:
+        """Set series' last arrival times (µs), as an import restores them."""
+        ...
+
 
 class CounterRepository(Protocol):
     """Named counters (accepted and rejected batches, observations by outcome, …)."""

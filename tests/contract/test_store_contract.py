@@ -14,7 +14,7 @@ from tests.memory_store import MemoryStore
 from usagelens.app import build
 from usagelens.domain.batch import to_micros
 from usagelens.domain.distribution import Distribution
-from usagelens.domain.model import Dimension, IngestResult, Window
+from usagelens.domain.model import Decision, Dimension, IngestResult, Window
 from usagelens.domain.policy import Policy
 from usagelens.domain.prices import OriginPrices, PriceList
 from usagelens.ports import BatchRecord, PushTally, Store
@@ -258,3 +258,57 @@ def test_the_use_cases_give_the_same_numbers_on_every_store(
     deleted = handlers.queries.costs_deleted()
     assert deleted.by_dimension == pytest.approx(money["deleted"])
     assert handlers.queries.costs_total().total == pytest.approx(money["total"])
+
+
+def test_recommendation_states_history_exclusions_and_digests(store: Store) -> None:
+    from usagelens.domain.recommendations import State, StoredState
+    from usagelens.ports import RecommendationEvent
+
+    ids = _series(store, ("t", "a", CPU), ("t", "b", RAM))
+    a, b = ids[("t", "a", CPU)], ids[("t", "b", RAM)]
+    at = datetime(2026, 11, 1, 9, 30, tzinfo=UTC)
+    claimed = StoredState(Decision.DELETE, State.CLAIMED, "on it", None, "ann", at)
+    snoozed = StoredState(Decision.EXTEND, State.DISMISSED, "later", at + timedelta(days=2), "", at)
+    with store.write() as uow:
+        uow.recommendations.set_state(a, claimed)
+        uow.recommendations.set_state(b, snoozed)
+        uow.recommendations.set_state(b, snoozed)  # replaced, not added
+        events = [
+            RecommendationEvent(a, at + timedelta(seconds=i), "state", None, f"s{i}", "", "")
+            for i in range(5)
+        ]
+        uow.recommendations.add_events(events, keep=3)
+        rule = uow.recommendations.add_exclusion("web-*", "*", None, "managed elsewhere", at)
+        other = uow.recommendations.add_exclusion("*", "db-?", Dimension.RAM, "", at)
+        assert uow.recommendations.mark_digested([("x1", "delete"), ("x2", "delete")], at) == [
+            ("x1", "delete"), ("x2", "delete"),
+        ]  # fmt: skip
+        assert uow.recommendations.mark_digested([("x1", "delete"), ("x3", "delete")], at) == [
+            ("x3", "delete")
+        ]
+        uow.recommendations.set_arrivals({a: _t(7)})
+        uow.commit()
+    with store.read() as queries:
+        assert queries.recommendation_states() == {a: claimed, b: snoozed}
+        assert [e.after for e in queries.recommendation_events(a)] == ["s2", "s3", "s4"]
+        assert queries.recommendation_events(b) == []
+        rules = queries.exclusions()
+        assert [(r.id, r.team, r.resource, r.dimension) for r in rules] == [
+            (rule, "web-*", "*", None), (other, "*", "db-?", Dimension.RAM),
+        ]  # fmt: skip
+        assert rules[0].matches(("web-1", "anything", CPU)) and not rules[1].matches(
+            ("x", "db-1", CPU)
+        )
+        assert queries.digested() == {("x1", "delete"), ("x2", "delete"), ("x3", "delete")}
+        assert queries.spans()[("t", "a", CPU)].last_arrival == _t(7)
+    with store.write() as uow:
+        uow.recommendations.clear_state(a)
+        assert uow.recommendations.drop_exclusion(rule) and not uow.recommendations.drop_exclusion(
+            rule
+        )
+        uow.recommendations.unmark_digested([("x2", "delete")])
+        uow.commit()
+    with store.read() as queries:
+        assert set(queries.recommendation_states()) == {b}
+        assert len(queries.exclusions()) == 1
+        assert queries.digested() == {("x1", "delete"), ("x3", "delete")}

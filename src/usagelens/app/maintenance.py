@@ -11,7 +11,7 @@ from usagelens.app.ingest import Ingest, PayloadReader
 from usagelens.app.policy import PolicyGuard
 from usagelens.app.prices import Prices
 from usagelens.app.queries import Queries
-from usagelens.app.recommendations import record_decisions
+from usagelens.app.recommendations import export_document, record_decisions, restore_document
 from usagelens.domain.batch import from_micros, to_micros
 from usagelens.domain.errors import InvalidInput
 from usagelens.domain.ids import check_locator
@@ -238,6 +238,7 @@ class Maintenance:
                 for t, usage in queries.readings(sid)
             ]
             pushes = queries.push_state()
+            recommendations = export_document(queries)
             lists = queries.price_lists()
         return {
             "usagelens_export": EXPORT_VERSION,
@@ -258,6 +259,7 @@ class Maintenance:
                 "latency": pushes.latency,
             },
             "observations": render_summary(observations),
+            "recommendations": recommendations,
         }
 
     def import_plan(self, document: object) -> ImportPlan:
@@ -298,6 +300,10 @@ class Maintenance:
             uow.pushes.add(tally)
             uow.commit()
         self.rebuild(policy)
+        with self.store.write() as uow:
+            restore_document(uow, export.get("recommendations"), self.clock())
+            uow.state.bump()
+            uow.commit()
         return result or IngestResult(0, 0, 0, 0, 0, 0, 0)
 
 

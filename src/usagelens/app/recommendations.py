@@ -33,7 +33,8 @@ from usagelens.domain.recommendations import (
     recommendation_id,
 )
 from usagelens.domain.series import SeriesAggregate
-from usagelens.ports import Clock, RecommendationEvent, SeriesSpan, Store, UnitOfWork
+from usagelens.domain.times import as_utc
+from usagelens.ports import Clock, RecommendationEvent, SeriesSpan, Store, StoreQueries, UnitOfWork
 
 HISTORY_KEPT = 100
 """Events kept per series (the oldest go first)."""
@@ -299,6 +300,100 @@ class Recommendations:
                 [(item.id, item.row.decision.value) for item in items]
             )
             uow.commit()
+
+
+def export_document(queries: StoreQueries) -> dict[str, object]:
+    """Return what recommendations keep, by series key, for ``Maintenance.export``."""
+    keys = {span.id: key for key, span in queries.spans().items()}
+
+    def series(sid: int) -> list[str]:
+        team, resource, dimension = keys[sid]
+        return [team, resource, dimension.value]
+
+    return {
+        "states": [
+            {"series": series(sid), "decision": s.decision.value, "state": s.state.value,
+             "reason": s.reason, "until": _iso(s.until), "by": s.by,
+             "changed_at": _iso(s.changed_at)}
+            for sid, s in sorted(queries.recommendation_states().items())
+        ],
+        "history": [
+            {"series": series(sid), "at": _iso(e.at), "kind": e.kind, "from": e.before,
+             "to": e.after, "reason": e.reason, "by": e.by}
+            for sid in sorted(keys)
+            for e in queries.recommendation_events(sid)
+        ],
+        "exclusions": [
+            {"team": r.team, "resource": r.resource,
+             "dimension": None if r.dimension is None else r.dimension.value, "reason": r.reason}
+            for r in queries.exclusions()
+        ],
+        "digested": sorted(list(pair) for pair in queries.digested()),
+        "arrivals": [
+            [*series(span.id), span.last_arrival]
+            for span in queries.spans().values()
+            if span.last_arrival is not None
+        ],
+    }  # fmt: skip
+
+
+def restore_document(uow: UnitOfWork, document: object, at: datetime) -> None:
+    """Write an export's recommendations into the store it was imported into."""
+    if document is None:
+        return
+    try:
+        assert isinstance(document, dict)
+        ids = {key: span.id for key, span in uow.read.spans().items()}
+
+        def sid(value: object) -> int:
+            assert isinstance(value, list)
+            assert len(value) == 3
+            return ids[(str(value[0]), str(value[1]), Dimension(value[2]))]
+
+        for entry in document.get("states", []):
+            uow.recommendations.set_state(
+                sid(entry["series"]),
+                StoredState(
+                    Decision(entry["decision"]), State(entry["state"]), str(entry["reason"]),
+                    _parsed(entry["until"]), str(entry["by"]),
+                    _parsed(entry["changed_at"]) or at,
+                ),
+            )  # fmt: skip
+        uow.recommendations.clear_history()
+        events = [
+            RecommendationEvent(
+                sid(e["series"]),
+                _parsed(e["at"]) or at,
+                str(e["kind"]),
+                e["from"],
+                str(e["to"]),
+                str(e["reason"]),
+                str(e["by"]),
+            )
+            for e in document.get("history", [])
+        ]
+        uow.recommendations.add_events(events, keep=HISTORY_KEPT)
+        for rule in document.get("exclusions", []):
+            dimension = None if rule["dimension"] is None else Dimension(rule["dimension"])
+            uow.recommendations.add_exclusion(
+                str(rule["team"]), str(rule["resource"]), dimension, str(rule["reason"]), at
+            )
+        uow.recommendations.mark_digested(
+            [(str(r), str(d)) for r, d in document.get("digested", [])], at
+        )
+        uow.recommendations.set_arrivals(
+            {sid(entry[:3]): int(entry[3]) for entry in document.get("arrivals", [])}
+        )
+    except (AssertionError, KeyError, TypeError, ValueError) as exc:
+        raise InvalidInput(f"recommendations: not what an export holds ({exc!r})") from None
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _parsed(text: object) -> datetime | None:
+    return None if text is None else as_utc(datetime.fromisoformat(str(text)))
 
 
 def record_decisions(uow: UnitOfWork, aggregates: Iterable[SeriesAggregate], at: datetime) -> None:

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from usagelens.domain.model import Dimension
 from usagelens.domain.recommendations import StoredState
@@ -16,6 +16,7 @@ from usagelens.storage.tables import (
     exclusions,
     recommendation_events,
     recommendation_states,
+    series,
 )
 
 
@@ -121,6 +122,17 @@ class SqlRecommendations:
                 [{"recommendation": r, "decision": d, "sent_at": naive_utc(at)} for r, d in new],
             )
         return new
+
+    def clear_history(self) -> None:
+        """Forget every event."""
+        self._conn.execute(delete(recommendation_events))
+
+    def set_arrivals(self, arrivals: Mapping[int, int]) -> None:
+        """Set series' last arrival times (µs)."""
+        for series_id, micros in arrivals.items():
+            self._conn.execute(
+                update(series).where(series.c.id == series_id).values(last_arrival=micros)
+            )
 
     def unmark_digested(self, items: Sequence[tuple[str, str]]) -> None:
         """Forget pairs a digest could not post after all."""

@@ -1,0 +1,112 @@
+"""Recommendations over HTTP: the API's answers, its refusals, and the CLI with --url."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.conftest import InProcessClient
+
+TOKEN = "rec-token"
+AUTH = {"X-Auth-Token": TOKEN}
+
+
+@pytest.fixture
+def api(app_client, sample_summary: bytes, sample_prices: bytes) -> InProcessClient:  # type: ignore[no-untyped-def]
+    client: InProcessClient = app_client(api_token=TOKEN)
+    assert client.post("/api/v1/usage", content=sample_summary, headers=AUTH).status_code == 200
+    assert client.put("/api/v1/prices", content=sample_prices, headers=AUTH).status_code == 200
+    return client
+
+
+def test_list_move_show_and_summarise(api: InProcessClient) -> None:
+    listed = api.get("/api/v1/recommendations", params={"decision": "delete"}).json()
+    deleted = api.get("/api/v1/costs/deleted").json()
+    assert listed["total"] == sum(1 for i in listed["items"] if i["decision"] == "delete")
+    assert sum(i["cost"] or 0 for i in listed["items"]) == pytest.approx(deleted["total"])
+    item = listed["items"][0]
+    assert set(item) >= {"id", "team", "resource", "dimension", "decision", "state", "reason",
+                         "cost", "evidence", "state_reason", "until"}  # fmt: skip
+    path = f"/api/v1/recommendations/{item['id']}/state"
+    assert api.post(path, json={"state": "claimed"}).status_code == 401
+    moved = api.post(
+        path, json={"state": "claimed", "by": "ann", "reason": "ticket 7"}, headers=AUTH
+    )
+    assert moved.status_code == 200 and moved.json()["state"] == "claimed"
+    refused = api.post(path, json={"state": "claimed"}, headers=AUTH)
+    assert refused.status_code == 409
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert "it may become: active, dismissed, failed, succeeded" in refused.json()["detail"]
+    shown = api.get(f"/api/v1/recommendations/{item['id']}").json()
+    assert [h["to"] for h in shown["history"]] == ["delete", "claimed"]
+    assert shown["history"][1]["by"] == "ann" and shown["history"][1]["from"] == "active"
+    summary = api.get("/api/v1/recommendations/summary").json()
+    assert summary["money"]["claimed"] == pytest.approx(item["cost"])
+    assert summary["counts"]["claimed"]["delete"] == 1
+    assert api.get("/api/v1/costs/deleted").json() == deleted  # the course's money stays
+    assert api.get("/api/v1/recommendations/nope").status_code == 404
+    past = api.post(
+        path, json={"state": "dismissed", "until": "2000-01-01T00:00:00Z"}, headers=AUTH
+    )
+    assert past.status_code == 400 and "until must be in the future" in past.json()["detail"]
+
+
+def test_exclusions_are_managed_through_the_api(api: InProcessClient) -> None:
+    target = api.get("/api/v1/recommendations").json()["items"][0]
+    glob = target["resource"][:1] + "*"
+    rule = {"team": "*", "resource": glob, "dimension": target["dimension"], "reason": "reserved"}
+    added = api.post("/api/v1/recommendations/exclusions", json=rule, headers=AUTH)
+    assert added.status_code == 201, added.text
+    rule_id = added.json()["id"]
+    excluded = api.get("/api/v1/recommendations", params={"state": "excluded"}).json()["items"]
+    assert target["id"] in {i["id"] for i in excluded}
+    assert all(
+        i["resource"].startswith(glob[0]) and i["dimension"] == target["dimension"]
+        for i in excluded
+    )
+    assert all(i["state_reason"] == f"exclusion {rule_id}: reserved" for i in excluded)
+    assert (
+        api.post("/api/v1/recommendations/exclusions", json={"team": "*"}, headers=AUTH).status_code
+        == 422
+    )
+    gone = api.delete(f"/api/v1/recommendations/exclusions/{rule_id}", headers=AUTH)
+    assert gone.status_code == 204
+    assert api.get("/api/v1/recommendations", params={"state": "excluded"}).json()["total"] == 0
+    assert (
+        api.delete(f"/api/v1/recommendations/exclusions/{rule_id}", headers=AUTH).status_code == 404
+    )
+
+
+def test_the_cli_moves_a_recommendation_on_a_server(
+    start_server, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    sample_summary: bytes, sample_prices: bytes, tmp_path,
+) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
+    import httpx
+
+    from usagelens.cli import main
+
+    server = start_server({"USAGELENS_API_TOKEN": TOKEN})
+    httpx.post(server.url + "/api/v1/usage", content=sample_summary, headers=AUTH, timeout=60)
+    monkeypatch.setenv("USAGELENS_API_TOKEN", TOKEN)
+    monkeypatch.setenv("USAGELENS_DATABASE_URL", f"sqlite:///{tmp_path / 'unused.db'}")
+
+    def cli(*args: str) -> tuple[int, str, str]:
+        try:
+            main([*args, "--url", server.url])
+            code = 0
+        except SystemExit as exc:
+            code = int(exc.code or 0)
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    code, out, _ = cli("recommendations", "list", "--decision", "delete", "--json")
+    assert code == 0
+    first = json.loads(out)[0]
+    assert cli("recommendations", "snooze", first["id"], "--for", "7d", "--reason", "sale")[0] == 0
+    code, out, _ = cli("recommendations", "show", first["id"])
+    shown = json.loads(out)
+    assert shown["state"] == "dismissed" and shown["until"] and shown["state_reason"] == "sale"
+    code, _, err = cli("recommendations", "done", first["id"])
+    assert code == 1 and "dismissed cannot become succeeded" in err
+    assert len(err.strip().splitlines()) == 1
