@@ -110,3 +110,58 @@ def test_the_cli_moves_a_recommendation_on_a_server(
     code, _, err = cli("recommendations", "done", first["id"])
     assert code == 1 and "dismissed cannot become succeeded" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_every_row_carries_its_evidence(api: InProcessClient, sample_summary: bytes) -> None:
+    """Observations, the series' first and last observation and enough_data, everywhere."""
+    from datetime import datetime, timezone
+
+    from tests.independent import parse
+
+    def utc(moment: str) -> datetime:
+        return datetime.fromisoformat(moment).replace(tzinfo=timezone.utc)
+
+    series = parse(sample_summary.decode())
+    listed = api.get("/api/v1/resources", params={"limit": 1000}).json()
+    assert listed["window"] == {"since": None, "until": None}
+    assert len(listed["items"]) == len(series)
+    for item in listed["items"]:
+        moments = series[(item["team"], item["resource"], item["dimension"])]
+        evidence = item["evidence"]
+        assert evidence["observations"] == item["count"] == len(moments)
+        assert datetime.fromisoformat(evidence["first_seen"]) == utc(min(moments))
+        assert datetime.fromisoformat(evidence["last_seen"]) == utc(max(moments))
+        assert evidence["enough_data"] is (len(moments) >= 24)
+
+    report = api.get("/api/v1/report", params={"format": "json"}).json()
+    def seen(evidence: dict) -> tuple:
+        return (
+            evidence["observations"],
+            datetime.fromisoformat(evidence["first_seen"]),
+            datetime.fromisoformat(evidence["last_seen"]),
+            evidence["enough_data"],
+        )
+
+    reported = {
+        (r["team"], r["resource"], r["dimension"]): seen(r["evidence"])
+        for team in report["teams"]
+        for r in team["rows"]
+    }
+    assert reported == {
+        (i["team"], i["resource"], i["dimension"]): seen(i["evidence"]) for i in listed["items"]
+    }
+    lines = api.get("/api/v1/report", params={"format": "csv"}).text.splitlines()
+    assert lines[0].endswith(",cost,first_seen,last_seen,enough_data")
+    assert lines[1].rsplit(",", 1)[1] in {"true", "false"}
+
+    # A window: the count is the window's, the span stays the series'.
+    later = sorted({m for moments in series.values() for m in moments})
+    middle = later[len(later) // 2]
+    windowed = api.get("/api/v1/resources", params={"limit": 1000, "since": middle}).json()
+    assert windowed["window"]["since"] is not None
+    for item in windowed["items"]:
+        moments = series[(item["team"], item["resource"], item["dimension"])]
+        inside = [m for m in moments if m >= middle]
+        assert item["evidence"]["observations"] == len(inside)
+        assert datetime.fromisoformat(item["evidence"]["first_seen"]) == utc(min(moments))
+        assert item["evidence"]["enough_data"] is (len(inside) >= 24)

@@ -90,6 +90,22 @@ class PriceListsOut(BaseModel):
     stale: list[str]
 
 
+class WindowOut(BaseModel):
+    """The time window a read covers: since inclusive, until exclusive; null: open."""
+
+    since: datetime | None
+    until: datetime | None
+
+
+class EvidenceOut(BaseModel):
+    """What a row's verdict rests on."""
+
+    observations: int = Field(description="observations in the window read")
+    first_seen: datetime | None = Field(description="the series' earliest stored observation")
+    last_seen: datetime | None = Field(description="the series' latest stored observation")
+    enough_data: bool = Field(description="at least the policy's min_observations")
+
+
 class ResourceRowOut(BaseModel):
     """One analytics row: a team's resource dimension, its statistics and verdict."""
 
@@ -104,11 +120,13 @@ class ResourceRowOut(BaseModel):
     decision: Literal["delete", "keep", "extend"]
     reason: str = Field(examples=["median 12 ≤ 30: low intensity → delete"])
     cost: float | None = Field(description="this team's share of the price; null if unpriced")
+    evidence: EvidenceOut = Field(description="what the verdict rests on")
 
 
 class ResourcesOut(BaseModel):
     """A page of analytics rows."""
 
+    window: WindowOut = Field(description="the window read")
     items: list[ResourceRowOut]
     total: int = Field(description="rows matching the filters, before limit and offset")
     limit: int
@@ -336,15 +354,6 @@ class ImportPlanOut(BaseModel):
 StateName = Literal["active", "dismissed", "claimed", "succeeded", "failed", "excluded"]
 
 
-class EvidenceOut(BaseModel):
-    """What a row's verdict rests on."""
-
-    observations: int
-    first_seen: datetime | None = Field(description="the earliest stored observation")
-    last_seen: datetime | None = Field(description="the latest stored observation")
-    enough_data: bool = Field(description="at least the policy's min_observations")
-
-
 class RecommendationOut(BaseModel):
     """A row to delete or extend, with its evidence and state."""
 
@@ -367,6 +376,7 @@ class RecommendationOut(BaseModel):
 class RecommendationsOut(BaseModel):
     """A page of recommendations."""
 
+    window: WindowOut = Field(description="the window read")
     items: list[RecommendationOut]
     total: int
     limit: int

@@ -129,15 +129,22 @@ class Queries:
         self, queries: StoreQueries, version: int, window: Window, policy: Policy
     ) -> DataView:
         prices = prices_in_force(queries.price_lists(), self.source_order)
+        spans = queries.spans()
+
+        def span_of(key: SeriesKey) -> tuple[datetime | None, datetime | None]:
+            span = spans[key]
+            return _moment(span.first), _moment(span.last)
+
+        enough = policy.min_observations
         if window == ALL_TIME:
             summaries = queries.summaries()
             stats = [(s.key, s.stats) for s in summaries]
-            rows = price_rows(((s.key, s.verdict) for s in summaries), prices)
+            rows = price_rows(((s.key, s.verdict) for s in summaries), prices, span_of, enough)
         else:
             keys = queries.keys()
             stats = [(keys[sid], d.stats()) for sid, d in queries.distributions(window)]
             verdicts = ((key, policy.judge(s.count, s.mean, s.median)) for key, s in stats)
-            rows = price_rows(verdicts, prices)
+            rows = price_rows(verdicts, prices, span_of, enough)
         return DataView(version, window, stats, rows)
 
     def rows(self, window: Window | None = None) -> list[AnalyticsRow]:
@@ -217,3 +224,7 @@ class Queries:
 
 
 __all__ = ["DataView", "MetricsState", "Queries"]
+
+
+def _moment(micros: int | None) -> datetime | None:
+    return None if micros is None else from_micros(micros)

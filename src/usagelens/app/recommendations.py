@@ -21,7 +21,6 @@ from usagelens.domain.ids import check_name
 from usagelens.domain.model import Decision, Dimension, SeriesKey, Window
 from usagelens.domain.recommendations import (
     RECOMMENDED,
-    Evidence,
     Exclusion,
     Lifecycle,
     Recommendation,
@@ -34,7 +33,7 @@ from usagelens.domain.recommendations import (
 )
 from usagelens.domain.series import SeriesAggregate
 from usagelens.domain.times import as_utc
-from usagelens.ports import Clock, RecommendationEvent, SeriesSpan, Store, StoreQueries, UnitOfWork
+from usagelens.ports import Clock, RecommendationEvent, Store, StoreQueries, UnitOfWork
 
 HISTORY_KEPT = 100
 """Events kept per series (the oldest go first)."""
@@ -132,7 +131,6 @@ class Recommendations:
 
     def _all(self, window: Window | None) -> list[Recommendation]:
         view = self.queries.view(window)
-        policy = self.guard.current()
         now = self.clock()
         with self.store.read() as queries:
             spans = queries.spans()
@@ -140,8 +138,8 @@ class Recommendations:
             exclusions = queries.exclusions()
         items = []
         for row in view.rows:
-            if row.decision not in RECOMMENDED:
-                continue
+            if row.decision not in RECOMMENDED or row.evidence is None:
+                continue  # every row of a view has its evidence
             key: SeriesKey = (row.team, row.resource, row.dimension)
             span = spans.get(key)
             if span is None:
@@ -154,7 +152,7 @@ class Recommendations:
                 Recommendation(
                     id=recommendation_id(key),
                     row=row,
-                    evidence=_evidence(row.count, span, policy.min_observations),
+                    evidence=row.evidence,
                     state=state,
                     state_reason=_reason(state, applied, excluded, exclusions),
                     until=applied.until if applied is not None else None,
@@ -411,15 +409,6 @@ def record_decisions(uow: UnitOfWork, aggregates: Iterable[SeriesAggregate], at:
                 )
             )  # fmt: skip
     uow.recommendations.add_events(events, keep=HISTORY_KEPT)
-
-
-def _evidence(count: int, span: SeriesSpan, min_observations: int) -> Evidence:
-    return Evidence(
-        observations=count,
-        first_seen=_moment(span.first),
-        last_seen=_moment(span.last),
-        enough_data=count >= min_observations,
-    )
 
 
 def _moment(micros: int | None) -> datetime | None:

@@ -6,11 +6,29 @@ import operator
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal, get_args
 
 from usagelens.domain.model import Decision, Dimension, Intensity, SeriesKey, UsageType
 from usagelens.domain.policy import Classification, Policy
 from usagelens.domain.prices import PriceList
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What a row's verdict rests on: how much data, from when to when."""
+
+    observations: int
+    """Observations in the window read (the verdict's count)."""
+    first_seen: datetime | None
+    last_seen: datetime | None
+    """The series' earliest and latest stored observation (the data's clock)."""
+    enough_data: bool
+    """At least the policy's ``min_observations``: actionable and alerted only then."""
+
+
+SpanOf = Callable[[SeriesKey], tuple[datetime | None, datetime | None]]
+"""The stored first and last observation time of a series."""
 
 
 @dataclass(slots=True)  # read-only by convention: frozen construction costs 2.5× per row
@@ -24,6 +42,8 @@ class AnalyticsRow:
     """Count, mean, median, usage type, intensity, decision and reason (``Policy.judge``)."""
     cost: float | None
     """This team's share of the price; None when the resource dimension is unpriced."""
+    evidence: Evidence | None = None
+    """What the verdict rests on; None where a row is made without the store (a what-if)."""
 
     @property
     def count(self) -> int:
@@ -69,12 +89,16 @@ def analyse(
 
 
 def price_rows(
-    verdicts: Iterable[tuple[SeriesKey, Classification]], prices: PriceList
+    verdicts: Iterable[tuple[SeriesKey, Classification]],
+    prices: PriceList,
+    spans: SpanOf | None = None,
+    min_observations: int = 0,
 ) -> list[AnalyticsRow]:
     """Price classified series, splitting a shared resource's price evenly; sort for reports.
 
     A resource dimension used by several teams costs each of them price / number of teams,
-    so that the teams together pay the price exactly once.
+    so that the teams together pay the price exactly once. With ``spans`` every row gets
+    its evidence, ``enough_data`` from ``min_observations``.
     """
     classified = list(verdicts)
     users = Counter((resource, dimension) for (_, resource, dimension), _ in classified)
@@ -88,6 +112,13 @@ def price_rows(
                 dimension=dimension,
                 verdict=verdict,
                 cost=None if price is None else price / users[(resource, dimension)],
+                evidence=None
+                if spans is None
+                else Evidence(
+                    verdict.count,
+                    *spans((team, resource, dimension)),
+                    verdict.count >= min_observations,
+                ),
             )
         )
     rows.sort(key=lambda r: (r.team, r.resource, _DIMENSION_ORDER[r.dimension]))

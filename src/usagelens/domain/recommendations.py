@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from usagelens.domain.analytics import AnalyticsRow
+from usagelens.domain.analytics import AnalyticsRow, Evidence
 from usagelens.domain.errors import IllegalMove, InvalidInput
 from usagelens.domain.model import Decision, Dimension, SeriesKey
 
@@ -91,17 +91,6 @@ class Exclusion:
             and fnmatch.fnmatchcase(resource, self.resource)
             and (self.dimension is None or self.dimension is dimension)
         )
-
-
-@dataclass(frozen=True, slots=True)
-class Evidence:
-    """What a row's verdict rests on."""
-
-    observations: int
-    first_seen: datetime | None
-    last_seen: datetime | None
-    enough_data: bool
-    """At least the policy's ``min_observations``: actionable and alerted only then."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from usagelens.domain.analytics import AnalyticsRow
+from usagelens.domain.analytics import AnalyticsRow, Evidence
 from usagelens.domain.errors import InvalidInput
 from usagelens.domain.model import DIMENSIONS, Decision, Dimension, Intensity, UsageType, Window
 from usagelens.domain.money import CostSummary, DeletedCosts, deleted_costs, total_costs
@@ -27,7 +27,9 @@ COLUMNS = ("Resource", "Dimension", "Mean", "Median", "Usage type", "Intensity",
 CSV_COLUMNS = (
     "team", "resource", "dimension", "count", "mean", "median",
     "usage_type", "intensity", "decision", "reason", "cost",
+    "first_seen", "last_seen", "enough_data",
 )  # fmt: skip
+_EMPTY_EVIDENCE = dict.fromkeys(("first_seen", "last_seen", "enough_data"))
 _NUMERIC = frozenset({"Mean", "Median", "Cost"})
 
 
@@ -79,7 +81,35 @@ def row_to_dict(row: AnalyticsRow) -> dict[str, object]:
         "decision": row.decision.value,
         "reason": row.reason,
         "cost": row.cost,
+        "evidence": None if row.evidence is None else evidence_to_dict(row.evidence),
     }
+
+
+def evidence_to_dict(evidence: Evidence) -> dict[str, object]:
+    """Return a row's evidence as JSON-ready data (times in ISO 8601, UTC)."""
+    return {
+        "observations": evidence.observations,
+        "first_seen": _iso(evidence.first_seen),
+        "last_seen": _iso(evidence.last_seen),
+        "enough_data": evidence.enough_data,
+    }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat()
+
+
+def _evidence_from(data: object) -> Evidence | None:
+    if data is None:
+        return None
+    if not isinstance(data, Mapping):
+        raise TypeError("evidence is not an object")
+    return Evidence(
+        observations=int(data["observations"]),
+        first_seen=_moment(data["first_seen"]),
+        last_seen=_moment(data["last_seen"]),
+        enough_data=bool(data["enough_data"]),
+    )
 
 
 def render_json(report: Report) -> dict[str, object]:
@@ -122,6 +152,7 @@ def report_from_json(document: Mapping[str, Any]) -> Report:
                     reason=str(row["reason"]),
                 ),
                 cost=None if row["cost"] is None else float(row["cost"]),
+                evidence=_evidence_from(row.get("evidence")),
             )
             for team in document["teams"]
             for row in team["rows"]
@@ -195,7 +226,10 @@ def render_csv(report: Report) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for row in report.rows:
-        data = row_to_dict(row)
+        data = row_to_dict(row) | _EMPTY_EVIDENCE
+        if row.evidence is not None:
+            data |= evidence_to_dict(row.evidence)
+            data["enough_data"] = "true" if row.evidence.enough_data else "false"
         writer.writerow(["" if data[c] is None else csv_safe(data[c]) for c in CSV_COLUMNS])
     return buffer.getvalue()
 

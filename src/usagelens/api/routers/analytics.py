@@ -9,7 +9,13 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel
 
 from usagelens.api.deps import QueriesDep, WindowDep
-from usagelens.api.schemas import CostsDeletedOut, CostsTotalOut, ResourceRowOut, ResourcesOut
+from usagelens.api.schemas import (
+    CostsDeletedOut,
+    CostsTotalOut,
+    ResourceRowOut,
+    ResourcesOut,
+    WindowOut,
+)
 from usagelens.app import DataView, Queries
 from usagelens.domain.analytics import SortKey, sorted_rows
 from usagelens.domain.model import Decision, Dimension, Window
@@ -32,10 +38,12 @@ def list_resources(
     limit: Annotated[int, Query(ge=1, le=10000)] = 100,
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> ResourcesOut:
-    """Return per team, resource and dimension: statistics, decision, reason and cost."""
+    """Return per team, resource and dimension: statistics, decision, reason, cost and
+    evidence (observations, the series' first and last observation, enough_data)."""
+    view = queries.view(window)
     rows = [
         row
-        for row in queries.rows(window)
+        for row in view.rows
         if (team is None or row.team == team)
         and (dimension is None or row.dimension is dimension)
         and (decision is None or row.decision is decision)
@@ -43,6 +51,7 @@ def list_resources(
     rows = sorted_rows(rows, sort, descending=order == "desc")
     page = rows[offset : offset + limit]
     return ResourcesOut(
+        window=WindowOut(since=view.window.since, until=view.window.until),
         items=[ResourceRowOut.model_validate(row_to_dict(r)) for r in page],
         total=len(rows),
         limit=limit,

@@ -19,6 +19,7 @@ from usagelens.api.schemas import (
     RecommendationsOut,
     RecommendationSummaryOut,
     StateIn,
+    WindowOut,
 )
 from usagelens.app import Filters, Recommendations
 from usagelens.domain.model import Decision, Dimension
@@ -102,9 +103,11 @@ def list_recommendations(
 ) -> RecommendationsOut:
     """Return every delete and extend row with its state and evidence, in report order."""
     filters = Filters(state, decision, team, dimension, q)
-    items = recommendations.items(window, filters)
+    read = recommendations.queries.resolve(window)
+    items = recommendations.items(read, filters)
     page = items[offset : offset + limit]
     return RecommendationsOut(
+        window=WindowOut(since=read.since, until=read.until),
         items=[recommendation_out(i) for i in page], total=len(items), limit=limit,
         offset=offset,
     )  # fmt: skip
@@ -154,8 +157,10 @@ def drop_exclusion(recommendations: RecommendationsDep, rule_id: int) -> Respons
 @router.get("/digest", response_model=RecommendationsOut, summary="New candidates for a digest")
 def digest_candidates(recommendations: RecommendationsDep) -> RecommendationsOut:
     """Return the active delete candidates with enough data that no digest has posted."""
-    items = recommendations.new_candidates()
+    read = recommendations.queries.resolve(None)
+    items = recommendations.new_candidates(read)
     return RecommendationsOut(
+        window=WindowOut(since=read.since, until=read.until),
         items=[recommendation_out(i) for i in items], total=len(items), limit=len(items),
         offset=0,
     )  # fmt: skip
