@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
 from tests.conftest import InProcessClient
+from tests.independent import parse
 
 TOKEN = "rec-token"
 AUTH = {"X-Auth-Token": TOKEN}
@@ -114,12 +116,8 @@ def test_the_cli_moves_a_recommendation_on_a_server(
 
 def test_every_row_carries_its_evidence(api: InProcessClient, sample_summary: bytes) -> None:
     """Observations, the series' first and last observation and enough_data, everywhere."""
-    from datetime import datetime, timezone
-
-    from tests.independent import parse
-
     def utc(moment: str) -> datetime:
-        return datetime.fromisoformat(moment).replace(tzinfo=timezone.utc)
+        return datetime.fromisoformat(moment).replace(tzinfo=UTC)
 
     series = parse(sample_summary.decode())
     listed = api.get("/api/v1/resources", params={"limit": 1000}).json()
