@@ -116,6 +116,7 @@ def test_the_cli_moves_a_recommendation_on_a_server(
 
 def test_every_row_carries_its_evidence(api: InProcessClient, sample_summary: bytes) -> None:
     """Observations, the series' first and last observation and enough_data, everywhere."""
+
     def utc(moment: str) -> datetime:
         return datetime.fromisoformat(moment).replace(tzinfo=UTC)
 
@@ -132,6 +133,7 @@ def test_every_row_carries_its_evidence(api: InProcessClient, sample_summary: by
         assert evidence["enough_data"] is (len(moments) >= 24)
 
     report = api.get("/api/v1/report", params={"format": "json"}).json()
+
     def seen(evidence: dict) -> tuple:
         return (
             evidence["observations"],
