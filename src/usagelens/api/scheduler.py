@@ -10,6 +10,7 @@ import httpx
 
 from usagelens.app import Maintenance, Recommendations, Refresh
 from usagelens.config import Settings
+from usagelens.digest import digest_message
 from usagelens.wiring import holder_name, refresh_configured
 
 log = logging.getLogger("usagelens.scheduler")
@@ -101,7 +102,6 @@ async def run_digest(recommendations: Recommendations, settings: Settings, curre
     one) and given back if the post fails, so each is posted once.
     """
     from usagelens.api.routers.recommendations import recommendation_out
-    from usagelens.cli.recommendations import digest_message
 
     every, webhook = settings.digest_every, settings.digest_webhook
     if every is None or webhook is None:

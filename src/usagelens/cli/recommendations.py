@@ -16,6 +16,7 @@ from usagelens.api.schemas import ExclusionIn, RecommendationOut
 from usagelens.app import Filters
 from usagelens.cli.common import UrlOption, app, err, fail, open_client, window_of
 from usagelens.config import load_settings, parse_duration
+from usagelens.digest import digest_message
 from usagelens.domain.errors import UsageLensError
 from usagelens.domain.model import Decision, Dimension
 from usagelens.domain.recommendations import State
@@ -285,22 +286,3 @@ def digest(
             raise fail(f"the webhook answered {answer.status_code}: {answer.text[:200]}")
         client.mark_digested([i.id for i in items])
     err.print(f"posted {len(items)} new candidates", highlight=False)
-
-
-def digest_message(items: list[RecommendationOut], currency: str) -> dict[str, str]:
-    """Write the Slack-compatible message of a digest."""
-    if not items:
-        return {"text": "usagelens: no new delete candidates since the last digest."}
-    money = sum(i.cost or 0 for i in items)
-    lines = [
-        f"usagelens: {len(items)} new delete candidate{'s' if len(items) != 1 else ''}, "
-        f"{money:,.2f} {currency}:"
-    ]
-    lines += [
-        f"• {i.team} / {i.resource} {i.dimension}: "
-        f"{'unpriced' if i.cost is None else f'{i.cost:,.2f} {currency}'} ({i.reason}) [{i.id}]"
-        for i in items[:50]
-    ]
-    if len(items) > 50:
-        lines.append(f"… and {len(items) - 50} more: usagelens recommendations list")
-    return {"text": "\n".join(lines)}
