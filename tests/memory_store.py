@@ -320,7 +320,7 @@ class _Queries:
 
     def summaries(self) -> list[SeriesSummary]:
         return [
-            SeriesSummary(a.key, a.stats, a.verdict)
+            SeriesSummary(a.key, a.stats, a.verdict, a.first, a.last)
             for a in self._data.series.values()
             if a.stats is not None and a.verdict is not None
         ]

@@ -129,22 +129,19 @@ class Queries:
         self, queries: StoreQueries, version: int, window: Window, policy: Policy
     ) -> DataView:
         prices = prices_in_force(queries.price_lists(), self.source_order)
-        spans = queries.spans()
-
-        def span_of(key: SeriesKey) -> tuple[datetime | None, datetime | None]:
-            span = spans[key]
-            return _moment(span.first), _moment(span.last)
-
         enough = policy.min_observations
         if window == ALL_TIME:
             summaries = queries.summaries()
             stats = [(s.key, s.stats) for s in summaries]
-            rows = price_rows(((s.key, s.verdict) for s in summaries), prices, span_of, enough)
+            spans = {s.key: (s.first, s.last) for s in summaries}
+            rows = price_rows(((s.key, s.verdict) for s in summaries), prices, spans, enough)
         else:
-            keys = queries.keys()
+            stored = queries.spans()
+            keys = {span.id: key for key, span in stored.items()}
+            spans = {key: (span.first, span.last) for key, span in stored.items()}
             stats = [(keys[sid], d.stats()) for sid, d in queries.distributions(window)]
             verdicts = ((key, policy.judge(s.count, s.mean, s.median)) for key, s in stats)
-            rows = price_rows(verdicts, prices, span_of, enough)
+            rows = price_rows(verdicts, prices, spans, enough)
         return DataView(version, window, stats, rows)
 
     def rows(self, window: Window | None = None) -> list[AnalyticsRow]:
@@ -224,7 +221,3 @@ class Queries:
 
 
 __all__ = ["DataView", "MetricsState", "Queries"]
-
-
-def _moment(micros: int | None) -> datetime | None:
-    return None if micros is None else from_micros(micros)

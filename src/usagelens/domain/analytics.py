@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import operator
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, get_args
 
+from usagelens.domain.batch import from_micros
 from usagelens.domain.model import Decision, Dimension, Intensity, SeriesKey, UsageType
 from usagelens.domain.policy import Classification, Policy
 from usagelens.domain.prices import PriceList
@@ -20,15 +21,25 @@ class Evidence:
 
     observations: int
     """Observations in the window read (the verdict's count)."""
-    first_seen: datetime | None
-    last_seen: datetime | None
-    """The series' earliest and latest stored observation (the data's clock)."""
+    first: int | None
+    last: int | None
+    """The series' earliest and latest stored observation (µs, the data's clock)."""
     enough_data: bool
     """At least the policy's ``min_observations``: actionable and alerted only then."""
 
+    @property
+    def first_seen(self) -> datetime | None:
+        """Return the series' earliest stored observation time."""
+        return None if self.first is None else from_micros(self.first)
 
-SpanOf = Callable[[SeriesKey], tuple[datetime | None, datetime | None]]
-"""The stored first and last observation time of a series."""
+    @property
+    def last_seen(self) -> datetime | None:
+        """Return the series' latest stored observation time."""
+        return None if self.last is None else from_micros(self.last)
+
+
+Spans = Mapping[SeriesKey, tuple[int | None, int | None]]
+"""The stored first and last observation time (µs) of each series."""
 
 
 @dataclass(slots=True)  # read-only by convention: frozen construction costs 2.5× per row
@@ -91,7 +102,7 @@ def analyse(
 def price_rows(
     verdicts: Iterable[tuple[SeriesKey, Classification]],
     prices: PriceList,
-    spans: SpanOf | None = None,
+    spans: Spans | None = None,
     min_observations: int = 0,
 ) -> list[AnalyticsRow]:
     """Price classified series, splitting a shared resource's price evenly; sort for reports.
@@ -116,7 +127,7 @@ def price_rows(
                 if spans is None
                 else Evidence(
                     verdict.count,
-                    *spans((team, resource, dimension)),
+                    *spans.get((team, resource, dimension), (None, None)),
                     verdict.count >= min_observations,
                 ),
             )

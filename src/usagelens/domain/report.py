@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from usagelens.domain.analytics import AnalyticsRow, Evidence
+from usagelens.domain.batch import to_micros
 from usagelens.domain.errors import InvalidInput
 from usagelens.domain.model import DIMENSIONS, Decision, Dimension, Intensity, UsageType, Window
 from usagelens.domain.money import CostSummary, DeletedCosts, deleted_costs, total_costs
@@ -104,10 +105,11 @@ def _evidence_from(data: object) -> Evidence | None:
         return None
     if not isinstance(data, Mapping):
         raise TypeError("evidence is not an object")
+    first, last = _moment(data["first_seen"]), _moment(data["last_seen"])
     return Evidence(
         observations=int(data["observations"]),
-        first_seen=_moment(data["first_seen"]),
-        last_seen=_moment(data["last_seen"]),
+        first=None if first is None else to_micros(first),
+        last=None if last is None else to_micros(last),
         enough_data=bool(data["enough_data"]),
     )
 

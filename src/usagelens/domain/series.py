@@ -183,3 +183,6 @@ class SeriesSummary:
     key: SeriesKey
     stats: SeriesStats
     verdict: Classification
+    first: int | None = None
+    last: int | None = None
+    """The earliest and latest stored collected_at (µs, the data's clock)."""

@@ -32,7 +32,7 @@ _CHUNK = 5000
 _SUMMARY_COLUMNS = (
     "id, team, resource, dimension, count, total, mean, median, "
     + ", ".join(HISTOGRAM_COLUMNS)
-    + ", usage_type, intensity, decision, reason"
+    + ", usage_type, intensity, decision, reason, first_at, last_at"
 )
 
 

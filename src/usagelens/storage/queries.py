@@ -82,7 +82,7 @@ class SqlQueries:
         for row in self._cursor.fetchall():
             _, team, resource, dim, count, total, mean, median = row[:8]
             frequencies = tuple(row[8:19])
-            usage_type, intensity, decision, reason = row[19:23]
+            usage_type, intensity, decision, reason, first, last = row[19:25]
             summaries.append(
                 SeriesSummary(
                     key=(team, resource, _DIMENSIONS[dim]),
@@ -96,6 +96,8 @@ class SqlQueries:
                         decision=_DECISIONS[decision],
                         reason=reason,
                     ),
+                    first=first,
+                    last=last,
                 )
             )
         return summaries
