@@ -144,9 +144,17 @@ class _Prices:
 
     def put_list(self, entry: OriginPrices, at: datetime) -> None:
         self._data.price_lists[entry.origin] = OriginPrices(entry.origin, entry.prices, at)
+        self._bump()
 
     def drop_list(self, origin: str) -> bool:
-        return self._data.price_lists.pop(origin, None) is not None
+        gone = self._data.price_lists.pop(origin, None) is not None
+        if gone:
+            self._bump()
+        return gone
+
+    def _bump(self) -> None:
+        state = self._data.state
+        self._data.state = replace(state, prices_version=state.prices_version + 1)
 
 
 class _Pushes:
@@ -323,6 +331,18 @@ class _Queries:
             SeriesSummary(a.key, a.stats, a.verdict, a.first, a.last)
             for a in self._data.series.values()
             if a.stats is not None and a.verdict is not None
+        ]
+
+    def summaries_changed(self, after: int) -> list[tuple[int, SeriesSummary | None]]:
+        return [
+            (
+                sid,
+                SeriesSummary(a.key, a.stats, a.verdict, a.first, a.last)
+                if a.stats is not None and a.verdict is not None and a.stats.count
+                else None,
+            )
+            for sid, a in self._data.series.items()
+            if a.version > after
         ]
 
     def keys(self) -> dict[int, SeriesKey]:

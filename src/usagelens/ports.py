@@ -78,6 +78,8 @@ class StoreState:
     """The policy in force, as JSON; None until the first write adopts one."""
     stale: bool
     """The aggregates must be rebuilt from the observations (after a schema upgrade)."""
+    prices_version: int = 0
+    """Grows with every change of a price list (a read re-reads prices only then)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,6 +385,11 @@ class StoreQueries(Protocol):
 
     def summaries(self) -> list[SeriesSummary]:
         """Return the statistics and verdict of every series that holds observations."""
+        ...
+
+    def summaries_changed(self, after: int) -> list[tuple[int, SeriesSummary | None]]:
+        """Return, by id, every series changed at a data version after ``after``: its
+        summary, or None for one that holds no observations now."""
         ...
 
     def keys(self) -> dict[int, SeriesKey]:

@@ -7,6 +7,7 @@ database (one per module and backend, emptied before each example).
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import statistics
@@ -49,6 +50,7 @@ _RECORDS = st.lists(
 STEPS = {
     "batches": st.lists(_RECORDS, min_size=1, max_size=5),
     "prune_hours": st.lists(st.integers(1, 40), max_size=2),
+    "reprices": st.lists(st.sampled_from([0.5, 3.0]), max_size=1),
     "seed": st.integers(0, 1000),
 }
 EXAMPLES = 60
@@ -59,10 +61,10 @@ def _stamp(hour: int) -> str:
     return (START + timedelta(hours=hour)).strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _check(service: Handlers, stored: dict, policy: Policy) -> None:  # type: ignore[type-arg]
+def _check(service: Handlers, stored: dict, policy: Policy, prices: dict) -> None:  # type: ignore[type-arg]
     """Check every row and the store's content against what the oracle says is stored."""
     kept = {key: by_time for key, by_time in stored.items() if by_time}
-    want = {(r["team"], r["resource"], r["dimension"]): r for r in independent.rows(kept, PRICES)}
+    want = {(r["team"], r["resource"], r["dimension"]): r for r in independent.rows(kept, prices)}
     rows = service.queries.rows()
     assert len(rows) == len(want)
     for row in rows:
@@ -78,7 +80,16 @@ def _check(service: Handlers, stored: dict, policy: Policy) -> None:  # type: ig
             verdict.intensity,
             verdict.decision,
         )
-    stats = {(t, r, d.value): s for (t, r, d), s in service.queries.view().stats}
+    money = independent.money(list(want.values()))
+    view = service.queries.view()
+    assert view.costs.total == pytest.approx(money["total"], abs=1e-9)
+    assert view.deleted.by_dimension == pytest.approx(money["deleted"], abs=1e-9)
+    teams = {team for team, _, _ in want}
+    assert set(view.costs.teams) == set(view.deleted.teams) == teams
+    for team in teams:
+        mine = [r for r in want.values() if r["team"] == team]
+        assert view.costs.teams[team] == pytest.approx(independent.money(mine)["total"], abs=1e-9)
+    stats = {(t, r, d.value): s for (t, r, d), s in view.stats}
     assert set(stats) == set(want)
     for key, by_time in kept.items():
         assert stats[key].frequencies == UsageHistogram.of(by_time.values()).frequencies
@@ -86,18 +97,29 @@ def _check(service: Handlers, stored: dict, policy: Policy) -> None:  # type: ig
     content = store_content(service)
     observations = str(content["observations"])
     assert (independent.parse(observations) if observations else {}) == kept
-    assert content["prices"] == {"values": PRICES}
+    assert content["prices"] == {"values": prices}
 
 
-def _run(store: Store, batches: list[list[Record]], prunes: list[int], seed: int) -> None:
-    """Ingest the batches and prune at the hours in a shuffled order, checking each step."""
+def _run(
+    store: Store,
+    batches: list[list[Record]],
+    prunes: list[int],
+    seed: int,
+    reprices: tuple[float, ...] = (),
+) -> None:
+    """Ingest the batches, prune at the hours and change the prices in a shuffled order,
+    checking each step (the read model follows every change)."""
     service = build(store, clock=lambda: NOW)
     service.prices.replace_prices(PRICE_LIST)
+    prices = PRICES
     stored: dict = {}  # type: ignore[type-arg]
-    steps: list[object] = [*batches, *prunes]
+    steps: list[object] = [*batches, *prunes, *reprices]
     random.Random(seed).shuffle(steps)
     for step in steps:
-        if isinstance(step, int):  # prune everything older than START + step hours
+        if isinstance(step, float):  # every price times a factor
+            prices = {r: {d: v * step for d, v in dims.items()} for r, dims in PRICES.items()}
+            service.prices.replace_prices(json.dumps({"values": prices}).encode())
+        elif isinstance(step, int):  # prune everything older than START + step hours
             service.maintenance.prune(NOW - (START + timedelta(hours=step)))
             cutoff = _stamp(step)
             for by_time in stored.values():
@@ -110,15 +132,15 @@ def _run(store: Store, batches: list[list[Record]], prunes: list[int], seed: int
             assert result.inserted + result.updated + result.duplicates == len(step)
             for team, resource, dim, hour, usage in step:
                 stored.setdefault((team, resource, dim), {})[_stamp(hour)] = usage
-        _check(service, stored, Policy())
+        _check(service, stored, Policy(), prices)
 
 
 @settings(max_examples=EXAMPLES, deadline=None)
 @given(**STEPS)
 def test_on_the_memory_store(
-    batches: list[list[Record]], prune_hours: list[int], seed: int
+    batches: list[list[Record]], prune_hours: list[int], reprices: list[float], seed: int
 ) -> None:
-    _run(MemoryStore(), batches, prune_hours, seed)
+    _run(MemoryStore(), batches, prune_hours, seed, tuple(reprices))
 
 
 @pytest.fixture(scope="module")
@@ -135,7 +157,9 @@ def test_on_a_database(
     engine: Engine,
     batches: list[list[Record]],
     prune_hours: list[int],
+    reprices: list[float],
     seed: int,
 ) -> None:
     empty_store(module_database_url)
-    _run(SqlStore(engine), batches, prune_hours, seed)  # a new store: no series ids known
+    # A new store: no series ids known.
+    _run(SqlStore(engine), batches, prune_hours, seed, tuple(reprices))

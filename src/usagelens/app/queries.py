@@ -9,21 +9,22 @@ set-wise from the raw observations. Every read runs in one snapshot.
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
 from typing import TypeVar
 
 from usagelens.app.policy import PolicyGuard
+from usagelens.app.readmodel import AllTimeModel
 from usagelens.cache import VersionedCache
 from usagelens.domain.analytics import AnalyticsRow, price_rows
 from usagelens.domain.batch import from_micros, to_micros
 from usagelens.domain.distribution import SeriesStats
 from usagelens.domain.model import ALL_TIME, SeriesKey, Window
-from usagelens.domain.money import CostSummary, DeletedCosts, deleted_costs, total_costs
+from usagelens.domain.money import CostSummary, DeletedCosts, money_of
 from usagelens.domain.policy import Policy
-from usagelens.domain.prices import prices_in_force
-from usagelens.domain.report import Report, build_report
+from usagelens.domain.prices import PriceList, prices_in_force
+from usagelens.domain.report import Report
 from usagelens.domain.whatif import PolicyDiff, diff_policy
 from usagelens.ports import (
     BatchRecord,
@@ -45,16 +46,22 @@ class DataView:
     window: Window
     stats: list[tuple[SeriesKey, SeriesStats]]
     rows: list[AnalyticsRow]
+    money: tuple[CostSummary, DeletedCosts] | None = field(default=None, repr=False)
+    """The rows' money, when it is known already (the all-time model keeps it)."""
 
     @cached_property
+    def _money(self) -> tuple[CostSummary, DeletedCosts]:
+        return self.money if self.money is not None else money_of(self.rows)
+
+    @property
     def costs(self) -> CostSummary:
         """Return the total cost per resource, per team and overall."""
-        return total_costs(self.rows)
+        return self._money[0]
 
-    @cached_property
+    @property
     def deleted(self) -> DeletedCosts:
         """Return the money spent on what is to be deleted."""
-        return deleted_costs(self.rows)
+        return self._money[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +97,8 @@ class Queries:
         self.window = window
         self.source_order = tuple(source_order)
         self._cache = VersionedCache()
+        self._prices: tuple[int, PriceList] | None = None
+        self._all_time = AllTimeModel(self._prices_in_force)
 
     def resolve(self, window: Window | None = None) -> Window:
         """Return the window a read covers: the one named, else the configured default.
@@ -128,21 +137,28 @@ class Queries:
     def _compute_view(
         self, queries: StoreQueries, version: int, window: Window, policy: Policy
     ) -> DataView:
-        prices = prices_in_force(queries.price_lists(), self.source_order)
-        enough = policy.min_observations
         if window == ALL_TIME:
-            summaries = queries.summaries()
-            stats = [(s.key, s.stats) for s in summaries]
-            spans = {s.key: (s.first, s.last) for s in summaries}
-            rows = price_rows(((s.key, s.verdict) for s in summaries), prices, spans, enough)
-        else:
-            stored = queries.spans()
-            keys = {span.id: key for key, span in stored.items()}
-            spans = {key: (span.first, span.last) for key, span in stored.items()}
-            stats = [(keys[sid], d.stats()) for sid, d in queries.distributions(window)]
-            verdicts = ((key, policy.judge(s.count, s.mean, s.median)) for key, s in stats)
-            rows = price_rows(verdicts, prices, spans, enough)
+            kept = self._all_time.view(queries, queries.state(), policy)
+            return DataView(version, window, kept.stats, kept.rows, (kept.costs, kept.deleted))
+        prices = self._prices_in_force(queries)
+        enough = policy.min_observations
+        stored = queries.spans()
+        keys = {span.id: key for key, span in stored.items()}
+        spans = {key: (span.first, span.last) for key, span in stored.items()}
+        stats = [(keys[sid], d.stats()) for sid, d in queries.distributions(window)]
+        verdicts = ((key, policy.judge(s.count, s.mean, s.median)) for key, s in stats)
+        rows = price_rows(verdicts, prices, spans, enough)
         return DataView(version, window, stats, rows)
+
+    def _prices_in_force(self, queries: StoreQueries) -> PriceList:
+        """Return the prices in force of a snapshot, re-read only when a list changed."""
+        version = queries.state().prices_version
+        cached = self._prices
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        prices = prices_in_force(queries.price_lists(), self.source_order)
+        self._prices = (version, prices)
+        return prices
 
     def rows(self, window: Window | None = None) -> list[AnalyticsRow]:
         """Return every analytics row of the window, classified and priced."""
@@ -162,7 +178,7 @@ class Queries:
 
     def report_of(self, view: DataView) -> Report:
         """Return the full report of a view."""
-        return build_report(view.rows, self.currency, self.clock(), view.window)
+        return Report(view.rows, view.costs, view.deleted, self.currency, self.clock(), view.window)
 
     def policy_diff(self, candidate: Policy, window: Window | None = None) -> PolicyDiff:
         """Tell which rows ``candidate`` would decide otherwise, and the money; store nothing."""
@@ -184,6 +200,7 @@ class Queries:
     def forget(self) -> None:
         """Drop every cached result (after a rebuild changed the policy in force)."""
         self._cache.clear()
+        self._all_time.forget()
 
     def data_version(self) -> int:
         """Return the store's data version (it grows with every change)."""

@@ -139,6 +139,12 @@ def price_rows(
 _DIMENSION_ORDER = {d: i for i, d in enumerate(Dimension)}
 
 
+def report_order(key: SeriesKey) -> tuple[str, str, int]:
+    """Return where a series' row stands in reports: by team, resource, then dimension."""
+    team, resource, dimension = key
+    return (team, resource, _DIMENSION_ORDER[dimension])
+
+
 SortKey = Literal[
     "team", "resource", "dimension", "count", "mean", "median",
     "usage_type", "intensity", "decision", "cost",

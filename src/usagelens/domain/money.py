@@ -44,42 +44,78 @@ class DeletedCosts:
     resources: list[ResourceCost]
 
 
-def total_costs(rows: Sequence[AnalyticsRow]) -> CostSummary:
-    """Sum the cost of every priced row per resource, per team and overall."""
-    teams = dict.fromkeys(_teams(rows), 0.0)
+@dataclass(frozen=True, slots=True)
+class TeamMoney:
+    """One team's part of the money. Money adds up by team, so a read model that keeps
+    these recomputes only the teams a write touched."""
+
+    team: str
+    total: float
+    resources: list[ResourceCost]
+    """Priced resources, by resource."""
+    deleted: dict[str, float]
+    """CPU, RAM, NetFlow and total of the rows to delete."""
+    deleted_resources: list[ResourceCost]
+    unpriced: frozenset[str]
+
+
+def team_money(team: str, rows: Sequence[AnalyticsRow]) -> TeamMoney:
+    """Sum one team's rows (in report order)."""
     resources = _per_resource(rows)
-    for item in resources:
-        teams[item.team] += item.total
-    return CostSummary(
+    deleted = {**_zero_by_dimension(), "total": 0.0}
+    to_delete = [row for row in rows if row.decision is Decision.DELETE]
+    for row in to_delete:
+        if row.cost is not None:
+            deleted[row.dimension.value] += row.cost
+            deleted["total"] += row.cost
+    return TeamMoney(
+        team=team,
+        total=sum(item.total for item in resources),
+        resources=resources,
+        deleted=deleted,
+        deleted_resources=_per_resource(to_delete),
+        unpriced=frozenset(row.resource for row in rows if row.cost is None),
+    )
+
+
+def combine(parts: Sequence[TeamMoney]) -> tuple[CostSummary, DeletedCosts]:
+    """Add the teams' parts (in team order) into the total cost and the money to delete."""
+    teams = {part.team: part.total for part in parts}
+    by_dimension = _zero_by_dimension()
+    for part in parts:
+        for dimension in by_dimension:
+            by_dimension[dimension] += part.deleted[dimension]
+    costs = CostSummary(
         total=sum(teams.values()),
         teams=teams,
-        resources=resources,
-        unpriced=unpriced_resources(rows),
+        resources=[item for part in parts for item in part.resources],
+        unpriced=sorted(set().union(*(part.unpriced for part in parts))),
     )
+    deleted = DeletedCosts(
+        total=sum(by_dimension.values()),
+        by_dimension=by_dimension,
+        teams={part.team: dict(part.deleted) for part in parts},
+        resources=[item for part in parts for item in part.deleted_resources],
+    )
+    return costs, deleted
+
+
+def money_of(rows: Sequence[AnalyticsRow]) -> tuple[CostSummary, DeletedCosts]:
+    """Return the total cost and the money to delete of these rows."""
+    by_team: dict[str, list[AnalyticsRow]] = {}
+    for row in rows:
+        by_team.setdefault(row.team, []).append(row)
+    return combine([team_money(team, by_team[team]) for team in sorted(by_team)])
+
+
+def total_costs(rows: Sequence[AnalyticsRow]) -> CostSummary:
+    """Sum the cost of every priced row per resource, per team and overall."""
+    return money_of(rows)[0]
 
 
 def deleted_costs(rows: Sequence[AnalyticsRow]) -> DeletedCosts:
     """Sum the cost of the rows to delete, split by dimension, per team and overall."""
-    teams = {team: {**_zero_by_dimension(), "total": 0.0} for team in _teams(rows)}
-    by_dimension = _zero_by_dimension()
-    deleted = [row for row in rows if row.decision is Decision.DELETE]
-    for row in deleted:
-        if row.cost is None:
-            continue
-        teams[row.team][row.dimension.value] += row.cost
-        teams[row.team]["total"] += row.cost
-        by_dimension[row.dimension.value] += row.cost
-    return DeletedCosts(
-        total=sum(by_dimension.values()),
-        by_dimension=by_dimension,
-        teams=teams,
-        resources=_per_resource(deleted),
-    )
-
-
-def _teams(rows: Iterable[AnalyticsRow]) -> dict[str, None]:
-    """The teams of these rows, in order of first appearance."""
-    return dict.fromkeys(row.team for row in rows)
+    return money_of(rows)[1]
 
 
 def unpriced_resources(rows: Iterable[AnalyticsRow]) -> list[str]:

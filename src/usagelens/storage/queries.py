@@ -8,8 +8,9 @@ work's own, for the reads a write needs. Hot reads go to the driver's cursor.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, select
 
@@ -73,34 +74,22 @@ class SqlQueries:
             policy_fingerprint=row.policy_fingerprint,
             policy_document=row.policy_document,
             stale=bool(row.stale),
+            prices_version=int(row.prices_version),
         )
 
     def summaries(self) -> list[SeriesSummary]:
         """Return the statistics and verdict of every series that holds observations."""
         self._cursor.execute(f"SELECT {_SUMMARY_COLUMNS} FROM series WHERE count > 0")
-        summaries = []
-        for row in self._cursor.fetchall():
-            _, team, resource, dim, count, total, mean, median = row[:8]
-            frequencies = tuple(row[8:19])
-            usage_type, intensity, decision, reason, first, last = row[19:25]
-            summaries.append(
-                SeriesSummary(
-                    key=(team, resource, _DIMENSIONS[dim]),
-                    stats=SeriesStats(count, total, mean, median, frequencies),
-                    verdict=Classification(
-                        count=count,
-                        mean=mean,
-                        median=median,
-                        usage_type=_USAGE_TYPES[usage_type],
-                        intensity=_INTENSITIES[intensity],
-                        decision=_DECISIONS[decision],
-                        reason=reason,
-                    ),
-                    first=first,
-                    last=last,
-                )
-            )
-        return summaries
+        return [_summary(row) for row in self._cursor.fetchall()]
+
+    def summaries_changed(self, after: int) -> list[tuple[int, SeriesSummary | None]]:
+        """Return, by id, every series changed at a data version after ``after``: its
+        summary, or None for one that holds no observations now (an index range)."""
+        self._cursor.execute(
+            f"SELECT {_SUMMARY_COLUMNS} FROM series WHERE changed_version > {self._mark}",
+            (after,),
+        )
+        return [(row[0], _summary(row) if row[4] else None) for row in self._cursor.fetchall()]
 
     def keys(self) -> dict[int, SeriesKey]:
         """Return every series' key by id."""
@@ -348,3 +337,24 @@ class SqlQueries:
 
 
 __all__ = ["SqlQueries"]
+
+
+def _summary(row: Sequence[Any]) -> SeriesSummary:
+    """Make a series' summary of a row of ``_SUMMARY_COLUMNS``."""
+    _, team, resource, dim, count, total, mean, median = row[:8]
+    usage_type, intensity, decision, reason, first, last = row[19:25]
+    return SeriesSummary(
+        key=(team, resource, _DIMENSIONS[dim]),
+        stats=SeriesStats(count, total, mean, median, tuple(row[8:19])),
+        verdict=Classification(
+            count=count,
+            mean=mean,
+            median=median,
+            usage_type=_USAGE_TYPES[usage_type],
+            intensity=_INTENSITIES[intensity],
+            decision=_DECISIONS[decision],
+            reason=reason,
+        ),
+        first=first,
+        last=last,
+    )

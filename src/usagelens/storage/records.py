@@ -90,12 +90,23 @@ class SqlPrices:
         ]
         if rows:
             self._conn.execute(insert(origin_prices), rows)
+        self._bump()
 
     def drop_list(self, origin: str) -> bool:
         """Forget an origin's list."""
         self._conn.execute(delete(origin_prices).where(origin_prices.c.origin == origin))
         gone = self._conn.execute(delete(price_lists).where(price_lists.c.origin == origin))
+        if gone.rowcount:
+            self._bump()
         return bool(gone.rowcount)
+
+    def _bump(self) -> None:
+        """Advance the prices' version (reads re-read the lists only when it moved)."""
+        self._conn.execute(
+            update(store_state)
+            .where(store_state.c.id == 1)
+            .values(prices_version=store_state.c.prices_version + 1)
+        )
 
 
 class SqlPushes:
@@ -195,6 +206,7 @@ class SqlState:
             policy_fingerprint=row.policy_fingerprint,
             policy_document=row.policy_document,
             stale=bool(row.stale),
+            prices_version=int(row.prices_version),
         )
 
     def bump(self) -> int:

@@ -80,6 +80,7 @@ series = Table(
         comment="server clock (µs) of the last write that added observations",
     ),
     UniqueConstraint("team", "resource", "dimension", name="uq_series_key"),
+    Index("ix_series_changed_version", "changed_version"),
 )
 
 observations = Table(
@@ -105,6 +106,13 @@ store_state = Table(
     Column("policy_fingerprint", String(32), nullable=True),
     Column("policy_document", Text, nullable=True, comment="the policy in force, JSON"),
     Column("stale", Boolean, nullable=False, comment="aggregates need a rebuild"),
+    Column(
+        "prices_version",
+        BigInteger,
+        nullable=False,
+        server_default="0",
+        comment="bumped by every change of a price list",
+    ),
 )
 
 price_lists = Table(

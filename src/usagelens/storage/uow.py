@@ -160,7 +160,7 @@ class SqlStore:
         try:
             cursor = connection.cursor()
             cursor.execute(
-                "SELECT data_version, policy_fingerprint, policy_document, stale"
+                "SELECT data_version, policy_fingerprint, policy_document, stale, prices_version"
                 " FROM store_state WHERE id = 1"
             )
             row = cursor.fetchone()
@@ -173,8 +173,8 @@ class SqlStore:
             connection.close()
         if row is None:
             raise StorageUnavailable("the store has no state row: run `usagelens migrate`")
-        version, fingerprint, document, stale = row
-        return StoreState(int(version), fingerprint, document, bool(stale))
+        version, fingerprint, document, stale, prices = row
+        return StoreState(int(version), fingerprint, document, bool(stale), int(prices))
 
     def ping(self) -> None:
         """Raise StorageUnavailable (or another classified error) unless the database answers."""
