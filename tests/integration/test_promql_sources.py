@@ -78,6 +78,18 @@ def _report(capsys: pytest.CaptureFixture[str]) -> dict:  # type: ignore[type-ar
     return document
 
 
+def _spans(report: dict) -> dict:  # type: ignore[type-arg]
+    """Take each row's evidence times out of a JSON report; return them by row."""
+    spans = {}
+    for team in report["teams"]:
+        for row in team["rows"]:
+            evidence = row["evidence"]
+            first, last = evidence.pop("first_seen"), evidence.pop("last_seen")
+            key = (row["team"], row["resource"], row["dimension"])
+            spans[key] = (datetime.fromisoformat(first), datetime.fromisoformat(last))
+    return spans
+
+
 def _data_samples(url: str) -> dict:  # type: ignore[type-arg]
     """The data part of /metrics (the snapshot version left out) of a store."""
     engine = create_engine_for(url)
@@ -115,7 +127,15 @@ def test_a_pull_gives_what_the_summary_gives(
     monkeypatch.setenv("USAGELENS_DATABASE_URL", direct)
     assert _cli(["ingest", str(tmp_path / "summary.txt")], capsys)[0] == 0
     assert _cli(["prices", str(tmp_path / "prices.yaml")], capsys)[0] == 0
-    assert from_pull == _report(capsys)
+    from_summary = _report(capsys)
+    # The evidence's times are where the observations were stored: a pull stores them at the
+    # step's times (the TSDB's alignment), the summary at its own seconds; within one step.
+    pulled_spans, summary_spans = _spans(from_pull), _spans(from_summary)
+    assert pulled_spans.keys() == summary_spans.keys()
+    for key, (first, last) in pulled_spans.items():
+        assert abs(first - summary_spans[key][0]) < timedelta(hours=1), key
+        assert abs(last - summary_spans[key][1]) < timedelta(hours=1), key
+    assert from_pull == from_summary
     assert _data_samples(pulled) == _data_samples(direct)
 
     # A PromQL source brings usage only: a refresh of it leaves every price list alone.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from usagelens.api.deps import HandlersDep, WindowDep, WriteAuth
@@ -148,7 +148,10 @@ def add_exclusion(recommendations: RecommendationsDep, body: ExclusionIn) -> Exc
     summary="Remove an exclusion rule",
     responses={404: {"description": "no such rule"}},
 )
-def drop_exclusion(recommendations: RecommendationsDep, rule_id: int) -> Response:
+def drop_exclusion(
+    recommendations: RecommendationsDep,
+    rule_id: Annotated[int, Path(ge=1, le=2**63 - 1, description="the rule's id")],
+) -> Response:
     """Remove an exclusion rule; its rows are what their states say again."""
     recommendations.drop_exclusion(rule_id)
     return Response(status_code=204)
