@@ -170,13 +170,26 @@ def render_data(view: DataView) -> bytes:
 def render_recommendations(
     summary: Mapping[str, Any], budgets: Mapping[str, float], costs: Mapping[str, float]
 ) -> bytes:
-    """Render the recommendation families: counts by state and decision, money by state,
-    and each budgeted team's cost as a share of its monthly budget."""
+    """Render the recommendation families: counts by state and decision (all, and those with
+    enough data), money by state, and each budgeted team's cost as a share of its budget."""
     out = [_header("usagelens_recommendations", "gauge", "Recommendations by state and decision.")]
     for state, by_decision in summary["counts"].items():
         for decision, count in by_decision.items():
             out.append(
                 f'usagelens_recommendations{{state="{state}",decision="{decision}"}} {count}.0\n'
+            )
+    out.append(
+        _header(
+            "usagelens_recommendations_enough_data",
+            "gauge",
+            "Recommendations with enough data (policy min_observations) by state and decision.",
+        )
+    )
+    for state, by_decision in summary["counts_enough_data"].items():
+        for decision, count in by_decision.items():
+            out.append(
+                f'usagelens_recommendations_enough_data{{state="{state}",decision="{decision}"}}'
+                f" {count}.0\n"
             )
     out.append(
         _header(

@@ -7,8 +7,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.conftest import InProcessClient
+from tests.conftest import InProcessClient, scrape
 from tests.independent import parse
+from tests.independent import rows as spec_rows
+from usagelens.documents import load_document
 
 TOKEN = "rec-token"
 AUTH = {"X-Auth-Token": TOKEN}
@@ -165,3 +167,42 @@ def test_every_row_carries_its_evidence(api: InProcessClient, sample_summary: by
         assert item["evidence"]["observations"] == len(inside)
         assert datetime.fromisoformat(item["evidence"]["first_seen"]) == utc(min(moments))
         assert item["evidence"]["enough_data"] is (len(inside) >= 24)
+
+
+def test_metrics_follow_states_and_budgets(
+    app_client, sample_summary: bytes, sample_prices: bytes
+) -> None:  # type: ignore[no-untyped-def]
+    series = parse(sample_summary.decode())
+    team = sorted({t for t, _, _ in series})[0]
+    client: InProcessClient = app_client(api_token=TOKEN, budgets={team: 4000.0})
+    assert client.post("/api/v1/usage", content=sample_summary, headers=AUTH).status_code == 200
+    assert client.put("/api/v1/prices", content=sample_prices, headers=AUTH).status_code == 200
+    rows = spec_rows(series, load_document(sample_prices)["values"])  # type: ignore[index]
+    deletes = sum(r["decision"] == "delete" for r in rows)
+    extends = sum(r["decision"] == "extend" for r in rows)
+
+    def gauge(name: str, **labels: str) -> float:
+        return scrape(client)[(name, frozenset(labels.items()))]
+
+    assert gauge("usagelens_recommendations", state="active", decision="delete") == deletes
+    assert gauge("usagelens_recommendations", state="active", decision="extend") == extends
+    assert (
+        gauge("usagelens_recommendations_enough_data", state="active", decision="delete")
+        == deletes  # every series of the sample has 200 observations
+    )
+    team_cost = sum(r["cost"] or 0 for r in rows if r["team"] == team)
+    assert gauge("usagelens_team_budget_ratio", team=team) == pytest.approx(team_cost / 4000)
+
+    item = client.get("/api/v1/recommendations", params={"decision": "delete"}).json()["items"][0]
+    moved = client.post(
+        f"/api/v1/recommendations/{item['id']}/state",
+        json={"state": "dismissed", "reason": "kept for the audit"},
+        headers=AUTH,
+    )
+    assert moved.status_code == 200
+    assert gauge("usagelens_recommendations", state="dismissed", decision="delete") == 1
+    assert (
+        gauge("usagelens_recommendations_enough_data", state="active", decision="delete")
+        == deletes - 1
+    )
+    assert gauge("usagelens_recommendation_money", state="dismissed") == pytest.approx(item["cost"])

@@ -441,6 +441,9 @@ class RecommendationSummaryOut(BaseModel):
         description="actionable, dismissed, excluded, claimed, realised (succeeded deletes)"
     )
     counts: dict[str, dict[str, int]] = Field(description="state → decision → how many")
+    counts_enough_data: dict[str, dict[str, int]] = Field(
+        description="state → decision → how many have enough data (the ones alerts count)"
+    )
 
 
 class DigestIn(BaseModel):

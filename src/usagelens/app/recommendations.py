@@ -98,17 +98,22 @@ class Recommendations:
         return item, history
 
     def summary(self, window: Window | None = None) -> dict[str, object]:
-        """Return the money by state and the count of recommendations per state and decision."""
+        """Return the money by state and the count of recommendations per state and decision,
+        of all of them and of those with enough data."""
         items = self._all(window)
         counts: dict[str, dict[str, int]] = {
             state.value: {d.value: 0 for d in RECOMMENDED} for state in State
         }
+        with_data = {state: dict.fromkeys(by_decision, 0) for state, by_decision in counts.items()}
         for item in items:
             counts[item.state.value][item.row.decision.value] += 1
+            if item.evidence.enough_data:
+                with_data[item.state.value][item.row.decision.value] += 1
         return {
             "currency": self.queries.currency,
             "money": money_by_state(items),
             "counts": counts,
+            "counts_enough_data": with_data,
         }
 
     def exclusions(self) -> list[Exclusion]:
