@@ -245,6 +245,12 @@ def test_state_column_shows_a_dismissal_and_the_filter_keeps_its_state(
     assert bad.headers["content-type"].startswith("application/problem+json")
     assert "state" in bad.json()["detail"]
 
+    report = api.get("/api/v1/report", params={"format": "html"}).text
+    assert report.count('<td class="state" data-state="dismissed">') == 1
+    assert report.count('<td class="state" data-state="active">') == len(items) - 1
+    assert report.count('<td class="state"></td>') == 120 - len(items)  # the rows to keep
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in report and "<script>" not in report
+
     overview = _html(api, "/")
     assert '<dd data-state="dismissed">1</dd>' in overview
     assert f'<dd data-state="active">{len(items) - 1}</dd>' in overview
