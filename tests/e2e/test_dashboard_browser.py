@@ -6,6 +6,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -103,10 +104,11 @@ def test_dashboard_in_a_browser(browser, server: str, tmp_path: Path) -> None:  
         "#rows tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent.trim()))"
     )
     assert expected and len(cells) == len(expected)
-    assert [(c[0], c[1], c[2], c[8], c[9]) for c in cells] == [
+    assert [(c[0], c[1], c[2], c[8], c[10]) for c in cells] == [
         (r["team"], r["resource"], r["dimension"], "delete", _money(r["cost"])) for r in expected
     ]
-    assert [c[10] for c in cells] == [r["reason"] for r in expected]
+    assert all(c[9] == "active" for c in cells)  # no one has moved a recommendation yet
+    assert [c[11] for c in cells] == [r["reason"] for r in expected]
     page.screenshot(path=str(tmp_path / "rows.png"), full_page=True)
 
     # Typing narrows the page at once, before the server is asked
@@ -135,6 +137,72 @@ def test_dashboard_in_a_browser(browser, server: str, tmp_path: Path) -> None:  
     width = phone.evaluate("document.documentElement.scrollWidth")
     assert width <= 390, width
     phone.screenshot(path=str(tmp_path / "overview-phone.png"), full_page=True)
+    assert errors == []
+
+
+def test_resource_form_moves_a_recommendation(browser, server: str, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    item = httpx.get(
+        server + "/api/v1/recommendations", params={"decision": "delete", "limit": 1}
+    ).json()["items"][0]
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(
+        server + "/ui/resource?" + urlencode({"team": item["team"], "resource": item["resource"]})
+    )
+    assert page.is_visible("#state-form")
+    mine = f'#recommendations li[data-id="{item["id"]}"]'
+    assert page.get_attribute(mine, "data-state") == "active"
+    others = page.locator('#state-form input[name="id"]').all()
+    for box in others:  # move only the one recommendation
+        if box.get_attribute("value") != item["id"]:
+            box.uncheck()
+
+    # A wrong token: the problem's detail shows, nothing moves
+    page.select_option('#state-form select[name="action"]', "claim")
+    page.fill("#state-token", "wrong")
+    page.click("#state-form button")
+    page.wait_for_function("document.querySelector('#state-outcome').textContent.includes('401')")
+
+    # A snooze without an until is stopped in the page
+    page.select_option('#state-form select[name="action"]', "snooze")
+    page.fill("#state-token", TOKEN)
+    page.click("#state-form button")
+    assert page.text_content("#state-outcome") == "A snooze needs an until."
+
+    # Snooze for a week: the page reloads and shows it
+    page.fill('#state-form input[name="reason"]', "reserved for the spring sale")
+    page.fill('#state-form input[name="by"]', "ann")
+    page.fill('#state-form input[name="until"]', "2099-06-01T12:00")
+    page.fill("#state-token", TOKEN)
+    with page.expect_navigation():
+        page.click("#state-form button")
+    assert page.get_attribute(mine, "data-state") == "dismissed"
+    assert "reserved for the spring sale" in page.text_content(mine)
+    assert "until 2099-06-01" in page.text_content(mine) and "by ann" in page.text_content(mine)
+    shown = httpx.get(server + f"/api/v1/recommendations/{item['id']}").json()
+    assert shown["state"] == "dismissed" and shown["until"].startswith("2099-06-01")
+    page.screenshot(path=str(tmp_path / "resource-dismissed.png"), full_page=True)
+
+    # Claim it, then claim again: the lifecycle refuses and the page says why
+    page.select_option('#state-form select[name="action"]', "claim")
+    page.fill("#state-token", TOKEN)
+    with page.expect_navigation():
+        page.click("#state-form button")
+    assert page.get_attribute(mine, "data-state") == "claimed"
+    page.select_option('#state-form select[name="action"]', "claim")
+    page.fill("#state-token", TOKEN)
+    page.click("#state-form button")
+    page.wait_for_function("document.querySelector('#state-outcome').textContent.includes('409')")
+    assert "cannot become claimed" in page.text_content("#state-outcome")
+
+    # The decisions table shows it, and its state filter finds it
+    page.goto(server + "/ui/rows?state=claimed")
+    cells = page.eval_on_selector_all(
+        "#rows tbody tr", "rows => rows.map(r => [...r.cells].map(c => c.textContent.trim()))"
+    )
+    assert [(c[1], c[2]) for c in cells] == [(item["resource"], item["dimension"])]
+    assert cells[0][9].startswith("claimed")
     assert errors == []
 
 

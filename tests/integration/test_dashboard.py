@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from html import unescape
 from urllib.parse import urlencode
 
@@ -104,7 +105,7 @@ def test_table_filters_sorts_and_pages(api: InProcessClient) -> None:
     assert shown and len(shown) == len(expected)
     assert [row[1] for row in shown] == [r["resource"] for r in expected]
     assert all(row[0] == team and row[2] == "CPU" and row[8] == "delete" for row in shown)
-    assert [row[10] for row in shown] == [r["reason"] for r in expected]  # every row's reason
+    assert [row[11] for row in shown] == [r["reason"] for r in expected]  # every row's reason
     assert 'href="/ui/resource?team=' in page
 
     resource = everything[5]["resource"]
@@ -194,3 +195,100 @@ def test_a_page_of_fifty_thousand_rows_renders_one_page(app_client) -> None:  # 
     assert [row[1] for row in _table_rows(page)] == ["R01234"] * 3
     overview = _html(api, "/")
     assert "and 1,617 more" in overview  # 1,667 unpriced resource ids, 50 listed
+
+
+def test_state_column_shows_a_dismissal_and_the_filter_keeps_its_state(
+    api: InProcessClient,
+) -> None:
+    items = api.get("/api/v1/recommendations", params={"limit": 10000}).json()["items"]
+    target = next(i for i in items if i["decision"] == "delete")
+    until = (datetime.now(UTC) + timedelta(days=30)).replace(microsecond=0)
+    reason = "reserved <script>alert(1)</script>"
+    moved = api.post(
+        f"/api/v1/recommendations/{target['id']}/state",
+        json={"state": "dismissed", "reason": reason, "until": until.isoformat(), "by": "ann"},
+        headers=AUTH,
+    )
+    assert moved.status_code == 200, moved.text
+
+    page = _html(api, "/ui/rows?state=dismissed")
+    shown = _table_rows(page)
+    assert [(row[0], row[1], row[2]) for row in shown] == [
+        (target["team"], target["resource"], target["dimension"])
+    ]
+    state = shown[0][9]
+    assert state.startswith("dismissed") and reason in state and "by ann" in state
+    assert f"until {until:%Y-%m-%d %H:%M:%S} UTC" in state
+    assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "<option selected>dismissed</option>" in page
+
+    active = _table_rows(_html(api, "/ui/rows?state=active&limit=1000"))
+    assert len(active) == len(items) - 1 and all(row[9] == "active" for row in active)
+    assert all(row[8] in ("delete", "extend") for row in active)
+    same_team = _table_rows(
+        _html(api, "/ui/rows?" + urlencode({"state": "dismissed", "team": target["team"]}))
+    )
+    assert len(same_team) == 1
+    other = next(i["team"] for i in items if i["team"] != target["team"])
+    assert (
+        _table_rows(_html(api, "/ui/rows?" + urlencode({"state": "dismissed", "team": other})))
+        == []
+    )
+    assert "No rows match." in _html(api, "/ui/rows?state=claimed")
+
+    everything = _table_rows(_html(api, "/ui/rows?limit=1000"))
+    assert all((row[9] == "") == (row[8] == "keep") for row in everything)  # keep: no state
+    assert sum(row[9].startswith("dismissed") for row in everything) == 1
+
+    bad = api.get("/ui/rows?state=bogus")
+    assert bad.status_code == 422
+    assert bad.headers["content-type"].startswith("application/problem+json")
+    assert "state" in bad.json()["detail"]
+
+    report = api.get("/api/v1/report", params={"format": "html"}).text
+    assert report.count('<td class="state" data-state="dismissed">') == 1
+    assert report.count('<td class="state" data-state="active">') == len(items) - 1
+    assert report.count('<td class="state"></td>') == 120 - len(items)  # the rows to keep
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in report and "<script>" not in report
+
+    overview = _html(api, "/")
+    assert '<dd data-state="dismissed">1</dd>' in overview
+    assert f'<dd data-state="active">{len(items) - 1}</dd>' in overview
+    assert 'href="/ui/rows?state=excluded"' in overview
+
+
+def test_resource_page_has_the_form_that_moves_its_recommendations(
+    api: InProcessClient,
+) -> None:
+    items = api.get("/api/v1/recommendations", params={"limit": 10000}).json()["items"]
+    target = items[0]
+    url = "/ui/resource?" + urlencode({"team": target["team"], "resource": target["resource"]})
+    page = _html(api, url)
+    mine = [i for i in items if (i["team"], i["resource"]) == (target["team"], target["resource"])]
+    assert '<form id="state-form"' in page
+    for item in mine:
+        assert f'<input type="checkbox" name="id" value="{item["id"]}" checked>' in page
+        assert f'data-id="{item["id"]}" data-state="active"' in page
+    assert 'id="state-token" type="password"' in page and '"X-Auth-Token": token.value' in page
+    assert '"/api/v1/recommendations/" + encodeURIComponent(ids[index]) + "/state"' in page
+    assert f"http://testserver/api/v1/recommendations/{target['id']}/state" in page  # no JS
+    assert "<script src" not in page
+
+    claimed = api.post(
+        f"/api/v1/recommendations/{target['id']}/state",
+        json={"state": "claimed", "by": "bob"},
+        headers=AUTH,
+    )
+    assert claimed.status_code == 200, claimed.text
+    page = _html(api, url)
+    assert f'data-id="{target["id"]}" data-state="claimed"' in page
+    assert "by bob" in page
+
+    kept = next(
+        r for r in api.get("/api/v1/resources", params={"limit": 10000}).json()["items"]
+        if not any((i["team"], i["resource"]) == (r["team"], r["resource"]) for i in items)
+    )  # fmt: skip
+    page = _html(
+        api, "/ui/resource?" + urlencode({"team": kept["team"], "resource": kept["resource"]})
+    )
+    assert 'id="state-form"' not in page  # nothing to delete or extend: no form

@@ -16,6 +16,7 @@ from usagelens.app import Queries
 from usagelens.documents import dump_yaml
 from usagelens.domain.analytics import SortKey
 from usagelens.domain.model import DIMENSIONS, Decision, Window
+from usagelens.domain.recommendations import State
 
 router = APIRouter(include_in_schema=False)
 
@@ -30,6 +31,7 @@ POLICY_MAX_CHARS = 20_000
 
 DimensionFilter = Literal["", "CPU", "RAM", "NetFlow"]
 DecisionFilter = Literal["", "delete", "keep", "extend"]
+StateFilter = Literal["", "active", "dismissed", "claimed", "succeeded", "failed", "excluded"]
 
 
 @router.get("/", response_class=HTMLResponse)
@@ -43,6 +45,7 @@ def overview(request: Request, handlers: HandlersDep, window: WindowDep) -> HTML
         "overview.html",
         active="overview",
         o=pages.overview(queries, window),
+        states=pages.state_counts(handlers.recommendations, window),
         refresh=handlers.refresh.status(),
         refresh_url=str(request.url_for("refresh")),
     )
@@ -51,19 +54,24 @@ def overview(request: Request, handlers: HandlersDep, window: WindowDep) -> HTML
 @router.get("/ui/rows", response_class=HTMLResponse)
 def rows(
     request: Request,
-    queries: QueriesDep,
+    handlers: HandlersDep,
     window: WindowDep,
     team: str = "",
     dimension: DimensionFilter = "",
     decision: DecisionFilter = "",
+    state: StateFilter = "",
     q: str = "",
     sort: SortKey = "team",
     order: Literal["asc", "desc"] = "asc",
     offset: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=pages.MAX_PAGE_SIZE)] = pages.PAGE_SIZE,
 ) -> HTMLResponse:
-    """Show one page of the decisions, filtered and sorted on the server."""
-    query = pages.RowQuery(team, dimension, decision, q.strip(), sort, order, offset, limit)
+    """Show one page of the decisions and their recommendations' states, filtered and
+    sorted on the server."""
+    queries = handlers.queries
+    query = pages.RowQuery(
+        team, dimension, decision, q.strip(), sort, order, offset, limit, state=state
+    )
     return _page(
         request,
         queries,
@@ -71,20 +79,23 @@ def rows(
         "rows.html",
         active="rows",
         query=query,
-        page=pages.row_page(queries, window, query),
+        page=pages.row_page(queries, handlers.recommendations, window, query),
         columns=COLUMNS,
         numeric=NUMERIC,
         dimensions=[d.value for d in DIMENSIONS],
         decisions=[d.value for d in Decision],
+        states=[s.value for s in State],
     )
 
 
 @router.get("/ui/resource", response_class=HTMLResponse)
 def resource(
-    request: Request, queries: QueriesDep, window: WindowDep, team: str, resource: str
+    request: Request, handlers: HandlersDep, window: WindowDep, team: str, resource: str
 ) -> HTMLResponse:
-    """Show a team's resource: per dimension its histogram, usage over time, cost, sharers."""
-    page = pages.resource_page(queries, window, team, resource)
+    """Show a team's resource: per dimension its histogram, usage over time, cost, sharers,
+    and its recommendations' states with a form that moves them."""
+    queries = handlers.queries
+    page = pages.resource_page(queries, handlers.recommendations, window, team, resource)
     if page is None:
         return _page(
             request,
@@ -94,7 +105,15 @@ def resource(
             status=404,
             message=f"The team {team!r} has no resource {resource!r} in this window.",
         )
-    return _page(request, queries, window, "resource.html", active="rows", p=page)
+    return _page(
+        request,
+        queries,
+        window,
+        "resource.html",
+        active="rows",
+        p=page,
+        api_base=str(request.base_url).rstrip("/"),
+    )
 
 
 @router.get("/ui/policy", response_class=HTMLResponse)

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from usagelens.api.deps import QueriesDep, WindowDep
+from usagelens.api.deps import HandlersDep, WindowDep
 from usagelens.api.ui.report import render_report
 from usagelens.app import DataView
 from usagelens.domain import report as render
@@ -42,16 +42,22 @@ _RENDERERS = {
     },
 )
 def full_report(
-    queries: QueriesDep,
+    handlers: HandlersDep,
     window: WindowDep,
     format: Annotated[Format, Query(description="output format")] = "text",
 ) -> Response:
-    """Return per team a table and totals, then the overall totals and unpriced resources."""
+    """Return per team a table and totals, then the overall totals and unpriced resources
+    (the HTML one with each recommendation's state too)."""
+    queries = handlers.queries
 
     def make(view: DataView) -> bytes:
         report = queries.report_of(view)
         if format == "json":
             return json.dumps(render.render_json(report), ensure_ascii=False).encode()
+        if format == "html":
+            # Cached per data version: a person's move advances it, and so do time's moves
+            # (a snooze ending, a claim settling) once the server writes them down.
+            return render_report(report, handlers.recommendations.items(view.window)).encode()
         return _RENDERERS[format][0](report).encode()
 
     media_type = "application/json" if format == "json" else _RENDERERS[format][1]

@@ -12,12 +12,13 @@ from typing import Any, Literal
 from markupsafe import Markup
 
 from usagelens.api.ui import charts
-from usagelens.app import DataView, Queries
+from usagelens.app import DataView, Filters, Queries, Recommendations
 from usagelens.documents import load_document
 from usagelens.domain.analytics import AnalyticsRow, SortKey, sorted_rows
 from usagelens.domain.errors import InvalidInput
-from usagelens.domain.model import DIMENSIONS, Decision, Window
+from usagelens.domain.model import DIMENSIONS, Decision, SeriesKey, Window
 from usagelens.domain.policy import policy_from_document
+from usagelens.domain.recommendations import Recommendation, State
 
 PAGE_SIZE = 100
 MAX_PAGE_SIZE = 1000
@@ -83,8 +84,10 @@ class RowQuery:
     order: Literal["asc", "desc"] = "asc"
     offset: int = 0
     limit: int = PAGE_SIZE
+    state: str = ""
+    """A recommendation's state: only delete and extend rows have one."""
 
-    def matches(self, row: AnalyticsRow) -> bool:
+    def matches(self, row: AnalyticsRow, states: dict[SeriesKey, Recommendation]) -> bool:
         """Tell whether a row passes every filter (free text: team, resource or reason)."""
         if self.team and row.team != self.team:
             return False
@@ -92,6 +95,10 @@ class RowQuery:
             return False
         if self.decision and row.decision.value != self.decision:
             return False
+        if self.state:
+            item = states.get((row.team, row.resource, row.dimension))
+            if item is None or item.state.value != self.state:
+                return False
         if self.q:
             needle = self.q.casefold()
             return any(
@@ -112,22 +119,50 @@ class RowPage:
     """Every team, for the filter's choices."""
     offset: int
     limit: int
+    states: dict[SeriesKey, Recommendation]
+    """The recommendations among the page's rows, by series."""
+
+    def recommendation(self, row: AnalyticsRow) -> Recommendation | None:
+        """Return a row's recommendation, or None for a row to keep."""
+        return self.states.get((row.team, row.resource, row.dimension))
 
 
-def row_page(queries: Queries, window: Window, query: RowQuery) -> RowPage:
-    """Filter, sort and cut one page; the sorted rows are cached per data version."""
+def row_page(
+    queries: Queries, recommendations: Recommendations, window: Window, query: RowQuery
+) -> RowPage:
+    """Filter, sort and cut one page; the sorted rows are cached per data version.
+
+    States are read on every request, not cached: a snooze ends and a claim succeeds with
+    time alone.
+    """
     ordered = queries.cached(
         ("ui/sorted", query.sort, query.order),
         lambda view: sorted_rows(view.rows, query.sort, query.order == "desc"),
         window,
     )
     teams = queries.cached("ui/teams", lambda view: sorted({r.team for r in view.rows}), window)
-    if query.team or query.dimension or query.decision or query.q:
-        matching = [row for row in ordered if query.matches(row)]
+    states = _by_series(recommendations.items(window))
+    if query.team or query.dimension or query.decision or query.q or query.state:
+        matching = [row for row in ordered if query.matches(row, states)]
     else:
         matching = ordered
     page = matching[query.offset : query.offset + query.limit]
-    return RowPage(page, len(matching), teams, query.offset, query.limit)
+    shown = {
+        key: states[key]
+        for key in ((r.team, r.resource, r.dimension) for r in page)
+        if key in states
+    }
+    return RowPage(page, len(matching), teams, query.offset, query.limit, shown)
+
+
+def state_counts(recommendations: Recommendations, window: Window) -> dict[str, int]:
+    """Count the recommendations in each state (every state present, zero if none)."""
+    counts = Counter(item.state.value for item in recommendations.items(window))
+    return {state.value: counts.get(state.value, 0) for state in State}
+
+
+def _by_series(items: list[Recommendation]) -> dict[SeriesKey, Recommendation]:
+    return {(i.row.team, i.row.resource, i.row.dimension): i for i in items}
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +173,8 @@ class DimensionPanel:
     histogram: Markup
     line: Markup
     observations: int
+    recommendation: Recommendation | None
+    """None for a row to keep."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,15 +188,23 @@ class ResourcePage:
     sharing: list[tuple[str, float | None]]
     """Every team using this resource id with its share of the cost."""
 
+    @property
+    def recommendations(self) -> list[Recommendation]:
+        """Return the resource's recommendations (its delete and extend dimensions)."""
+        return [p.recommendation for p in self.panels if p.recommendation is not None]
+
 
 def resource_page(
-    queries: Queries, window: Window, team: str, resource: str
+    queries: Queries, recommendations: Recommendations, window: Window, team: str, resource: str
 ) -> ResourcePage | None:
     """Gather a resource's page, or None when the team has no such resource."""
     view = queries.view(window)
     rows = [r for r in view.rows if r.team == team and r.resource == resource]
     if not rows:
         return None
+    states = _by_series(
+        [i for i in recommendations.items(window, Filters(team=team)) if i.row.resource == resource]
+    )
     stats = dict(view.stats)
     panels = []
     for row in rows:
@@ -175,6 +220,7 @@ def resource_page(
                     readings, row.mean, row.median, f"{name}: usage over time, mean and median"
                 ),
                 observations=len(readings),
+                recommendation=states.get(key),
             )
         )
     priced = [r.cost for r in rows if r.cost is not None]
