@@ -307,23 +307,26 @@ class Recommendations:
 
 def export_document(queries: StoreQueries) -> dict[str, object]:
     """Return what recommendations keep, by series key, for ``Maintenance.export``."""
-    keys = {span.id: key for key, span in queries.spans().items()}
+    spans = queries.spans()
+    keys = {span.id: key for key, span in spans.items()}
 
     def series(sid: int) -> list[str]:
         team, resource, dimension = keys[sid]
         return [team, resource, dimension.value]
 
+    by_key = sorted(keys, key=series)  # ids differ between stores; keys do not
     return {
         "states": [
             {"series": series(sid), "decision": s.decision.value, "state": s.state.value,
              "reason": s.reason, "until": _iso(s.until), "by": s.by,
              "changed_at": _iso(s.changed_at)}
-            for sid, s in sorted(queries.recommendation_states().items())
+            for sid, s in sorted(queries.recommendation_states().items(),
+                                 key=lambda item: series(item[0]))
         ],
         "history": [
             {"series": series(sid), "at": _iso(e.at), "kind": e.kind, "from": e.before,
              "to": e.after, "reason": e.reason, "by": e.by}
-            for sid in sorted(keys)
+            for sid in by_key
             for e in queries.recommendation_events(sid)
         ],
         "exclusions": [
@@ -333,9 +336,9 @@ def export_document(queries: StoreQueries) -> dict[str, object]:
         ],
         "digested": sorted(list(pair) for pair in queries.digested()),
         "arrivals": [
-            [*series(span.id), span.last_arrival]
-            for span in queries.spans().values()
-            if span.last_arrival is not None
+            [*series(sid), spans[keys[sid]].last_arrival]
+            for sid in by_key
+            if spans[keys[sid]].last_arrival is not None
         ],
     }  # fmt: skip
 
