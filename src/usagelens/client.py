@@ -26,15 +26,25 @@ from urllib.parse import quote
 
 import httpx
 
-from usagelens.api.routers.recommendations import detail_out, exclusion_out, recommendation_out
 from usagelens.api.schemas import (
     ExclusionIn,
     ExclusionOut,
     RecommendationDetailOut,
     RecommendationOut,
     RecommendationSummaryOut,
+    detail_out,
+    exclusion_out,
+    recommendation_out,
 )
-from usagelens.app import Filters, Handlers, ImportPlan, PayloadReader, PruneResult, RebuildResult
+from usagelens.app import (
+    Filters,
+    Handlers,
+    ImportPlan,
+    PayloadReader,
+    PruneResult,
+    RebuildResult,
+    Recommendations,
+)
 from usagelens.app.refresh import StoreTarget
 from usagelens.documents import load_document
 from usagelens.domain.batch import UsageBatch
@@ -136,11 +146,20 @@ class Client(Protocol):
         """Restore an export into an empty store."""
         ...
 
-    def recommendations(self, window: Window, filters: Filters) -> list[RecommendationOut]:
+    @property
+    def recommendations(self) -> RecommendationsClient:
+        """The recommendations: list, show, move, summarise, exclude, digest."""
+        ...
+
+
+class RecommendationsClient(Protocol):
+    """What the recommendations commands need, wherever the store is."""
+
+    def items(self, window: Window, filters: Filters) -> list[RecommendationOut]:
         """Return the recommendations that pass the filters."""
         ...
 
-    def recommendation(self, rec_id: str) -> RecommendationDetailOut:
+    def show(self, rec_id: str) -> RecommendationDetailOut:
         """Return one recommendation and its history (NotFound if none)."""
         ...
 
@@ -149,7 +168,7 @@ class Client(Protocol):
         """Move a recommendation to another state (IllegalMove naming the allowed ones)."""
         ...
 
-    def recommendation_summary(self, window: Window) -> RecommendationSummaryOut:
+    def summary(self, window: Window) -> RecommendationSummaryOut:
         """Return the money by state and the counts."""
         ...
 
@@ -253,53 +272,60 @@ class LocalClient(StoreTarget):
         """Restore an export."""
         return self.handlers.maintenance.import_(document)
 
-    def recommendations(self, window: Window, filters: Filters) -> list[RecommendationOut]:
+    @property
+    def recommendations(self) -> LocalRecommendations:
+        """The recommendations, through their handler."""
+        return LocalRecommendations(self.handlers.recommendations)
+
+
+class LocalRecommendations:
+    """The local store's recommendations, through the handler."""
+
+    def __init__(self, handler: Recommendations) -> None:
+        self.handler = handler
+
+    def items(self, window: Window, filters: Filters) -> list[RecommendationOut]:
         """Return the recommendations that pass the filters."""
-        items = self.handlers.recommendations.items(window, filters)
+        items = self.handler.items(window, filters)
         return [recommendation_out(i) for i in items]
 
-    def recommendation(self, rec_id: str) -> RecommendationDetailOut:
+    def show(self, rec_id: str) -> RecommendationDetailOut:
         """Return one recommendation and its history."""
-        item, history = self.handlers.recommendations.get(rec_id)
+        item, history = self.handler.get(rec_id)
         return detail_out(item, history)
 
     def move(self, rec_id: str, state: State, *, reason: str, until: datetime | None,
              by: str) -> RecommendationOut:  # fmt: skip
         """Move a recommendation to another state."""
-        moved = self.handlers.recommendations.move(rec_id, state, reason=reason, until=until, by=by)
+        moved = self.handler.move(rec_id, state, reason=reason, until=until, by=by)
         return recommendation_out(moved)
 
-    def recommendation_summary(self, window: Window) -> RecommendationSummaryOut:
+    def summary(self, window: Window) -> RecommendationSummaryOut:
         """Return the money by state and the counts."""
-        return RecommendationSummaryOut.model_validate(
-            self.handlers.recommendations.summary(window)
-        )
+        return RecommendationSummaryOut.model_validate(self.handler.summary(window))
 
     def exclusions(self) -> list[ExclusionOut]:
         """Return the exclusion rules."""
-        return [exclusion_out(r) for r in self.handlers.recommendations.exclusions()]
+        return [exclusion_out(r) for r in self.handler.exclusions()]
 
     def exclude(self, rule: ExclusionIn) -> ExclusionOut:
         """Add an exclusion rule."""
         dimension = None if rule.dimension is None else Dimension(rule.dimension)
-        added = self.handlers.recommendations.exclude(
-            rule.team, rule.resource, dimension, rule.reason
-        )
+        added = self.handler.exclude(rule.team, rule.resource, dimension, rule.reason)
         return exclusion_out(added)
 
     def drop_exclusion(self, rule_id: int) -> None:
         """Remove an exclusion rule."""
-        self.handlers.recommendations.drop_exclusion(rule_id)
+        self.handler.drop_exclusion(rule_id)
 
     def digest_candidates(self) -> list[RecommendationOut]:
         """Return the new delete candidates."""
-        return [recommendation_out(i) for i in self.handlers.recommendations.new_candidates()]
+        return [recommendation_out(i) for i in self.handler.new_candidates()]
 
     def mark_digested(self, ids: Sequence[str]) -> None:
         """Remember that a digest posted these."""
         wanted = set(ids)
-        handler = self.handlers.recommendations
-        handler.mark_digested([i for i in handler.new_candidates() if i.id in wanted])
+        self.handler.mark_digested([i for i in self.handler.new_candidates() if i.id in wanted])
 
 
 class HttpClient:
@@ -468,7 +494,36 @@ class HttpClient:
         """POST an export for the server to restore."""
         return _ingest_result(self._send("POST", "/api/v1/import", json=document))
 
-    def recommendations(self, window: Window, filters: Filters) -> list[RecommendationOut]:
+    @property
+    def recommendations(self) -> HttpRecommendations:
+        """The server's recommendations, through this client's connections."""
+        return HttpRecommendations(self._send)
+
+    # The one place answers become values or errors -----------------------------------
+
+    def _send(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        try:
+            response = self._http.request(method, path, **kwargs)
+        except httpx.HTTPError as exc:
+            raise StorageUnavailable(f"cannot reach {self.where}: {exc}") from exc
+        if response.status_code == 204:
+            return {}
+        if response.is_success:
+            try:
+                body: dict[str, Any] = response.json()
+            except ValueError:
+                raise StorageError(f"{self.where} answered {path} with no JSON") from None
+            return body
+        raise _error(response, self.where)
+
+
+class HttpRecommendations:
+    """A server's recommendations, through its API (errors mapped by HttpClient._send)."""
+
+    def __init__(self, send: Callable[..., dict[str, Any]]) -> None:
+        self._send = send
+
+    def items(self, window: Window, filters: Filters) -> list[RecommendationOut]:
         """GET every page of the filtered recommendations."""
         params: dict[str, str | int] = {**_window_params(window), "limit": 10000}
         for name, value in (("state", filters.state), ("decision", filters.decision),
@@ -485,7 +540,7 @@ class HttpClient:
             if not answer["items"] or len(items) >= int(answer["total"]):
                 return items
 
-    def recommendation(self, rec_id: str) -> RecommendationDetailOut:
+    def show(self, rec_id: str) -> RecommendationDetailOut:
         """GET one recommendation and its history."""
         answer = self._send("GET", f"/api/v1/recommendations/{quote(rec_id, safe='')}")
         return RecommendationDetailOut.model_validate(answer)
@@ -498,7 +553,7 @@ class HttpClient:
         path = f"/api/v1/recommendations/{quote(rec_id, safe='')}/state"
         return RecommendationOut.model_validate(self._send("POST", path, json=body))
 
-    def recommendation_summary(self, window: Window) -> RecommendationSummaryOut:
+    def summary(self, window: Window) -> RecommendationSummaryOut:
         """GET the money by state."""
         answer = self._send("GET", "/api/v1/recommendations/summary", params=_window_params(window))
         return RecommendationSummaryOut.model_validate(answer)
@@ -525,23 +580,6 @@ class HttpClient:
     def mark_digested(self, ids: Sequence[str]) -> None:
         """POST the ids a digest posted."""
         self._send("POST", "/api/v1/recommendations/digest", json={"ids": list(ids)})
-
-    # The one place answers become values or errors -----------------------------------
-
-    def _send(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
-        try:
-            response = self._http.request(method, path, **kwargs)
-        except httpx.HTTPError as exc:
-            raise StorageUnavailable(f"cannot reach {self.where}: {exc}") from exc
-        if response.status_code == 204:
-            return {}
-        if response.is_success:
-            try:
-                body: dict[str, Any] = response.json()
-            except ValueError:
-                raise StorageError(f"{self.where} answered {path} with no JSON") from None
-            return body
-        raise _error(response, self.where)
 
 
 def _error(response: httpx.Response, where: str) -> Exception:
@@ -613,4 +651,12 @@ def _prices_answer(answer: dict[str, Any]) -> PricesAnswer:
     return PricesAnswer(prices, lists)
 
 
-__all__ = ["Client", "HttpClient", "LocalClient", "PricesAnswer"]
+__all__ = [
+    "Client",
+    "HttpClient",
+    "HttpRecommendations",
+    "LocalClient",
+    "LocalRecommendations",
+    "PricesAnswer",
+    "RecommendationsClient",
+]

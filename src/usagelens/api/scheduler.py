@@ -101,7 +101,7 @@ async def run_digest(recommendations: Recommendations, settings: Settings, curre
     Candidates are claimed in the store before the post (two workers never post the same
     one) and given back if the post fails, so each is posted once.
     """
-    from usagelens.api.routers.recommendations import recommendation_out
+    from usagelens.api.schemas import recommendation_out
 
     every, webhook = settings.digest_every, settings.digest_webhook
     if every is None or webhook is None:

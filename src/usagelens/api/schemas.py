@@ -8,6 +8,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from usagelens.domain.ids import LOCATOR_MAX
+from usagelens.domain.recommendations import Exclusion, Recommendation
+from usagelens.ports import RecommendationEvent
 
 DimensionName = Literal["CPU", "RAM", "NetFlow"]
 
@@ -452,3 +454,57 @@ class DigestIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     ids: list[str] = Field(max_length=100_000)
+
+
+# Recommendations to their wire forms (the API, the local client and the digest) --------
+
+
+def recommendation_out(item: Recommendation) -> RecommendationOut:
+    """Map a recommendation to its wire form."""
+    return RecommendationOut(**_fields(item))
+
+
+def _fields(item: Recommendation) -> dict[str, object]:
+    row, evidence = item.row, item.evidence
+    return {
+        "id": item.id,
+        "team": row.team,
+        "resource": row.resource,
+        "dimension": row.dimension.value,
+        "decision": row.decision.value,
+        "state": item.state.value,
+        "reason": row.reason,
+        "cost": row.cost,
+        "evidence": EvidenceOut(
+            observations=evidence.observations,
+            first_seen=evidence.first_seen,
+            last_seen=evidence.last_seen,
+            enough_data=evidence.enough_data,
+        ),
+        "state_reason": item.state_reason,
+        "until": item.until,
+        "by": item.by,
+        "changed_at": item.changed_at,
+        "actionable": item.actionable,
+    }
+
+
+def detail_out(item: Recommendation, history: list[RecommendationEvent]) -> RecommendationDetailOut:
+    """Map a recommendation and its history to the wire form."""
+    return RecommendationDetailOut(**_fields(item), history=[_event_out(e) for e in history])
+
+
+def _event_out(event: RecommendationEvent) -> HistoryEventOut:
+    return HistoryEventOut.model_validate(
+        {"at": event.at, "kind": event.kind, "from": event.before, "to": event.after,
+         "reason": event.reason, "by": event.by}
+    )  # fmt: skip
+
+
+def exclusion_out(rule: Exclusion) -> ExclusionOut:
+    """Map an exclusion rule to its wire form."""
+    dimension = None if rule.dimension is None else rule.dimension.value
+    return ExclusionOut(
+        id=rule.id, team=rule.team, resource=rule.resource, dimension=dimension,
+        reason=rule.reason,
+    )  # fmt: skip

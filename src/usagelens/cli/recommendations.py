@@ -66,7 +66,7 @@ def list_command(
     except ValueError as exc:
         raise fail(str(exc), 2) from None
     with open_client(url, load_settings()) as client:
-        items = client.recommendations(window_of(None, None), filters)
+        items = client.recommendations.items(window_of(None, None), filters)
     if as_json:
         typer.echo(json.dumps([i.model_dump(mode="json") for i in items], ensure_ascii=False))
         return
@@ -89,7 +89,7 @@ def show(rec_id: IdArgument, url: UrlOption = None) -> None:
     Example: usagelens recommendations show 4f60688a5b5e2d86
     """
     with open_client(url, load_settings()) as client:
-        detail = client.recommendation(rec_id)
+        detail = client.recommendations.show(rec_id)
     typer.echo(json.dumps(detail.model_dump(mode="json", by_alias=True), ensure_ascii=False,
                           indent=2))  # fmt: skip
 
@@ -100,7 +100,7 @@ def _move(
 ) -> RecommendationOut:  # fmt: skip
     with open_client(url, load_settings()) as client:
         try:
-            moved = client.move(rec_id, state, reason=reason, until=until, by=by)
+            moved = client.recommendations.move(rec_id, state, reason=reason, until=until, by=by)
         except UsageLensError as exc:
             raise fail(str(exc)) from None
     err.print(
@@ -199,7 +199,7 @@ def summary(url: UrlOption = None) -> None:
     Example: usagelens recommendations summary
     """
     with open_client(url, load_settings()) as client:
-        answer = client.recommendation_summary(window_of(None, None))
+        answer = client.recommendations.summary(window_of(None, None))
     typer.echo(json.dumps(answer.model_dump(mode="json"), ensure_ascii=False, indent=2))
 
 
@@ -222,7 +222,7 @@ def exclude(
     except ValueError as exc:
         raise fail(str(exc).splitlines()[0], 2) from None
     with open_client(url, load_settings()) as client:
-        added = client.exclude(rule)
+        added = client.recommendations.exclude(rule)
     err.print(f"exclusion {added.id} added", highlight=False)
 
 
@@ -233,7 +233,7 @@ def exclusions(url: UrlOption = None) -> None:
     Example: usagelens recommendations exclusions
     """
     with open_client(url, load_settings()) as client:
-        rules = client.exclusions()
+        rules = client.recommendations.exclusions()
     typer.echo(json.dumps([r.model_dump() for r in rules], ensure_ascii=False, indent=2))
 
 
@@ -246,7 +246,7 @@ def unexclude(
     Example: usagelens recommendations unexclude 3
     """
     with open_client(url, load_settings()) as client:
-        client.drop_exclusion(rule_id)
+        client.recommendations.drop_exclusion(rule_id)
     err.print(f"exclusion {rule_id} removed", highlight=False)
 
 
@@ -273,7 +273,7 @@ def digest(
     if not target and not dry_run:
         raise fail("no webhook: pass --webhook URL or set USAGELENS_DIGEST_WEBHOOK", 2)
     with open_client(url, settings) as client:
-        items = client.digest_candidates()
+        items = client.recommendations.digest_candidates()
         message = digest_message(items, settings.currency)
         if dry_run or not items:
             typer.echo(message["text"])
@@ -284,5 +284,5 @@ def digest(
             raise fail(f"cannot post the digest to the webhook: {exc}") from None
         if not answer.is_success:
             raise fail(f"the webhook answered {answer.status_code}: {answer.text[:200]}")
-        client.mark_digested([i.id for i in items])
+        client.recommendations.mark_digested([i.id for i in items])
     err.print(f"posted {len(items)} new candidates", highlight=False)

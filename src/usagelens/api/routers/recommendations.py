@@ -10,22 +10,22 @@ from starlette.concurrency import run_in_threadpool
 from usagelens.api.deps import HandlersDep, WindowDep, WriteAuth
 from usagelens.api.schemas import (
     DigestIn,
-    EvidenceOut,
     ExclusionIn,
     ExclusionOut,
-    HistoryEventOut,
     RecommendationDetailOut,
     RecommendationOut,
     RecommendationsOut,
     RecommendationSummaryOut,
     StateIn,
     WindowOut,
+    detail_out,
+    exclusion_out,
+    recommendation_out,
 )
 from usagelens.app import Filters, Recommendations
 from usagelens.domain.model import Decision, Dimension
-from usagelens.domain.recommendations import Exclusion, Recommendation, State
+from usagelens.domain.recommendations import State
 from usagelens.domain.times import as_utc
-from usagelens.ports import RecommendationEvent
 
 router = APIRouter(prefix="/api/v1/recommendations", tags=["recommendations"])
 
@@ -35,56 +35,6 @@ async def _handler(handlers: HandlersDep) -> Recommendations:
 
 
 RecommendationsDep = Annotated[Recommendations, Depends(_handler)]
-
-
-def recommendation_out(item: Recommendation) -> RecommendationOut:
-    """Map a recommendation to its wire form."""
-    return RecommendationOut(**_fields(item))
-
-
-def _fields(item: Recommendation) -> dict[str, object]:
-    row, evidence = item.row, item.evidence
-    return {
-        "id": item.id,
-        "team": row.team,
-        "resource": row.resource,
-        "dimension": row.dimension.value,
-        "decision": row.decision.value,
-        "state": item.state.value,
-        "reason": row.reason,
-        "cost": row.cost,
-        "evidence": EvidenceOut(
-            observations=evidence.observations,
-            first_seen=evidence.first_seen,
-            last_seen=evidence.last_seen,
-            enough_data=evidence.enough_data,
-        ),
-        "state_reason": item.state_reason,
-        "until": item.until,
-        "by": item.by,
-        "changed_at": item.changed_at,
-        "actionable": item.actionable,
-    }
-
-
-def detail_out(item: Recommendation, history: list[RecommendationEvent]) -> RecommendationDetailOut:
-    """Map a recommendation and its history to the wire form."""
-    return RecommendationDetailOut(**_fields(item), history=[_event_out(e) for e in history])
-
-
-def _event_out(event: RecommendationEvent) -> HistoryEventOut:
-    return HistoryEventOut.model_validate(
-        {"at": event.at, "kind": event.kind, "from": event.before, "to": event.after,
-         "reason": event.reason, "by": event.by}
-    )  # fmt: skip
-
-
-def exclusion_out(rule: Exclusion) -> ExclusionOut:
-    dimension = None if rule.dimension is None else rule.dimension.value
-    return ExclusionOut(
-        id=rule.id, team=rule.team, resource=rule.resource, dimension=dimension,
-        reason=rule.reason,
-    )  # fmt: skip
 
 
 @router.get("", response_model=RecommendationsOut, summary="Recommendations, filtered")
@@ -188,7 +138,7 @@ def mark_digested(recommendations: RecommendationsDep, body: DigestIn) -> Respon
 def show(recommendations: RecommendationsDep, rec_id: str) -> RecommendationDetailOut:
     """Return a recommendation and every change of its state and its series' decision."""
     item, history = recommendations.get(rec_id)
-    return RecommendationDetailOut(**_fields(item), history=[_event_out(e) for e in history])
+    return detail_out(item, history)
 
 
 @router.post(
