@@ -18,7 +18,6 @@ import uvicorn
 from rich.console import Console
 from rich.table import Table
 
-from usagelens.api.access import is_loopback
 from usagelens.app import Refresh
 from usagelens.cli.common import (
     app,
@@ -67,6 +66,8 @@ def serve(
     settings = load_settings()
     if settings.refresh_every and not settings.sources:
         raise fail("--refresh-every needs USAGELENS_SOURCES", 2)
+    from usagelens.api.access import is_loopback  # the API (FastAPI) only when serving
+
     if settings.token is None and not is_loopback(host):
         raise fail(
             f"refusing to listen on {host} without USAGELENS_API_TOKEN: "

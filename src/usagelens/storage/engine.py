@@ -5,8 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
@@ -84,6 +82,11 @@ def _sqlite_engine(url: str) -> Engine:
 
 def migrate(engine: Engine) -> None:
     """Bring the database schema to the newest migration (idempotent)."""
+    # Alembic is imported here, not at the top: a CLI command that never migrates (a report
+    # of a server, --help) should not pay its ~0.2 s of imports.
+    from alembic import command
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     with engine.connect() as connection:
