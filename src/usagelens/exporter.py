@@ -32,15 +32,18 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from usagelens.app import DataView, MetricsState
+from usagelens.domain.errors import InvalidInput
 from usagelens.domain.histogram import USAGE_BOUNDS, cumulative_buckets
 from usagelens.domain.model import DIMENSIONS, Decision
 from usagelens.domain.push import format_bound
 
 __all__ = [
+    "FAMILIES",
     "LiveCollector",
     "RequestMetrics",
     "Scrape",
     "build_registry",
+    "chosen_families",
     "live_part",
     "render_data",
 ]
@@ -95,19 +98,85 @@ def _series_lines(team: str, resource: str, dimension: str) -> tuple[bytes, byte
     return encoded, _HISTOGRAM_LINES.replace(_HOLE, encoded.replace(b"%", b"%%"))
 
 
-def render_data(view: DataView) -> bytes:
-    """Render the data families of a view in the text format (valid OpenMetrics too)."""
-    out: list[bytes] = [
-        _header(
-            _USAGE,
-            "histogram",
-            "Usage observations, each rounded to the nearest 10 (halves up) before bucketing.",
-        ).encode()
-    ]
-    for (team, resource, dimension), stats in view.stats:
-        histogram = _series_lines(team, resource, dimension.value)[1]
-        total = _number(stats.total).encode()
-        out.append(histogram % (*accumulate(stats.frequencies), stats.count, stats.count, total))
+DATA_FAMILIES = (
+    _USAGE,
+    "usagelens_resource_cost",
+    "usagelens_resource_decision",
+    "usagelens_decisions",
+    "usagelens_deleted_cost",
+    "usagelens_total_cost",
+    "usagelens_unpriced_resources",
+    "usagelens_snapshot_version",
+)
+"""The families ``render_data`` renders, in order."""
+
+RECOMMENDATION_FAMILIES = (
+    "usagelens_recommendations",
+    "usagelens_recommendations_enough_data",
+    "usagelens_recommendation_money",
+    "usagelens_team_budget_ratio",
+)
+"""The families ``render_recommendations`` renders, in order."""
+
+LIVE_FAMILIES = (
+    "http_service_requests",
+    "http_service_latency_seconds",
+    "usagelens_ingested_observations",
+    "usagelens_ingest_batches",
+    "usagelens_pruned_observations",
+    "usagelens_push_endpoint_overflow",
+    "usagelens_push_rejected",
+    "usagelens_source_values_clamped",
+    "usagelens_last_refresh_timestamp_seconds",
+    "usagelens_last_refresh_pulls",
+    "usagelens_http_requests",
+    "usagelens_http_request_duration_seconds",
+    "usagelens_auth_failures",
+)
+"""The families collected fresh on every scrape (counters named without ``_total``)."""
+
+FAMILIES = frozenset(DATA_FAMILIES + RECOMMENDATION_FAMILIES + LIVE_FAMILIES)
+
+
+def chosen_families(names: Iterable[str]) -> frozenset[str] | None:
+    """Read ``/metrics?family=…`` values: None (every family) when there are none.
+
+    A counter may be named with or without ``_total``. An unknown name is InvalidInput
+    naming the known ones, so that a typo in a scrape config is seen, not an empty scrape.
+    """
+    wanted = set()
+    for name in names:
+        family = name.removesuffix("_total") if name not in FAMILIES else name
+        if family not in FAMILIES:
+            raise InvalidInput(
+                f"no metric family {name!r}; the families are: {', '.join(sorted(FAMILIES))}"
+            )
+        wanted.add(family)
+    return frozenset(wanted) or None
+
+
+def render_data(view: DataView, families: frozenset[str] | None = None) -> bytes:
+    """Render the data families of a view in the text format (valid OpenMetrics too);
+    only ``families`` if given (the usage histograms are most of the bytes)."""
+
+    def wanted(name: str) -> bool:
+        return families is None or name in families
+
+    out: list[bytes] = []
+    if wanted(_USAGE):
+        out.append(
+            _header(
+                _USAGE,
+                "histogram",
+                "Usage observations, each rounded to the nearest 10 (halves up) before bucketing.",
+            ).encode()
+        )
+        for (team, resource, dimension), stats in view.stats:
+            histogram = _series_lines(team, resource, dimension.value)[1]
+            total = _number(stats.total).encode()
+            out.append(
+                histogram % (*accumulate(stats.frequencies), stats.count, stats.count, total)
+            )
     cost = [
         _header(
             "usagelens_resource_cost",
@@ -123,84 +192,104 @@ def render_data(view: DataView) -> bytes:
         ).encode()
     ]
     counts = dict.fromkeys(Decision, 0)
+    with_cost, with_decision = (
+        wanted("usagelens_resource_cost"),
+        wanted("usagelens_resource_decision"),
+    )
     for row in view.rows:
-        labels = _series_lines(row.team, row.resource, row.dimension.value)[0]
-        if row.cost is not None:
-            cost.append(b"usagelens_resource_cost{%b} %b\n" % (labels, _number(row.cost).encode()))
-        decision.append(_DECISION_LINES[row.decision].replace(_HOLE, labels))
         counts[row.decision] += 1
-    out += cost
-    out += decision
-    tail = [_header("usagelens_decisions", "gauge", "Analytics rows per decision.")]
-    tail += [f'usagelens_decisions{{decision="{d.value}"}} {n}.0\n' for d, n in counts.items()]
-    tail.append(
-        _header(
-            "usagelens_deleted_cost",
-            "gauge",
-            "Money spent on what is to be deleted, per team and dimension.",
-        )
-    )
-    for team, amounts in view.deleted.teams.items():
-        for dimension in DIMENSIONS:
-            tail.append(
-                f'usagelens_deleted_cost{{team="{_escape(team)}",dimension="{dimension.value}"}}'
-                f" {_number(amounts[dimension.value])}\n"
+        if not (with_cost or with_decision):
+            continue
+        labels = _series_lines(row.team, row.resource, row.dimension.value)[0]
+        if with_cost and row.cost is not None:
+            cost.append(b"usagelens_resource_cost{%b} %b\n" % (labels, _number(row.cost).encode()))
+        if with_decision:
+            decision.append(_DECISION_LINES[row.decision].replace(_HOLE, labels))
+    if with_cost:
+        out += cost
+    if with_decision:
+        out += decision
+    tail = []
+    if wanted("usagelens_decisions"):
+        tail.append(_header("usagelens_decisions", "gauge", "Analytics rows per decision."))
+        tail += [f'usagelens_decisions{{decision="{d.value}"}} {n}.0\n' for d, n in counts.items()]
+    if wanted("usagelens_deleted_cost"):
+        tail.append(
+            _header(
+                "usagelens_deleted_cost",
+                "gauge",
+                "Money spent on what is to be deleted, per team and dimension.",
             )
-    tail.append(
-        _header("usagelens_total_cost", "gauge", "Total cost of a team's priced resources.")
-    )
-    for team, amount in view.costs.teams.items():
-        tail.append(f'usagelens_total_cost{{team="{_escape(team)}"}} {_number(amount)}\n')
-    tail.append(
-        _header("usagelens_unpriced_resources", "gauge", "Resources with usage but no price.")
-    )
-    tail.append(f"usagelens_unpriced_resources {len(view.costs.unpriced)}.0\n")
-    tail.append(
-        _header(
-            "usagelens_snapshot_version",
-            "gauge",
-            "Version of the stored data these metrics show (grows with every change).",
         )
-    )
-    tail.append(f"usagelens_snapshot_version {view.version}.0\n")
+        for team, amounts in view.deleted.teams.items():
+            for dimension in DIMENSIONS:
+                tail.append(
+                    f'usagelens_deleted_cost{{team="{_escape(team)}",'
+                    f'dimension="{dimension.value}"}} {_number(amounts[dimension.value])}\n'
+                )
+    if wanted("usagelens_total_cost"):
+        tail.append(
+            _header("usagelens_total_cost", "gauge", "Total cost of a team's priced resources.")
+        )
+        for team, amount in view.costs.teams.items():
+            tail.append(f'usagelens_total_cost{{team="{_escape(team)}"}} {_number(amount)}\n')
+    if wanted("usagelens_unpriced_resources"):
+        tail.append(
+            _header("usagelens_unpriced_resources", "gauge", "Resources with usage but no price.")
+        )
+        tail.append(f"usagelens_unpriced_resources {len(view.costs.unpriced)}.0\n")
+    if wanted("usagelens_snapshot_version"):
+        tail.append(
+            _header(
+                "usagelens_snapshot_version",
+                "gauge",
+                "Version of the stored data these metrics show (grows with every change).",
+            )
+        )
+        tail.append(f"usagelens_snapshot_version {view.version}.0\n")
     out.append("".join(tail).encode())
     return b"".join(out)
 
 
 def render_recommendations(
-    summary: Mapping[str, Any], budgets: Mapping[str, float], costs: Mapping[str, float]
+    summary: Mapping[str, Any],
+    budgets: Mapping[str, float],
+    costs: Mapping[str, float],
+    families: frozenset[str] | None = None,
 ) -> bytes:
     """Render the recommendation families: counts by state and decision (all, and those with
-    enough data), money by state, and each budgeted team's cost as a share of its budget."""
-    out = [_header("usagelens_recommendations", "gauge", "Recommendations by state and decision.")]
-    for state, by_decision in summary["counts"].items():
-        for decision, count in by_decision.items():
-            out.append(
-                f'usagelens_recommendations{{state="{state}",decision="{decision}"}} {count}.0\n'
-            )
-    out.append(
-        _header(
+    enough data), money by state, and each budgeted team's cost as a share of its budget;
+    only ``families`` if given."""
+
+    def wanted(name: str) -> bool:
+        return families is None or name in families
+
+    out = []
+    for name, key, help_text in (
+        ("usagelens_recommendations", "counts", "Recommendations by state and decision."),
+        (
             "usagelens_recommendations_enough_data",
-            "gauge",
+            "counts_enough_data",
             "Recommendations with enough data (policy min_observations) by state and decision.",
-        )
-    )
-    for state, by_decision in summary["counts_enough_data"].items():
-        for decision, count in by_decision.items():
-            out.append(
-                f'usagelens_recommendations_enough_data{{state="{state}",decision="{decision}"}}'
-                f" {count}.0\n"
+        ),
+    ):
+        if not wanted(name):
+            continue
+        out.append(_header(name, "gauge", help_text))
+        for state, by_decision in summary[key].items():
+            for decision, count in by_decision.items():
+                out.append(f'{name}{{state="{state}",decision="{decision}"}} {count}.0\n')
+    if wanted("usagelens_recommendation_money"):
+        out.append(
+            _header(
+                "usagelens_recommendation_money",
+                "gauge",
+                "Money of recommendations: actionable, dismissed, excluded, claimed, realised.",
             )
-    out.append(
-        _header(
-            "usagelens_recommendation_money",
-            "gauge",
-            "Money of recommendations: actionable, dismissed, excluded, claimed, realised.",
         )
-    )
-    for state, amount in summary["money"].items():
-        out.append(f'usagelens_recommendation_money{{state="{state}"}} {_number(amount)}\n')
-    if budgets:
+        for state, amount in summary["money"].items():
+            out.append(f'usagelens_recommendation_money{{state="{state}"}} {_number(amount)}\n')
+    if budgets and wanted("usagelens_team_budget_ratio"):
         out.append(
             _header(
                 "usagelens_team_budget_ratio",
@@ -401,7 +490,26 @@ def build_registry(
     return registry, metrics
 
 
-def live_part(registry: CollectorRegistry, accept: str) -> tuple[bytes, str]:
-    """Render the live families for a scraper's Accept header; return bytes, content type."""
+class _Only(Collector):
+    """The families of another registry whose names are chosen."""
+
+    def __init__(self, registry: CollectorRegistry, families: frozenset[str]) -> None:
+        self._registry = registry
+        self._families = families
+
+    def collect(self) -> Iterable[Metric]:
+        """Yield the chosen families (a counter's name is without ``_total`` here)."""
+        return (m for m in self._registry.collect() if m.name in self._families)
+
+
+def live_part(
+    registry: CollectorRegistry, accept: str, families: frozenset[str] | None = None
+) -> tuple[bytes, str]:
+    """Render the live families (only ``families`` if given) for a scraper's Accept
+    header; return bytes, content type."""
     encoder, content_type = choose_encoder(accept)
-    return encoder(registry), content_type
+    if families is None:
+        return encoder(registry), content_type
+    only = CollectorRegistry(auto_describe=False)
+    only.register(_Only(registry, families))
+    return encoder(only), content_type

@@ -238,3 +238,56 @@ def test_a_worker_file_not_yet_sized_leaves_the_scrape_whole(
     samples = scrape(app_client())
     assert samples[("usagelens_http_requests_total", frozenset(labels.items()))] == 3
     assert ("usagelens_snapshot_version", frozenset()) in samples
+
+
+def test_a_scrape_can_ask_for_some_families_only(
+    app_client, sample_summary: bytes, sample_prices: bytes, promtool: str
+) -> None:  # type: ignore[no-untyped-def]
+    from prometheus_client.openmetrics.parser import text_string_to_metric_families
+
+    client = app_client(**SETTINGS)
+    client.post("/api/v1/usage", content=sample_summary, headers=AUTH).raise_for_status()
+    client.put("/api/v1/prices", content=sample_prices, headers=AUTH).raise_for_status()
+    everything = scrape(client)
+    chosen = ["usagelens_total_cost", "usagelens_ingested_observations_total",
+              "usagelens_recommendation_money"]  # fmt: skip
+    answer = client.get("/metrics", params={"family": chosen})
+    assert answer.status_code == 200
+    some = scrape_text(answer.text)
+    names = {name for name, _ in some if not name.endswith("_created")}
+    assert names == {"usagelens_total_cost", "usagelens_ingested_observations_total",
+                     "usagelens_recommendation_money"}  # fmt: skip
+    assert all(everything[key] == value for key, value in some.items() if "created" not in key[0])
+    assert sum(v for (n, _), v in some.items() if n == "usagelens_total_cost") == 33951
+    assert len(answer.content) * 50 < len(client.get("/metrics").content)  # the histograms left out
+    check = subprocess.run(
+        [promtool, "check", "metrics"], input=answer.text, capture_output=True, text=True
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
+
+    # OpenMetrics still ends with its EOF, live families chosen or not.
+    for families in (chosen, ["usagelens_total_cost"]):
+        openmetrics = client.get(
+            "/metrics",
+            params={"family": families},
+            headers={"Accept": "application/openmetrics-text; version=1.0.0"},
+        )
+        assert openmetrics.text.endswith("# EOF\n")
+        parsed = {f.name for f in text_string_to_metric_families(openmetrics.text)}
+        assert "usagelens_total_cost" in parsed and "usagelens_resource_cost" not in parsed
+
+    wrong = client.get("/metrics", params={"family": "usagelens_total_costs"})
+    assert wrong.status_code == 400
+    assert wrong.headers["content-type"].startswith("application/problem+json")
+    assert "no metric family 'usagelens_total_costs'" in wrong.json()["detail"]
+
+
+def scrape_text(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Parse an exposition in the text format into {(sample name, labels): value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }

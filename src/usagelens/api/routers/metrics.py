@@ -2,14 +2,23 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request, Response
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request, Response
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
 from usagelens.api.deps import HandlersDep, PushesDep, SettingsDep, WriteAuth
 from usagelens.api.schemas import PushOut
 from usagelens.app import DataView
-from usagelens.exporter import Scrape, live_part, render_data, render_recommendations
+from usagelens.exporter import (
+    RECOMMENDATION_FAMILIES,
+    Scrape,
+    chosen_families,
+    live_part,
+    render_data,
+    render_recommendations,
+)
 
 router = APIRouter(tags=["metrics"])
 
@@ -37,20 +46,40 @@ _BODY = {
     response_class=Response,
     responses={200: {"content": {"text/plain": {}, "application/openmetrics-text": {}}}},
 )
-def metrics(request: Request, handlers: HandlersDep, settings: SettingsDep) -> Response:
-    """Render every metric: the data part once per data version, the live part fresh.
+def metrics(
+    request: Request,
+    handlers: HandlersDep,
+    settings: SettingsDep,
+    family: Annotated[
+        list[str] | None,
+        Query(
+            max_length=100,
+            description="only these metric families (repeatable; a counter with or without"
+            " _total); every family when absent",
+        ),
+    ] = None,
+) -> Response:
+    """Render the metrics: the data part once per data version (and per family choice),
+    the live part fresh.
 
-    OpenMetrics if the scraper asks for it; gzip if it accepts it.
+    OpenMetrics if the scraper asks for it; gzip if it accepts it. ``?family=`` lets a
+    scrape leave out what it does not need, above all the per-series usage histograms.
     """
+    families = chosen_families(family or ())
     recommendations = handlers.recommendations
 
     def render(view: DataView) -> Scrape:
-        summary = recommendations.summary(view.window)
-        extra = render_recommendations(summary, settings.budgets, view.costs.teams)
-        return Scrape.of(render_data(view) + extra)
+        wants_recommendations = families is None or not families.isdisjoint(RECOMMENDATION_FAMILIES)
+        extra = b""
+        if wants_recommendations:
+            summary = recommendations.summary(view.window)
+            extra = render_recommendations(summary, settings.budgets, view.costs.teams, families)
+        return Scrape.of(render_data(view, families) + extra)
 
-    scrape = handlers.queries.cached("metrics", render)
-    live, content_type = live_part(request.app.state.registry, request.headers.get("accept", ""))
+    scrape = handlers.queries.cached(("metrics", families), render)
+    live, content_type = live_part(
+        request.app.state.registry, request.headers.get("accept", ""), families
+    )
     gzip = "gzip" in request.headers.get("accept-encoding", "").lower()
     headers = {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"} if gzip else None
     return PartsResponse(scrape.parts(live, gzip), media_type=content_type, headers=headers)
