@@ -44,7 +44,10 @@ _BODY = {
     "/metrics",
     summary="Prometheus exposition",
     response_class=Response,
-    responses={200: {"content": {"text/plain": {}, "application/openmetrics-text": {}}}},
+    responses={
+        200: {"content": {"text/plain": {}, "application/openmetrics-text": {}}},
+        400: {"description": "a family= names no metric family (the answer lists them)"},
+    },
 )
 def metrics(
     request: Request,
