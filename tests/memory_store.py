@@ -309,9 +309,10 @@ class _Recommendations:
     def clear_history(self) -> None:
         self._data.events.clear()
 
-    def set_arrivals(self, arrivals: Mapping[int, int]) -> None:
+    def set_arrivals(self, arrivals: Mapping[int, int], version: int) -> None:
         for series_id, micros in arrivals.items():
             self._data.series[series_id].last_arrival = micros
+            self._data.series[series_id].version = version
 
     def unmark_digested(self, items: Sequence[tuple[str, str]]) -> None:
         self._data.digested.difference_update(items)
@@ -402,10 +403,11 @@ class _Queries:
     def position(self, source: str) -> datetime | None:
         return self._data.positions.get(source)
 
-    def spans(self) -> dict[SeriesKey, SeriesSpan]:
+    def spans(self, after: int = -1) -> dict[SeriesKey, SeriesSpan]:
         return {
             a.key: SeriesSpan(sid, a.first, a.last, a.last_arrival)
             for sid, a in self._data.series.items()
+            if a.version > after
         }
 
     def recommendation_states(self) -> dict[int, StoredState]:

@@ -297,8 +297,9 @@ class RecommendationRepository(Protocol):
         """Forget every event (an import then writes the exported ones)."""
         ...
 
-    def set_arrivals(self, arrivals: Mapping[int, int]) -> None:
-        """Set series' last arrival times (µs), as an import restores them."""
+    def set_arrivals(self, arrivals: Mapping[int, int], version: int) -> None:
+        """Set series' last arrival times (µs), as an import restores them, as a change of
+        those series at data ``version`` (so that what reads by changed version sees it)."""
         ...
 
 
@@ -440,8 +441,9 @@ class StoreQueries(Protocol):
         """Return how far a table source has been read."""
         ...
 
-    def spans(self) -> dict[SeriesKey, SeriesSpan]:
-        """Return every series' id, stored span and last arrival, by key."""
+    def spans(self, after: int = -1) -> dict[SeriesKey, SeriesSpan]:
+        """Return the id, stored span and last arrival, by key, of every series changed at
+        a data version after ``after`` (every series by default; an index range)."""
         ...
 
     def recommendation_states(self) -> dict[int, StoredState]:

@@ -286,7 +286,8 @@ def test_recommendation_states_history_exclusions_and_digests(store: Store) -> N
         assert uow.recommendations.mark_digested([("x1", "delete"), ("x3", "delete")], at) == [
             ("x3", "delete")
         ]
-        uow.recommendations.set_arrivals({a: _t(7)})
+        version = uow.state.bump()
+        uow.recommendations.set_arrivals({a: _t(7)}, version)
         uow.commit()
     with store.read() as queries:
         assert queries.recommendation_states() == {a: claimed, b: snoozed}

@@ -301,8 +301,7 @@ class Maintenance:
             uow.commit()
         self.rebuild(policy)
         with self.store.write() as uow:
-            restore_document(uow, export.get("recommendations"), self.clock())
-            uow.state.bump()
+            restore_document(uow, export.get("recommendations"), self.clock(), uow.state.bump())
             uow.commit()
         return result or IngestResult(0, 0, 0, 0, 0, 0, 0)
 

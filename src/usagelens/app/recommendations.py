@@ -9,6 +9,7 @@ with their history and advance the data version, so every worker, report and scr
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -33,7 +34,14 @@ from usagelens.domain.recommendations import (
 )
 from usagelens.domain.series import SeriesAggregate
 from usagelens.domain.times import as_utc
-from usagelens.ports import Clock, RecommendationEvent, Store, StoreQueries, UnitOfWork
+from usagelens.ports import (
+    Clock,
+    RecommendationEvent,
+    SeriesSpan,
+    Store,
+    StoreQueries,
+    UnitOfWork,
+)
 
 HISTORY_KEPT = 100
 """Events kept per series (the oldest go first)."""
@@ -63,6 +71,29 @@ class Filters:
         )
 
 
+class SpanIndex:
+    """Every series' id, span and last arrival by key, advanced by the series changed since
+    the version last read (an index range), not read whole: at 50,400 series the whole
+    read was 370-480 ms of every recommendations read, and so of each scrape after a write.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._version = -1
+        self._spans: dict[SeriesKey, SeriesSpan] = {}
+
+    def read(self, queries: StoreQueries) -> dict[SeriesKey, SeriesSpan]:
+        """Return the spans as the snapshot holds them (a copy, safe to keep)."""
+        version = queries.state().data_version
+        with self._lock:
+            if version < self._version:  # a slow reader's older snapshot: read it whole
+                return queries.spans()
+            if version > self._version:
+                self._spans.update(queries.spans(after=self._version))
+                self._version = version
+            return dict(self._spans)
+
+
 class Recommendations:
     """List, move and summarise recommendations; keep exclusion rules and the digest."""
 
@@ -79,6 +110,7 @@ class Recommendations:
         self.clock = clock
         self.queries = queries
         self.lifecycle = lifecycle or Lifecycle()
+        self._spans = SpanIndex()
 
     # Reads ---------------------------------------------------------------------------
 
@@ -138,7 +170,7 @@ class Recommendations:
         view = self.queries.view(window)
         now = self.clock()
         with self.store.read() as queries:
-            spans = queries.spans()
+            spans = self._spans.read(queries)
             stored = queries.recommendation_states()
             exclusions = queries.exclusions()
         items = []
@@ -343,8 +375,9 @@ def export_document(queries: StoreQueries) -> dict[str, object]:
     }  # fmt: skip
 
 
-def restore_document(uow: UnitOfWork, document: object, at: datetime) -> None:
-    """Write an export's recommendations into the store it was imported into."""
+def restore_document(uow: UnitOfWork, document: object, at: datetime, version: int) -> None:
+    """Write an export's recommendations into the store it was imported into, as a change
+    at data ``version`` (the arrival times it restores change their series)."""
     if document is None:
         return
     try:
@@ -388,7 +421,7 @@ def restore_document(uow: UnitOfWork, document: object, at: datetime) -> None:
             [(str(r), str(d)) for r, d in document.get("digested", [])], at
         )
         uow.recommendations.set_arrivals(
-            {sid(entry[:3]): int(entry[3]) for entry in document.get("arrivals", [])}
+            {sid(entry[:3]): int(entry[3]) for entry in document.get("arrivals", [])}, version
         )
     except (AssertionError, KeyError, TypeError, ValueError) as exc:
         raise InvalidInput(f"recommendations: not what an export holds ({exc!r})") from None

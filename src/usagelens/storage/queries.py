@@ -275,10 +275,13 @@ class SqlQueries:
         ).scalar()
         return _aware(position)
 
-    def spans(self) -> dict[SeriesKey, SeriesSpan]:
-        """Return every series' id, stored span and last arrival, by key."""
+    def spans(self, after: int = -1) -> dict[SeriesKey, SeriesSpan]:
+        """Return the id, stored span and last arrival, by key, of every series changed at
+        a data version after ``after`` (every series by default; an index range)."""
         self._cursor.execute(
             "SELECT id, team, resource, dimension, first_at, last_at, last_arrival FROM series"
+            f" WHERE changed_version > {self._mark}",
+            (after,),
         )
         return {
             (team, resource, _DIMENSIONS[dim]): SeriesSpan(sid, first, last, arrival)

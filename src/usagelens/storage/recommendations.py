@@ -127,11 +127,13 @@ class SqlRecommendations:
         """Forget every event."""
         self._conn.execute(delete(recommendation_events))
 
-    def set_arrivals(self, arrivals: Mapping[int, int]) -> None:
-        """Set series' last arrival times (µs)."""
+    def set_arrivals(self, arrivals: Mapping[int, int], version: int) -> None:
+        """Set series' last arrival times (µs), as a change of them at data ``version``."""
         for series_id, micros in arrivals.items():
             self._conn.execute(
-                update(series).where(series.c.id == series_id).values(last_arrival=micros)
+                update(series)
+                .where(series.c.id == series_id)
+                .values(last_arrival=micros, changed_version=version)
             )
 
     def unmark_digested(self, items: Sequence[tuple[str, str]]) -> None:
