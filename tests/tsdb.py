@@ -50,7 +50,9 @@ def installed(command: str, package: str) -> str:
     return str(path)
 
 
-def _wait(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
+def wait_ready(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 60) -> None:
+    """Wait until a server process answers 200 at ``url``; raise with its log's tail if it
+    exits or takes longer than ``timeout``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -106,7 +108,7 @@ class Prometheus:
              f"--web.listen-address=127.0.0.1:{self.port}"],
             stdout=self._log, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        _wait(self.url + "/-/ready", self._process, self.folder / "prometheus.log")
+        wait_ready(self.url + "/-/ready", self._process, self.folder / "prometheus.log")
 
     def stop(self) -> None:
         """Stop the server, if it runs."""
@@ -138,7 +140,7 @@ class VictoriaMetrics:
              "-loggerLevel=ERROR"],
             stdout=self._log, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        _wait(self.url + "/health", self._process, self.folder / "victoria-metrics.log")
+        wait_ready(self.url + "/health", self._process, self.folder / "victoria-metrics.log")
 
     def add(self, samples: Iterable[Sample]) -> None:
         """Import samples at their exact times and make them searchable at once."""

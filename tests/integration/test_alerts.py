@@ -18,7 +18,7 @@ import pytest
 
 from tests import independent
 from tests.conftest import free_port
-from tests.tsdb import installed
+from tests.tsdb import installed, wait_ready
 
 RULES = Path(__file__).resolve().parents[2] / "docs" / "examples" / "usagelens-rules.yml"
 TOKEN = "alert-token"
@@ -29,20 +29,9 @@ class _Process:
     """A server binary on loopback, its output in a log file, stopped at the end."""
 
     def __init__(self, args: list[str], log: Path, ready: str) -> None:
-        self.log = log
         self._out = log.open("wb")
         self.process = subprocess.Popen(args, stdout=self._out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"{args[0]} exited: {log.read_text()[-2000:]}")
-            try:
-                if httpx.get(ready, timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"{args[0]} did not get ready: {log.read_text()[-2000:]}")
+        wait_ready(ready, self.process, log)
 
     def stop(self) -> None:
         self.process.terminate()
