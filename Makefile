@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 RUNTIME := $(VENV)/.installed-runtime
 DEV := $(VENV)/.installed-dev
 
-.PHONY: demo test lint bench bench-scale clean
+.PHONY: demo test test-deep lint bench bench-scale clean
 
 $(RUNTIME): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,8 +21,11 @@ $(DEV): $(RUNTIME)
 demo: $(RUNTIME)
 	$(BIN)/usagelens demo
 
-test: $(DEV)  # two workers: about 1.5x faster than one on this 2-core machine
-	$(BIN)/python -m pytest -n 2
+test: $(DEV)  # two workers, work-stealing; generated cases and the soak at half depth
+	$(BIN)/python -m pytest -n 2 --dist worksteal
+
+test-deep: $(DEV)  # every generated case count and timed load at full depth (~1.4x longer)
+	USAGELENS_TEST_DEPTH=1 $(BIN)/python -m pytest -n 2 --dist worksteal
 
 lint: $(DEV)
 	$(BIN)/ruff check src tests benchmarks examples

@@ -26,6 +26,41 @@ if TYPE_CHECKING:
 DATA = Path(__file__).parent / "data"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 PG_ADMIN_URL = os.environ.get("USAGELENS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")
+DEPTH = float(os.environ.get("USAGELENS_TEST_DEPTH", "0.5"))
+"""How hard the generated and timed tests push: 0.5 for ``make test`` (lean), 1 for
+``make test-deep``. ``depth(n)`` scales a count of generated cases or seconds."""
+
+
+def depth(full: float) -> int:
+    """``full`` (what ``make test-deep`` runs) scaled by ``USAGELENS_TEST_DEPTH``, at least 1."""
+    return max(1, round(full * DEPTH))
+
+
+def _one_ssl_context() -> None:
+    """Build httpx's default SSL context once for the whole test process.
+
+    httpx builds a new one (loading the CA bundle: ~25 ms of CPU here) for every
+    ``httpx.get``/``post`` and every ``Client``, even for plain ``http://`` URLs. The tests
+    make thousands of such calls to loopback servers, and the readiness polls one every
+    0.1 s: py-spy found 40 s of the suite's CPU in ``Server.wait_ready`` alone. The context
+    for the default arguments is immutable in use, so sharing it changes nothing else.
+    """
+    import functools
+
+    import httpx._transports.default as transports
+
+    build = transports.create_ssl_context
+    shared = functools.lru_cache(maxsize=None)(build)
+
+    def create_ssl_context(verify: Any = True, cert: Any = None, trust_env: bool = True) -> Any:
+        if verify is True and cert is None:
+            return shared(verify=verify, cert=cert, trust_env=trust_env)
+        return build(verify=verify, cert=cert, trust_env=trust_env)
+
+    transports.create_ssl_context = create_ssl_context  # type: ignore[assignment]
+
+
+_one_ssl_context()
 
 
 def missing_server(reason: str) -> None:
@@ -372,17 +407,22 @@ def scrape(
     url: str | httpx.Client | InProcessClient, accept: str | None = None
 ) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     """Scrape /metrics (a URL: on a new connection); return {(sample name, labels): value}."""
-    from prometheus_client.parser import text_string_to_metric_families
-
     headers = {"Accept": accept} if accept else {}
     if isinstance(url, str):
         response = httpx.get(url + "/metrics", headers=headers, timeout=30)
     else:
         response = url.get("/metrics", headers=headers)
     response.raise_for_status()
+    return parse_exposition(response.text)
+
+
+def parse_exposition(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    """Parse a Prometheus text exposition into {(sample name, labels): value}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
     return {
         (sample.name, frozenset(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(response.text)
+        for family in text_string_to_metric_families(text)
         for sample in family.samples
     }
 

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 
 from tests import independent
-from tests.conftest import empty_store, store_content
+from tests.conftest import depth, empty_store, store_content
 from tests.memory_store import MemoryStore
 from usagelens.app import Handlers, build
 from usagelens.domain.histogram import UsageHistogram
@@ -53,7 +53,7 @@ STEPS = {
     "reprices": st.lists(st.sampled_from([0.5, 3.0]), max_size=1),
     "seed": st.integers(0, 1000),
 }
-EXAMPLES = 60
+EXAMPLES = depth(60)
 """Examples per store: 3 to 6 s on PostgreSQL, about 1 s on SQLite and in memory."""
 
 

@@ -28,7 +28,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from tests.conftest import InProcessClient
+from tests.conftest import InProcessClient, depth
 
 TOKEN = "schemathesis-token"
 CHECKS = [
@@ -37,10 +37,11 @@ CHECKS = [
     status_code_conformance,
     content_type_conformance,
 ]
-FUZZED_CASES = {"sqlite": 100, "postgresql": 50}
-"""Hypothesis cases per operation (fewer where the inputs run out): about 20 s on SQLite.
+FUZZED_CASES = {"sqlite": depth(100), "postgresql": depth(50)}
+"""Hypothesis cases per operation (fewer where the inputs run out), scaled by
+``USAGELENS_TEST_DEPTH``: 50 on SQLite under ``make test``, 100 under ``make test-deep``.
 PostgreSQL gets every coverage case (boundary lengths, wrong types) but half the fuzzed
-ones, about 11 s: those mostly retry the validation that SQLite's run has covered."""
+ones: those mostly retry the validation that SQLite's run has covered."""
 WITHOUT_TOKEN = 5
 """Every fifth request goes without the token."""
 

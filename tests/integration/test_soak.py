@@ -1,6 +1,7 @@
 """Soak: four workers on PostgreSQL under a bounded mixed load never fail and stay exact.
 
-For ``USAGELENS_SOAK_SECONDS`` seconds (default 20: ``make test`` keeps it lean) eleven clients at once ingest
+For ``USAGELENS_SOAK_SECONDS`` seconds (default 10 under ``make test``, 20 under
+``make test-deep``: ``USAGELENS_TEST_DEPTH`` scales it) eleven clients at once ingest
 overlapping summaries, push request events, read the API and scrape /metrics. Each client
 sends one request at a time, each on a new connection, so requests spread over the
 workers. Afterwards every answer is accounted for (no 5xx, no transport error, no status
@@ -43,12 +44,12 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Server, domain_samples, scrape
+from tests.conftest import Server, depth, domain_samples, scrape
 from usagelens.domain.model import Observation
 from usagelens.domain.summary import render_records, render_summary
 from usagelens.simulator.data import company
 
-SECONDS = float(os.environ.get("USAGELENS_SOAK_SECONDS", "20"))
+SECONDS = float(os.environ.get("USAGELENS_SOAK_SECONDS", depth(20)))
 TOKEN = "soak-token"
 AUTH = {"X-Auth-Token": TOKEN}
 END = datetime(2026, 6, 1, 12, tzinfo=UTC)

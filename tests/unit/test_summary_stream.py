@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import tests.unit.test_summary as precise_tests
+from tests.conftest import depth
 from usagelens.domain import summary
 from usagelens.domain.batch import UsageBatch
 from usagelens.domain.errors import SummaryFormatError
@@ -317,7 +318,7 @@ def sample_excerpt(sample: bytes) -> str:
     return "$".join(";".join(team.split(";")[:1500]) for team in (first, second))
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=depth(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data(), st.lists(st.integers(1, 70_000), min_size=1, max_size=3))
 def test_mutations_deep_inside_big_teams(data: st.DataObject, sizes: list[int]) -> None:
     text = sample_excerpt(SAMPLE)
@@ -450,7 +451,7 @@ chunk_sizes = st.lists(
 )
 
 
-@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=depth(200), suppress_health_check=[HealthCheck.too_slow])
 @given(st.data(), chunk_sizes)
 def test_valid_summaries_stream_to_the_precise_result(
     data: st.DataObject, sizes: list[int]
@@ -462,7 +463,7 @@ def test_valid_summaries_stream_to_the_precise_result(
     assert outcome(lambda: parse_summary_batch(payload)) == expected
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=depth(400), suppress_health_check=[HealthCheck.too_slow])
 @given(st.data(), chunk_sizes)
 def test_mutated_summaries_stream_to_the_precise_result_or_error(
     data: st.DataObject, sizes: list[int]
@@ -540,7 +541,7 @@ def json_payloads(draw: st.DrawFn) -> str:
 JSON_NOISE = [*'{}[],:"\\', " ", "\n", "1", "e", ".", "-", "n", "x", "\ufeff", "•"]
 
 
-@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=depth(200), suppress_health_check=[HealthCheck.too_slow])
 @given(st.data(), chunk_sizes)
 def test_json_payloads_stream_to_the_precise_result(data: st.DataObject, sizes: list[int]) -> None:
     payload = data.draw(json_payloads()).encode()
@@ -550,7 +551,7 @@ def test_json_payloads_stream_to_the_precise_result(data: st.DataObject, sizes: 
     assert_json_equivalent(payload, outcome(lambda: parse_records_batch(payload)))
 
 
-@settings(max_examples=400, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=depth(400), suppress_health_check=[HealthCheck.too_slow])
 @given(st.data(), chunk_sizes)
 def test_mutated_json_streams_to_the_precise_result_or_error(
     data: st.DataObject, sizes: list[int]
