@@ -24,7 +24,7 @@ demo: $(RUNTIME)
 test: $(DEV)  # two workers, work-stealing; generated cases and the soak at half depth
 	$(BIN)/python -m pytest -n 2 --dist worksteal
 
-test-deep: $(DEV)  # every generated case count and timed load at full depth (~1.4x longer)
+test-deep: $(DEV)  # every generated case count and the soak at full depth
 	USAGELENS_TEST_DEPTH=1 $(BIN)/python -m pytest -n 2 --dist worksteal
 
 lint: $(DEV)

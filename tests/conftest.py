@@ -407,13 +407,18 @@ def scrape(
     url: str | httpx.Client | InProcessClient, accept: str | None = None
 ) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     """Scrape /metrics (a URL: on a new connection); return {(sample name, labels): value}."""
+    return parse_exposition(scrape_text(url, accept))
+
+
+def scrape_text(url: str | httpx.Client | InProcessClient, accept: str | None = None) -> str:
+    """Scrape /metrics (a URL: on a new connection); return the exposition, refusing a 4xx/5xx."""
     headers = {"Accept": accept} if accept else {}
     if isinstance(url, str):
         response = httpx.get(url + "/metrics", headers=headers, timeout=30)
     else:
         response = url.get("/metrics", headers=headers)
     response.raise_for_status()
-    return parse_exposition(response.text)
+    return response.text
 
 
 def parse_exposition(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
@@ -427,9 +432,13 @@ def parse_exposition(text: str) -> dict[tuple[str, frozenset[tuple[str, str]]], 
     }
 
 
+SERVICE_METRICS = "usagelens_http_"
+"""The name prefix of the service's own request metrics, which differ between scrapes."""
+
+
 def domain_samples(samples: dict) -> dict:  # type: ignore[type-arg]
     """Keep the samples that describe the data (not the service's own request metrics)."""
-    return {k: v for k, v in samples.items() if not k[0].startswith("usagelens_http_")}
+    return {k: v for k, v in samples.items() if not k[0].startswith(SERVICE_METRICS)}
 
 
 def _installed(command: str, what: str) -> str:

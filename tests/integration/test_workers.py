@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests import independent
-from tests.conftest import domain_samples, parse_exposition, scrape
+from tests.conftest import SERVICE_METRICS, domain_samples, parse_exposition, scrape, scrape_text
 from usagelens.domain.summary import render_summary
 from usagelens.simulator.data import company
 
@@ -64,7 +64,7 @@ def _data_lines(exposition: str) -> list[str]:
         line
         for line in exposition.splitlines()
         if not line.startswith(
-            ("usagelens_http_", "# HELP usagelens_http_", "# TYPE usagelens_http_")
+            (SERVICE_METRICS, f"# HELP {SERVICE_METRICS}", f"# TYPE {SERVICE_METRICS}")
         )
     )
 
@@ -107,11 +107,11 @@ def test_four_workers_agree(
         index = bisect.bisect_left(BOUNDS, e["time"])
         per_bucket[(e["endpoint"], LABELS[index] if index < len(BOUNDS) else "+Inf")] += 1
 
-    first_text = httpx.get(server.url + "/metrics", timeout=30).text
+    first_text = scrape_text(server.url)
     first = domain_samples(parse_exposition(first_text))
     first_lines = _data_lines(first_text)
     for _ in range(29):  # each scrape on a new connection: any of the four workers answers
-        text = httpx.get(server.url + "/metrics", timeout=30).text
+        text = scrape_text(server.url)
         if _data_lines(text) != first_lines:  # then compare what they mean, to name it
             assert domain_samples(parse_exposition(text)) == first
     counts = {
