@@ -213,6 +213,34 @@ def _content(handlers: Handlers) -> dict[str, object]:
     return document
 
 
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, input: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``usagelens ARGS`` in this process, as a script would run it: stdin is no
+    terminal, the environment is this process's plus ``env``, and the answer is the exit
+    code and the two streams, as ``subprocess.run`` gives them.
+
+    It is the same ``main`` that ``python -m usagelens`` runs (its error handling
+    included), without a new interpreter importing the app for each command (~1 s of
+    CPU). Tests of what only a process shows (a terminal, signals, the entry point) start
+    one instead.
+    """
+    from click.testing import CliRunner
+
+    from usagelens.cli import main
+
+    code = 0
+    with CliRunner().isolation(input=input, env=env) as (out, err, _):
+        try:
+            main(list(args))
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 0 if exc.code is None else 1
+        finally:
+            sys.stdout.flush(), sys.stderr.flush()
+        stdout, stderr = out.getvalue().decode(), err.getvalue().decode()
+    return subprocess.CompletedProcess(["usagelens", *args], code, stdout, stderr)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

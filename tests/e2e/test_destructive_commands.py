@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, run_cli
 from usagelens.app import Handlers, build
 from usagelens.domain.model import Observation
 from usagelens.domain.summary import render_summary
@@ -31,15 +31,8 @@ PUSHES = b'[{"status": 202, "endpoint": "/a", "time": 0.2}, {"status": 500, "end
 
 
 def _run(url: str, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
-    """Run a command as a script would: stdin is not a terminal."""
-    return subprocess.run(
-        [sys.executable, "-m", "usagelens", *args],
-        env={**os.environ, "COLUMNS": "200", "USAGELENS_DATABASE_URL": url, **env},
-        stdin=subprocess.DEVNULL,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    """Run a command as a script would (stdin is not a terminal), in this process."""
+    return run_cli(*args, env={"COLUMNS": "200", "USAGELENS_DATABASE_URL": url, **env})
 
 
 def _on_a_terminal(url: str, *args: str, answer: str) -> tuple[int, str]:

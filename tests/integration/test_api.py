@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from tests import independent
-from tests.conftest import InProcessClient
+from tests.conftest import InProcessClient, run_cli
 from usagelens.documents import load_document
 
 TOKEN = "s3cret-token"
@@ -230,9 +230,6 @@ def test_without_a_token_writes_work_from_loopback(start_server) -> None:  # typ
 def test_policy_file_and_cli_ingest_into_a_server(
     start_server, tmp_path, sample_summary: bytes
 ) -> None:  # type: ignore[no-untyped-def]
-    import os
-    import subprocess
-    import sys
 
     policy = tmp_path / "policy.yaml"
     policy.write_text(
@@ -241,10 +238,9 @@ def test_policy_file_and_cli_ingest_into_a_server(
     server = start_server({"USAGELENS_API_TOKEN": TOKEN, "USAGELENS_POLICY_FILE": str(policy)})
     summary = tmp_path / "summary.txt"
     summary.write_bytes(sample_summary)
-    result = subprocess.run(
-        [sys.executable, "-m", "usagelens", "ingest", str(summary), "--url", server.url],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "USAGELENS_API_TOKEN": TOKEN},
-    )  # fmt: skip
+    result = run_cli(
+        "ingest", str(summary), "--url", server.url, env={"USAGELENS_API_TOKEN": TOKEN}
+    )
     assert result.returncode == 0, result.stderr
     assert "24000 inserted" in result.stdout
     rows = httpx.get(server.url + "/api/v1/resources", params={"limit": 10000}).json()["items"]

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,26 +12,18 @@ import psycopg
 import pytest
 
 from tests import independent
-from tests.conftest import Server, free_port, scrape
+from tests.conftest import Server, free_port, run_cli, scrape
 from usagelens.documents import load_document
 
 
 def _collect(
     db: str, *args: str, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "usagelens", "collect", *args],
-        capture_output=True, text=True, timeout=180,
-        env={**os.environ, "USAGELENS_DATABASE_URL": db, **(env or {})},
-    )  # fmt: skip
+    return run_cli("collect", *args, env={"USAGELENS_DATABASE_URL": db, **(env or {})})
 
 
 def _report(db: str) -> dict:  # type: ignore[type-arg]
-    result = subprocess.run(
-        [sys.executable, "-m", "usagelens", "report", "--format", "json"],
-        capture_output=True, text=True, timeout=120,
-        env={**os.environ, "USAGELENS_DATABASE_URL": db},
-    )  # fmt: skip
+    result = run_cli("report", "--format", "json", env={"USAGELENS_DATABASE_URL": db})
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -202,10 +192,7 @@ def test_a_timestamptz_table_in_another_zone_is_read_in_utc(
     # From the stored position (11:00 UTC): that row again and the new one, nothing older.
     again = _collect(db, "--source", source)
     assert "2 observations: 1 inserted, 0 updated, 1 duplicates" in again.stderr, again.stderr
-    export = subprocess.run(
-        [sys.executable, "-m", "usagelens", "export"], capture_output=True, text=True,
-        timeout=120, env={**os.environ, "USAGELENS_DATABASE_URL": db},
-    )  # fmt: skip
+    export = run_cli("export", env={"USAGELENS_DATABASE_URL": db})
     summary = json.loads(export.stdout)["observations"]
     assert "2026-11-19 10:00:00" in summary and "2026-11-19 12:00:00" in summary, summary
 

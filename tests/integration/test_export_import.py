@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +12,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine
 
+from tests.conftest import run_cli
 from usagelens.app import Handlers, build
 from usagelens.domain.errors import InvalidInput
 from usagelens.domain.policy import policy_from_document
@@ -96,11 +95,9 @@ def test_export_and_import_round_trip(
 def test_cli_export_import(tmp_path: Path, sample_summary: bytes) -> None:
     summary, backup = tmp_path / "s.txt", tmp_path / "backup.json"
     summary.write_bytes(sample_summary)
-    cli = [sys.executable, "-m", "usagelens"]
 
     def run(db: str, *args: str) -> subprocess.CompletedProcess[str]:
-        env = {**os.environ, "USAGELENS_DATABASE_URL": f"sqlite:///{tmp_path / db}"}
-        return subprocess.run([*cli, *args], env=env, capture_output=True, text=True, timeout=120)
+        return run_cli(*args, env={"USAGELENS_DATABASE_URL": f"sqlite:///{tmp_path / db}"})
 
     assert run("a.db", "ingest", str(summary)).returncode == 0
     assert run("a.db", "export", "-o", str(backup)).returncode == 0

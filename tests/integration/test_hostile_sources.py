@@ -9,9 +9,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
-import subprocess
-import sys
 import threading
 import time
 from collections import Counter
@@ -24,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import scrape
+from tests.conftest import run_cli, scrape
 
 SUMMARY = "/monitoring/infrastructure/using/summary/"
 PRICES = "/monitoring/infrastructure/using/prices"
@@ -235,14 +232,11 @@ def test_collect_reports_hostile_answers_and_keeps_only_the_good_branch(
 ) -> None:
     db = f"sqlite:///{tmp_path / 'collect.db'}"
     started = time.monotonic()
-    result = subprocess.run(
-        [
-            sys.executable, "-m", "usagelens", "collect", "--source", hostile.url + "/a",
-            *(arg for b in BEHAVIOURS for arg in ("--branch", str(b))),
-            "--timeout", "3", "--retries", "2",
-        ],
-        capture_output=True, text=True, timeout=120,
-        env={**os.environ, "USAGELENS_DATABASE_URL": db},
+    result = run_cli(
+        "collect", "--source", hostile.url + "/a",
+        *(arg for b in BEHAVIOURS for arg in ("--branch", str(b))),
+        "--timeout", "3", "--retries", "2",
+        env={"USAGELENS_DATABASE_URL": db},
     )  # fmt: skip
     elapsed = time.monotonic() - started
     assert result.returncode == 1, result.stderr
@@ -254,11 +248,7 @@ def test_collect_reports_hostile_answers_and_keeps_only_the_good_branch(
     assert "after 2 tries" in detail[9] and hostile.hits_of(9) == 2
     assert elapsed < 15, elapsed
 
-    report = subprocess.run(
-        [sys.executable, "-m", "usagelens", "report", "--format", "json"],
-        capture_output=True, text=True, timeout=120,
-        env={**os.environ, "USAGELENS_DATABASE_URL": db},
-    )  # fmt: skip
+    report = run_cli("report", "--format", "json", env={"USAGELENS_DATABASE_URL": db})
     assert report.returncode == 0, report.stderr
     teams = json.loads(report.stdout)["teams"]
     assert sum(len(t["rows"]) for t in teams) == 120

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
+
+from tests.conftest import run_cli
 
 
 def _load(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "usagelens", "load", *args],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    return run_cli("load", *args)
 
 
 def test_twenty_concurrent_form_posts_print_each_echo(httpbin_url: str) -> None:

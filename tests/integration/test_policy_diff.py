@@ -5,17 +5,14 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import re
 import statistics
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests import independent
-from tests.conftest import InProcessClient, store_content
+from tests.conftest import InProcessClient, run_cli, store_content
 from usagelens.documents import load_document
 
 TOKEN = "what-if-token"
@@ -108,33 +105,23 @@ def test_a_malformed_policy_is_a_422_problem(api: InProcessClient) -> None:
 def test_cli_policy_diff_json_matches_the_api(
     tmp_path: Path, sample_summary: bytes, sample_prices: bytes
 ) -> None:
-    env = {**os.environ, "USAGELENS_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
+    env = {"USAGELENS_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
     summary, prices, candidate = (tmp_path / n for n in ("s.txt", "p.yaml", "strict.yaml"))
     summary.write_bytes(sample_summary)
     prices.write_bytes(sample_prices)
     candidate.write_bytes(STRICTER)
-    cli = [sys.executable, "-m", "usagelens"]
     for args in (["ingest", str(summary)], ["prices", str(prices)]):
-        subprocess.run([*cli, *args], env=env, check=True, capture_output=True, timeout=120)
-    done = subprocess.run(
-        [*cli, "policy", "diff", str(candidate), "--json"],
-        env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        assert run_cli(*args, env=env).returncode == 0
+    done = run_cli("policy", "diff", str(candidate), "--json", env=env)
     assert done.returncode == 0, done.stderr
     diff = json.loads(done.stdout)
     changed, _, after = _expected(sample_summary, sample_prices)
     assert {(c["team"], c["resource"], c["dimension"]) for c in diff["changes"]} == changed
     assert diff["deleted_cost"]["after"]["CPU"] == pytest.approx(after["CPU"], abs=1e-9)
-    text = subprocess.run(
-        [*cli, "policy", "diff", str(candidate)], env=env, capture_output=True, text=True,
-        timeout=120,
-    )  # fmt: skip
+    text = run_cli("policy", "diff", str(candidate), env=env)
     assert text.returncode == 0, text.stderr
     assert f"{len(changed)} of 120 rows change decision" in text.stdout
-    bad = subprocess.run(
-        [*cli, "policy", "diff", str(tmp_path / "missing.yaml")],
-        env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    bad = run_cli("policy", "diff", str(tmp_path / "missing.yaml"), env=env)
     assert bad.returncode == 1
     assert "cannot read" in bad.stderr and "Traceback" not in bad.stderr
 

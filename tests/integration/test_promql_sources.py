@@ -201,7 +201,7 @@ def test_node_exporter_scraped_by_prometheus_shows_the_host(
         [exporter_binary, f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=log
     )
     config = (
-        "global:\n  scrape_interval: 2s\n"
+        "global:\n  scrape_interval: 1s\n"
         "scrape_configs:\n  - job_name: node\n    static_configs:\n"
         f"      - targets: ['127.0.0.1:{port}']\n        labels: {{team: platform}}\n"
     )
@@ -220,7 +220,7 @@ def test_node_exporter_scraped_by_prometheus_shows_the_host(
             rows = [r for team in _report(capsys)["teams"] for r in team["rows"]]
             if {r["dimension"] for r in rows} == {"CPU", "RAM", "NetFlow"}:
                 break
-            asyncio.run(asyncio.sleep(3))
+            asyncio.run(asyncio.sleep(2))
         assert {(r["team"], r["resource"]) for r in rows} == {("platform", f"127.0.0.1:{port}")}
         assert {r["dimension"] for r in rows} == {"CPU", "RAM", "NetFlow"}
         assert all(0 <= r["mean"] <= 100 for r in rows)

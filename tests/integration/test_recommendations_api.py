@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.conftest import InProcessClient, scrape
+from tests.conftest import InProcessClient, run_cli, scrape
 from tests.independent import parse
 from tests.independent import rows as spec_rows
 from usagelens.documents import load_document
@@ -83,26 +83,20 @@ def test_exclusions_are_managed_through_the_api(api: InProcessClient) -> None:
 
 
 def test_the_cli_moves_a_recommendation_on_a_server(
-    start_server, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-    sample_summary: bytes, sample_prices: bytes, tmp_path,
+    start_server, sample_summary: bytes, sample_prices: bytes, tmp_path
 ) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
     import httpx
 
-    from usagelens.cli import main
-
     server = start_server({"USAGELENS_API_TOKEN": TOKEN})
     httpx.post(server.url + "/api/v1/usage", content=sample_summary, headers=AUTH, timeout=60)
-    monkeypatch.setenv("USAGELENS_API_TOKEN", TOKEN)
-    monkeypatch.setenv("USAGELENS_DATABASE_URL", f"sqlite:///{tmp_path / 'unused.db'}")
+    env = {
+        "USAGELENS_API_TOKEN": TOKEN,
+        "USAGELENS_DATABASE_URL": f"sqlite:///{tmp_path / 'unused.db'}",
+    }
 
     def cli(*args: str) -> tuple[int, str, str]:
-        try:
-            main([*args, "--url", server.url])
-            code = 0
-        except SystemExit as exc:
-            code = int(exc.code or 0)
-        out = capsys.readouterr()
-        return code, out.out, out.err
+        done = run_cli(*args, "--url", server.url, env=env)
+        return done.returncode, done.stdout, done.stderr
 
     code, out, _ = cli("recommendations", "list", "--decision", "delete", "--json")
     assert code == 0
