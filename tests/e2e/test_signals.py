@@ -199,7 +199,7 @@ def _observations(db: Path) -> int:
 
 def test_sigkill_during_a_prune_leaves_every_aggregate_exact(tmp_path: Path) -> None:
     template = tmp_path / "template.db"
-    stored = _big_store(template, branches=20)
+    stored = _big_store(template, branches=10)
     prune = [sys.executable, "-m", "usagelens", "prune", "--older-than", "24h"]
 
     def run(db: Path) -> subprocess.Popen[bytes]:

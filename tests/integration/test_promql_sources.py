@@ -231,12 +231,13 @@ def test_node_exporter_scraped_by_prometheus_shows_the_host(
         log.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def prometheus_with_sample(
-    tmp_path: Path, sample_summary: bytes
+    tmp_path_factory: pytest.TempPathFactory, sample_summary: bytes
 ) -> Iterator[tuple[Prometheus, list[Sample]]]:
+    """One Prometheus holding the sample as series, for the tests that only read it."""
     samples = sample_series(sample_summary.decode())
-    server = Prometheus(tmp_path / "prom")
+    server = Prometheus(tmp_path_factory.mktemp("prom-sample") / "prom")
     server.add(samples)
     server.start()
     yield server, samples
