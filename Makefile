@@ -21,11 +21,15 @@ $(DEV): $(RUNTIME)
 demo: $(RUNTIME)
 	$(BIN)/usagelens demo
 
+# The tests start hundreds of Python processes (servers, workers, the CLI): each would compile
+# the package from source again where PYTHONDONTWRITEBYTECODE is set, so it is unset for them.
+PYTEST := env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -n 2 --dist worksteal
+
 test: $(DEV)  # two workers, work-stealing; generated cases and the soak at half depth
-	$(BIN)/python -m pytest -n 2 --dist worksteal
+	$(PYTEST)
 
 test-deep: $(DEV)  # every generated case count and the soak at full depth
-	USAGELENS_TEST_DEPTH=1 $(BIN)/python -m pytest -n 2 --dist worksteal
+	USAGELENS_TEST_DEPTH=1 $(PYTEST)
 
 lint: $(DEV)
 	$(BIN)/ruff check src tests benchmarks examples
