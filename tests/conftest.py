@@ -241,6 +241,11 @@ def run_cli(
     return subprocess.CompletedProcess(["usagelens", *args], code, stdout, stderr)
 
 
+SIMULATOR_READY = "/openapi.json"
+"""The path to poll for a simulator's start: its API document answers at once, where its
+data paths wait out ``--delay`` first (4 s per poll for the slowest simulators here)."""
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -425,7 +430,7 @@ def simulator(tmp_path: Path) -> Iterator[Server]:
     args = ["simulate", "--branches", "3", "--end", "2026-11-27 12:00:00"]
     server = Server(args, {}, free_port(), tmp_path / "sim.log")
     try:
-        server.wait_ready("/monitoring/infrastructure/using/prices")
+        server.wait_ready(SIMULATOR_READY)
         yield server
     finally:
         server.stop()

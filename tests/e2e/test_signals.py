@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import Server, free_port
+from tests.conftest import SIMULATOR_READY, Server, free_port
 from usagelens.app import Handlers, build
 from usagelens.domain.summary import render_summary
 from usagelens.simulator.data import company
@@ -246,7 +246,7 @@ def test_sigkill_during_a_refresh_leaves_whole_batches(tmp_path: Path) -> None:
         tmp_path / "sim.log",
     )
     try:
-        simulator.wait_ready("/monitoring/infrastructure/using/prices")
+        simulator.wait_ready(SIMULATOR_READY)
         db = tmp_path / "r.db"
         env = {
             "USAGELENS_SOURCES": simulator.url,
@@ -290,7 +290,7 @@ def test_sigterm_during_a_scheduled_refresh_releases_its_lease(tmp_path: Path) -
         ["simulate", "--branches", "2", "--delay", "4"], {}, free_port(), tmp_path / "slow.log"
     )
     try:
-        simulator.wait_ready("/monitoring/infrastructure/using/prices")
+        simulator.wait_ready(SIMULATOR_READY)
         db = tmp_path / "sched.db"
         server = _serve(
             tmp_path, db, "sched", USAGELENS_SOURCES=simulator.url, USAGELENS_REFRESH_EVERY="1h"

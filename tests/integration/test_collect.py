@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -12,7 +13,7 @@ import psycopg
 import pytest
 
 from tests import independent
-from tests.conftest import Server, free_port, run_cli, scrape
+from tests.conftest import SIMULATOR_READY, Server, free_port, run_cli, scrape
 from usagelens.documents import load_document
 
 
@@ -45,7 +46,7 @@ def slow_simulators(tmp_path: Path):  # type: ignore[no-untyped-def]
     ]
     try:
         for server in servers:
-            server.wait_ready("/monitoring/infrastructure/using/prices")
+            server.wait_ready(SIMULATOR_READY)
         yield servers
     finally:
         for server in servers:
@@ -73,16 +74,21 @@ def test_collect_lands_what_exists_names_failures_and_runs_concurrently(
     # take less than the sum, whatever the machine's load; at once, about the slowest.
     assert elapsed < 8 * DELAY, (elapsed, result.stderr)
 
+    # What the simulators serve, asked at once (each answer takes DELAY seconds).
+    paths = [
+        f"{s}/monitoring/infrastructure/using/summary/{b}" for s in (first, second) for b in (1, 2)
+    ]
+    with ThreadPoolExecutor(len(paths) + 1) as pool:
+        answers = list(
+            pool.map(
+                lambda url: httpx.get(url, timeout=30),
+                [*paths, f"{second}/monitoring/infrastructure/using/prices"],
+            )
+        )
     series: dict = {}
-    for server in (first, second):
-        for branch in (1, 2):
-            text = httpx.get(
-                f"{server}/monitoring/infrastructure/using/summary/{branch}", timeout=30
-            ).text
-            series.update(independent.parse(text))
-    prices = load_document(
-        httpx.get(f"{second}/monitoring/infrastructure/using/prices", timeout=30).content
-    )
+    for answer in answers[:-1]:
+        series.update(independent.parse(answer.text))
+    prices = load_document(answers[-1].content)
     expected = independent.money(independent.rows(series, prices["values"]))  # type: ignore[index]
     report = _report(db)
     assert report["total"] == pytest.approx(expected["total"], abs=1e-6)
