@@ -2,8 +2,9 @@
 would do with ``--dry-run`` and change nothing, ask on a terminal unless ``--yes``, and
 ``prune`` refuses an age under an hour unless forced.
 
-Real ``usagelens`` processes on real SQLite files and PostgreSQL databases; a terminal is
-a pseudo-terminal (``pty``). "Nothing changed" compares the whole ``export`` document.
+The command line on real SQLite files and PostgreSQL databases: run in this process as a
+script would run it (``run_cli``), and as a real process on a pseudo-terminal (``pty``)
+where a terminal is the point. "Nothing changed" compares the whole ``export`` document.
 """
 
 from __future__ import annotations
