@@ -214,11 +214,12 @@ def _content(handlers: Handlers) -> dict[str, object]:
 
 
 def run_cli(
-    *args: str, env: dict[str, str] | None = None, input: str | None = None
+    *args: str, env: dict[str, str | None] | None = None, input: str | None = None
 ) -> subprocess.CompletedProcess[str]:
     """Run ``usagelens ARGS`` in this process, as a script would run it: stdin is no
-    terminal, the environment is this process's plus ``env``, and the answer is the exit
-    code and the two streams, as ``subprocess.run`` gives them.
+    terminal, the environment is this process's plus ``env`` (a None value unsets that
+    variable), and the answer is the exit code and the two streams, as ``subprocess.run``
+    gives them.
 
     It is the same ``main`` that ``python -m usagelens`` runs (its error handling
     included), without a new interpreter importing the app for each command (~1 s of

@@ -1,4 +1,5 @@
-"""The demo, as a user runs it: the whole pipeline on embedded defaults."""
+"""The demo, as a user runs it: the whole pipeline on embedded defaults (real
+``python -m usagelens`` processes), and the README's local commands (run in process)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import free_port
+from tests.conftest import free_port, run_cli
 
 
 def test_demo_no_serve_prints_report_and_money(tmp_path: Path) -> None:
@@ -33,10 +34,7 @@ def test_cli_ingest_prices_report_on_a_local_database(tmp_path: Path) -> None:
     env_db = {"USAGELENS_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "usagelens", *args],
-            capture_output=True, text=True, timeout=120, env={**os.environ, **env_db},
-        )  # fmt: skip
+        return run_cli(*args, env=env_db)
 
     ingested = run("ingest", str(data / "summary_1.txt"))
     assert ingested.returncode == 0, ingested.stderr
@@ -55,20 +53,18 @@ def test_cli_ingest_prices_report_on_a_local_database(tmp_path: Path) -> None:
 def test_cli_policy_rebuild_and_prune(tmp_path: Path) -> None:
     """A policy file that disagrees with the store is refused until rebuild; prune works."""
     import json
-    import os
 
     data = Path(__file__).parents[1] / "data"
     policy = tmp_path / "policy.yaml"
     policy.write_text("intensity: {low: 50, medium: 70, high: 95}\n")
-    base = {**os.environ, "USAGELENS_DATABASE_URL": f"sqlite:///{tmp_path / 'cli.db'}"}
-    base.pop("USAGELENS_POLICY_FILE", None)
+    url = f"sqlite:///{tmp_path / 'cli.db'}"
 
     def run(*args: str, policy_file: Path | None = None) -> subprocess.CompletedProcess[str]:
-        env = {**base, **({"USAGELENS_POLICY_FILE": str(policy_file)} if policy_file else {})}
-        return subprocess.run(
-            [sys.executable, "-m", "usagelens", *args],
-            capture_output=True, text=True, timeout=120, env=env, stdin=subprocess.DEVNULL,
-        )  # fmt: skip
+        env = {
+            "USAGELENS_DATABASE_URL": url,
+            "USAGELENS_POLICY_FILE": policy_file and str(policy_file),
+        }
+        return run_cli(*args, env=env)
 
     assert run("ingest", str(data / "summary_1.txt")).returncode == 0
     refused = run("report", "--format", "json", policy_file=policy)
