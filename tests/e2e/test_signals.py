@@ -193,7 +193,7 @@ def _big_store(db: Path, branches: int) -> int:
 
 
 def _observations(db: Path) -> int:
-    with sqlite3.connect(db) as conn:
+    with contextlib.closing(sqlite3.connect(db)) as conn:  # closed: the prune test polls
         return int(conn.execute("SELECT count(*) FROM observations").fetchone()[0])
 
 
