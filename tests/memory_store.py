@@ -200,6 +200,13 @@ class _Batches:
         ]
         return max(versions, default=None)
 
+    def unchanged_since(self, sha256: str, data_version: int) -> IngestResult | None:
+        for b in self._data.batches:
+            if b.sha256 == sha256 and b.data_version == data_version and b.result.updated == 0:
+                n = b.result.observations
+                return IngestResult(0, n, 0, 0, n, b.result.teams, b.result.resources)
+        return None
+
 
 class _State:
     def __init__(self, data: _Data) -> None:

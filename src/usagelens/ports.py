@@ -322,6 +322,11 @@ class BatchRepository(Protocol):
         """Return the newest data version at which a payload with this digest was stored."""
         ...
 
+    def unchanged_since(self, sha256: str, data_version: int) -> IngestResult | None:
+        """Return the counts of a payload with this digest stored at ``data_version`` that
+        updated nothing (so held no time twice with two values), or None if there is none."""
+        ...
+
 
 class StateRepository(Protocol):
     """The store's data version and policy in force."""

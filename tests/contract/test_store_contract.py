@@ -183,6 +183,11 @@ def test_pushes_counters_and_batches_add_up(store: Store) -> None:
         second = uow.batches.add(BatchRecord(T0, "two", "f" * 64, result, 5))
         assert uow.pushes.endpoints() == {"/a"}
         assert uow.batches.version_of("f" * 64) == 5 and uow.batches.version_of("0" * 64) is None
+        assert uow.batches.unchanged_since("f" * 64, 5) is None  # it updated a reading
+        clean = IngestResult(0, 10, 10, 0, 0, 1, 2)
+        uow.batches.add(BatchRecord(T0, "three", "e" * 64, clean, 5))
+        assert uow.batches.unchanged_since("e" * 64, 4) is None  # not at that version
+        assert uow.batches.unchanged_since("e" * 64, 5) == IngestResult(0, 10, 0, 0, 10, 1, 2)
         uow.commit()
     with store.read() as queries:
         pushes, counters, batches = queries.push_state(), queries.counters(), queries.batches(5)
@@ -190,8 +195,8 @@ def test_pushes_counters_and_batches_add_up(store: Store) -> None:
     assert pushes.statuses == {200: 4, 500: 2}
     assert pushes.endpoints == {"/a": (3.0, 6)} and pushes.latency == {"/a": {"1.0": 6}}
     assert counters == {"seen": 2}
-    assert [b.source for b in batches] == ["two", "one"]
-    assert batches[0].result.batch_id == second and batches[0].result.inserted == 8
+    assert [b.source for b in batches] == ["three", "two", "one"]
+    assert batches[1].result.batch_id == second and batches[1].result.inserted == 8
 
 
 def test_the_state_moves_forward_and_keeps_the_policy(store: Store) -> None:

@@ -118,6 +118,30 @@ def test_sample_json_form_streams_to_the_precise_result(sample_summary: bytes, s
     assert batch_outcome(parse_records_batch(data)) == text_reference(sample_summary)
 
 
+@pytest.mark.parametrize("defer", [0, 1000, 10**9])
+@pytest.mark.parametrize("form", ["text", "json", "json after whitespace"])
+def test_the_payload_reader_holds_then_streams_to_the_same_batch(
+    sample_summary: bytes, defer: int, form: str
+) -> None:
+    """Up to ``defer`` bytes are only hashed; past them, parsed as they arrive: one batch."""
+    import hashlib
+
+    from usagelens.app.ingest import PayloadReader
+
+    data = sample_summary
+    if form != "text":
+        data = json.dumps(render_records(parse_summary_bytes(sample_summary))).encode()
+        data = b"\n  " + data if form == "json after whitespace" else data
+    reader = PayloadReader(defer=defer)
+    for start in range(0, len(data), 4096):
+        reader.feed(data[start : start + 4096])
+        assert reader.unparsed == (start + 4096 <= defer)
+    assert reader.sha256 == hashlib.sha256(data).hexdigest()
+    batch, digest = reader.close()
+    assert digest == reader.sha256 and not reader.unparsed
+    assert batch_outcome(batch) == text_reference(sample_summary)
+
+
 # The precise parsers' own error cases ------------------------------------------------
 
 

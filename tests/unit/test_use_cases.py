@@ -6,6 +6,7 @@ from __future__ import annotations
 import statistics
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -163,6 +164,48 @@ def test_pushes_past_the_endpoint_limit_go_to_other() -> None:
     assert set(state.push.endpoints) == {"/a", "/b", "other"}
     assert state.push.statuses == {200: 2, 500: 1}
     assert state.counters["push_endpoint_overflow"] == 1
+
+
+def test_a_resend_into_an_unchanged_store_is_recognised_by_its_digest_unparsed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from usagelens.app import ingest as ingest_module
+
+    parsed: list[int] = []
+
+    class CountingParser(ingest_module.SummaryParser):
+        def close(self) -> Any:
+            batch = super().close()
+            parsed.append(batch.observations)
+            return batch
+
+    monkeypatch.setattr(ingest_module, "SummaryParser", CountingParser)
+    service = _service()
+    first = _summary([("t", "r", "CPU", h, 10.0 + h) for h in range(6)])
+    stored = service.ingest.ingest(first, source="a")
+    again = service.ingest.ingest(first, source="b", json_form=False)
+    assert parsed == [6]  # the re-send was not parsed
+    assert (again.observations, again.inserted, again.updated, again.duplicates) == (6, 0, 0, 6)
+    assert (again.teams, again.resources) == (stored.teams, stored.resources)
+    assert again.batch_id > stored.batch_id
+    assert [b.source for b in service.queries.batches(limit=2)] == ["b", "a"]
+    assert service.queries.metrics_state().counters["observations_duplicate"] == 6
+
+    # A payload that updated a reading proves nothing about its own repeats: parsed again.
+    repeated = _summary([("t", "r", "CPU", 1, 11.0), ("t", "r", "CPU", 1, 40.0)])
+    service.ingest.ingest(repeated, source="c")
+    twice = service.ingest.ingest(repeated, source="c")
+    assert (twice.updated, twice.duplicates) == (1, 1) and parsed == [6, 2, 2]
+
+    # A price list advances the version: the digest alone no longer proves it, so parsed.
+    service.prices.replace_prices(b"values:\n  r: {CPU: 2}\n")
+    third = service.ingest.ingest(first, source="d")
+    assert (third.updated, third.duplicates) == (1, 5) and parsed == [6, 2, 2, 6]
+    # ...and that re-send, having updated a reading, does not prove the next one either,
+    # but the one after the next does.
+    service.ingest.ingest(first, source="e")
+    service.ingest.ingest(first, source="f")
+    assert parsed == [6, 2, 2, 6, 6]
 
 
 def test_an_identical_resend_is_all_duplicates_until_its_series_change() -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 
 from usagelens.app.policy import PolicyGuard
 from usagelens.app.recommendations import record_decisions
@@ -19,38 +20,62 @@ from usagelens.domain.series import SeriesAggregate, SeriesMerge, merge
 from usagelens.domain.summary import RecordsParser, SummaryParser
 from usagelens.ports import BatchRecord, Clock, Store, UnitOfWork
 
+DEFER_PARSE_BYTES = 8 << 20
+"""A payload up to this size is held unparsed until it is whole, so that a re-send of a
+stored one is recognised by its SHA-256 without being parsed; a larger one is parsed as it
+arrives."""
+
 
 class PayloadReader:
     """Take a summary chunk by chunk (text format or its JSON form) into a batch.
 
     ``json_form=None`` tells the forms apart by the first byte that is not whitespace.
+    The first ``defer`` bytes are only hashed until more arrive or the payload is closed.
     """
 
-    def __init__(self, json_form: bool | None = None) -> None:
+    def __init__(self, json_form: bool | None = None, defer: int = DEFER_PARSE_BYTES) -> None:
         self._json_form = json_form
         self._parser: SummaryParser | RecordsParser | None = None
-        self._head = b""
+        self._held: list[bytes] = []
+        self._held_size = 0
+        self._defer = defer
         self._digest = hashlib.sha256()
 
     def feed(self, chunk: bytes) -> None:
         """Take the next piece of the payload."""
         self._digest.update(chunk)
         if self._parser is None:
-            self._head += chunk
-            start = self._head.lstrip()
-            if not start and self._json_form is None:
+            self._held.append(chunk)
+            self._held_size += len(chunk)
+            if self._held_size <= self._defer:
                 return
-            if self._json_form is None:
-                self._json_form = start[:1] == b"["
-            self._parser = RecordsParser() if self._json_form else SummaryParser()
-            chunk, self._head = self._head, b""
-        self._parser.feed(chunk)
+            self._start()
+        else:
+            self._parser.feed(chunk)
+
+    @property
+    def sha256(self) -> str:
+        """The SHA-256 of what was fed so far."""
+        return self._digest.hexdigest()
+
+    @property
+    def unparsed(self) -> bool:
+        """Tell whether nothing has been parsed yet (the whole payload is held)."""
+        return self._parser is None
+
+    def _start(self) -> None:
+        """Pick the parser by the first byte that is not whitespace; feed it what is held."""
+        held, self._held, self._held_size = b"".join(self._held), [], 0
+        if self._json_form is None:
+            self._json_form = held.lstrip()[:1] == b"["
+        self._parser = RecordsParser() if self._json_form else SummaryParser()
+        self._parser.feed(held)
 
     def close(self) -> tuple[UsageBatch, str]:
         """Return the parsed batch and the payload's SHA-256 (raises SummaryFormatError)."""
         if self._parser is None:
-            self._parser = RecordsParser() if self._json_form else SummaryParser()
-            self._parser.feed(self._head)
+            self._start()
+        assert self._parser is not None
         return self._parser.close(), self._digest.hexdigest()
 
 
@@ -88,12 +113,16 @@ class Ingest:
 
         ``clamped``: readings a pull brought into 0..100 before sending them.
         """
+        counted = {"source_values_clamped": clamped} if clamped else None
+        if reader.unparsed:
+            known = self._known_resend(reader.sha256, source, counted)
+            if known is not None:
+                return known
         try:
             batch, sha256 = reader.close()
         except InvalidInput:
             count_rejected(self.store, "batches_rejected")
             raise
-        counted = {"source_values_clamped": clamped} if clamped else None
         return self.store_batch(batch, sha256=sha256, source=source, counted=counted)
 
     def ingest_summary(self, payload: bytes, *, source: str) -> IngestResult:
@@ -178,6 +207,31 @@ class Ingest:
             batch_id, result.observations, result.inserted, result.updated,
             result.duplicates, result.teams, result.resources,
         )  # fmt: skip
+
+    def _known_resend(
+        self, sha256: str, source: str, counted: Mapping[str, int] | None
+    ) -> IngestResult | None:
+        """Record an unparsed payload as a re-send if its digest proves it one; else None.
+
+        Proof: a payload with this SHA-256 was committed at the store's current data version
+        and updated nothing. Nothing has changed since (every change advances the version),
+        so each of its readings equals the stored value of its key and it repeats no time
+        with another value: all duplicates, as parsing and comparing would find.
+        """
+        check_name(source, "the batch's source label", LABEL_MAX)
+        with self.store.write() as uow:
+            self.guard.writable(uow)
+            version = uow.state.get().data_version
+            earlier = uow.batches.unchanged_since(sha256, version)
+            if earlier is None:
+                return None
+            readings = earlier.observations
+            batch_id = uow.batches.add(BatchRecord(self.clock(), source, sha256, earlier, version))
+            uow.counters.add(
+                {**(counted or {}), "batches_accepted": 1, "observations_duplicate": readings}
+            )
+            uow.commit()
+        return replace(earlier, batch_id=batch_id)
 
     def _record_resend(
         self, uow: UnitOfWork, batch: UsageBatch, sha256: str, source: str

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Connection, Table, delete, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from usagelens.domain.model import Dimension
+from usagelens.domain.model import Dimension, IngestResult
 from usagelens.domain.prices import OriginPrices
 from usagelens.domain.times import as_utc, naive_utc
 from usagelens.ports import BatchRecord, PushTally, StoreState
@@ -190,6 +190,20 @@ class SqlBatches:
             select(func.max(ingest_batches.c.data_version)).where(ingest_batches.c.sha256 == sha256)
         ).one()
         return None if row[0] is None else int(row[0])
+
+    def unchanged_since(self, sha256: str, data_version: int) -> IngestResult | None:
+        """Return the counts of a payload with this digest stored at ``data_version`` that
+        updated nothing (so held no time twice with two values), or None if there is none."""
+        c = ingest_batches.c
+        row = self._conn.execute(
+            select(c.observations, c.teams, c.resources)
+            .where(c.sha256 == sha256, c.data_version == data_version, c.updated == 0)
+            .limit(1)
+        ).first()
+        if row is None:
+            return None
+        observations = int(row.observations)
+        return IngestResult(0, observations, 0, 0, observations, int(row.teams), int(row.resources))
 
 
 class SqlState:
