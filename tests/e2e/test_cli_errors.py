@@ -165,15 +165,6 @@ STORE_COMMANDS = [
 """Every command that opens the store, with arguments it accepts."""
 
 
-def _in_process(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
-    """Run the command line in this process (as its entry point does); return code, stderr."""
-    from usagelens.cli import main
-
-    with pytest.raises(SystemExit) as caught:
-        main(args)
-    return int(caught.value.code or 0), capsys.readouterr().err
-
-
 @pytest.fixture
 def command_files(tmp_path: Path, sample_summary: bytes) -> dict[str, str]:
     (tmp_path / "summary.txt").write_bytes(sample_summary)
@@ -195,11 +186,11 @@ def command_files(tmp_path: Path, sample_summary: bytes) -> dict[str, str]:
     "command", STORE_COMMANDS, ids=lambda c: c[0] + (c[1] if c[0] == "policy" else "")
 )
 def test_every_command_on_a_store_that_is_away_ends_in_one_line(
-    command: list[str], url: str, command_files: dict[str, str],
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
-    monkeypatch.setenv("USAGELENS_DATABASE_URL", url)
-    code, stderr = _in_process([part.format(**command_files) for part in command], capsys)
+    command: list[str], url: str, command_files: dict[str, str]
+) -> None:
+    args = [part.format(**command_files) for part in command]
+    result = run_cli(*args, env={"USAGELENS_DATABASE_URL": url})
+    code, stderr = result.returncode, result.stderr
     assert code == 1, stderr
     assert len(stderr.strip().splitlines()) == 1, stderr
     assert stderr.startswith("error: USAGELENS_DATABASE_URL=") and "Traceback" not in stderr
@@ -209,11 +200,10 @@ def test_every_command_on_a_store_that_is_away_ends_in_one_line(
     "command", [["prices", "--origin", "x" * 600], ["prices", "--drop", "a\x01b"]]
 )
 def test_a_value_the_store_would_refuse_is_one_line_on_both_backends(
-    command: list[str], database_url: str,
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
-    monkeypatch.setenv("USAGELENS_DATABASE_URL", database_url)
-    code, stderr = _in_process(command, capsys)
+    command: list[str], database_url: str
+) -> None:
+    result = run_cli(*command, env={"USAGELENS_DATABASE_URL": database_url})
+    code, stderr = result.returncode, result.stderr
     assert code == 1, stderr
     (line,) = stderr.strip().splitlines()
     assert line.startswith("error: origin ") and "Traceback" not in stderr

@@ -17,11 +17,10 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import free_port
+from tests.conftest import free_port, run_cli
 from tests.tsdb import Prometheus, Sample, VictoriaMetrics, installed, sample_series
 from usagelens.app import build
 from usagelens.app.refresh import StoreTarget
-from usagelens.cli import main
 from usagelens.exporter import render_data
 from usagelens.pulls import pull_into
 from usagelens.sources.promql import PromQLSource, mapping_from_document
@@ -46,14 +45,10 @@ def _mapping_file(folder: Path, since: datetime, **changes: object) -> Path:
     return path
 
 
-def _cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    captured = capsys.readouterr()
-    return code, captured.out, captured.err
+def _cli(args: list[str]) -> tuple[int, str, str]:
+    """Run the command line in this process; return its exit code, stdout and stderr."""
+    result = run_cli(*args)
+    return result.returncode, result.stdout, result.stderr
 
 
 @pytest.fixture(params=["prometheus", "victoria-metrics"])
@@ -69,9 +64,9 @@ def tsdb(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Prometheus 
     server.stop()
 
 
-def _report(capsys: pytest.CaptureFixture[str]) -> dict:  # type: ignore[type-arg]
+def _report() -> dict:  # type: ignore[type-arg]
     """The report of USAGELENS_DATABASE_URL's store, its time of making left out."""
-    code, out, err = _cli(["report", "--json"], capsys)
+    code, out, err = _cli(["report", "--json"])
     assert code == 0, err
     document = json.loads(out)
     document.pop("generated_at")
@@ -107,7 +102,7 @@ def _data_samples(url: str) -> dict:  # type: ignore[type-arg]
 
 def test_a_pull_gives_what_the_summary_gives(
     tsdb: Prometheus | VictoriaMetrics, tmp_path: Path, sample_summary: bytes,
-    sample_prices: bytes, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    sample_prices: bytes, monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     samples = sample_series(sample_summary.decode())
     tsdb.add(samples)
@@ -118,16 +113,16 @@ def test_a_pull_gives_what_the_summary_gives(
 
     pulled, direct = (f"sqlite:///{tmp_path / name}" for name in ("pulled.db", "direct.db"))
     monkeypatch.setenv("USAGELENS_DATABASE_URL", pulled)
-    code, out, err = _cli(["collect", "--source", tsdb.source], capsys)
+    code, out, err = _cli(["collect", "--source", tsdb.source])
     assert code == 0, err
     assert "24000 observations: 24000 inserted" in err and "1 of 1 pulls landed" in out
-    assert _cli(["prices", str(tmp_path / "prices.yaml")], capsys)[0] == 0
-    from_pull = _report(capsys)
+    assert _cli(["prices", str(tmp_path / "prices.yaml")])[0] == 0
+    from_pull = _report()
 
     monkeypatch.setenv("USAGELENS_DATABASE_URL", direct)
-    assert _cli(["ingest", str(tmp_path / "summary.txt")], capsys)[0] == 0
-    assert _cli(["prices", str(tmp_path / "prices.yaml")], capsys)[0] == 0
-    from_summary = _report(capsys)
+    assert _cli(["ingest", str(tmp_path / "summary.txt")])[0] == 0
+    assert _cli(["prices", str(tmp_path / "prices.yaml")])[0] == 0
+    from_summary = _report()
     # The evidence's times are where the observations were stored: a pull stores them at the
     # step's times (the TSDB's alignment), the summary at its own seconds; within one step.
     pulled_spans, summary_spans = _spans(from_pull), _spans(from_summary)
@@ -140,9 +135,9 @@ def test_a_pull_gives_what_the_summary_gives(
 
     # A PromQL source brings usage only: a refresh of it leaves every price list alone.
     monkeypatch.setenv("USAGELENS_DATABASE_URL", pulled)
-    code, _, err = _cli(["collect", "--source", tsdb.source], capsys)
+    code, _, err = _cli(["collect", "--source", tsdb.source])
     assert code == 0 and "prices" not in err
-    code, out, _ = _cli(["prices"], capsys)
+    code, out, _ = _cli(["prices"])
     assert code == 0 and "SZY1417" in out
 
 
@@ -189,7 +184,7 @@ def test_a_later_pull_asks_only_for_the_steps_since(
 
 
 def test_node_exporter_scraped_by_prometheus_shows_the_host(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The default queries over a real node_exporter: the host appears with three dimensions."""
     exporter_binary = installed("prometheus-node-exporter", "prometheus-node-exporter")
@@ -215,9 +210,9 @@ def test_node_exporter_scraped_by_prometheus_shows_the_host(
         rows: list[dict] = []  # type: ignore[type-arg]
         deadline = datetime.now(UTC) + timedelta(seconds=60)
         while datetime.now(UTC) < deadline:
-            code, _, err = _cli(["collect", "--source", prometheus.source], capsys)
+            code, _, err = _cli(["collect", "--source", prometheus.source])
             assert code == 0, err
-            rows = [r for team in _report(capsys)["teams"] for r in team["rows"]]
+            rows = [r for team in _report()["teams"] for r in team["rows"]]
             if {r["dimension"] for r in rows} == {"CPU", "RAM", "NetFlow"}:
                 break
             asyncio.run(asyncio.sleep(2))
@@ -246,7 +241,7 @@ def prometheus_with_sample(
 
 def test_bad_promql_fails_that_pull_with_prometheus_words_and_others_go_on(
     prometheus_with_sample: tuple[Prometheus, list[Sample]], simulator, tmp_path: Path,
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
     server, samples = prometheus_with_sample
     first = min(at for *_, at, _ in samples)
@@ -254,7 +249,7 @@ def test_bad_promql_fails_that_pull_with_prometheus_words_and_others_go_on(
     monkeypatch.setenv("USAGELENS_PROMQL_FILE", str(mapping))
     monkeypatch.setenv("USAGELENS_DATABASE_URL", f"sqlite:///{tmp_path / 'bad.db'}")
     code, out, err = _cli(
-        ["collect", "--source", server.source, "--source", simulator.url, "--branch", "1"], capsys
+        ["collect", "--source", server.source, "--source", simulator.url, "--branch", "1"]
     )
     assert code == 1 and "2 of 3 pulls landed" in out, (out, err)
     failed = [line for line in err.splitlines() if "failed" in line]
@@ -265,7 +260,7 @@ def test_bad_promql_fails_that_pull_with_prometheus_words_and_others_go_on(
 
 def test_missing_labels_and_values_out_of_range_are_said_and_counted(
     prometheus_with_sample: tuple[Prometheus, list[Sample]], tmp_path: Path,
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     server, samples = prometheus_with_sample
     first = min(at for *_, at, _ in samples)
@@ -278,14 +273,14 @@ def test_missing_labels_and_values_out_of_range_are_said_and_counted(
     )
     db = f"sqlite:///{tmp_path / 'odd.db'}"
     monkeypatch.setenv("USAGELENS_DATABASE_URL", db)
-    code, _, err = _cli(["collect", "--source", server.source], capsys)
+    code, _, err = _cli(["collect", "--source", server.source])
     assert code == 0, err
     cpu = [(u * 2 - 50) for _, _, d, _, u in samples if d == "CPU"]
     clamped = sum(1 for v in cpu if v < 0 or v > 100)
     assert "8000 observations: 8000 inserted" in err
     assert f"{clamped} values outside 0..100 clamped to it" in err
     assert "4 series skipped" in err and "RAM series {team=" in err and "no resource label" in err
-    rows = [r for team in _report(capsys)["teams"] for r in team["rows"]]
+    rows = [r for team in _report()["teams"] for r in team["rows"]]
     assert {r["dimension"] for r in rows} == {"CPU"}
     assert all(0 <= r["mean"] <= 100 for r in rows)
     counted = _data_samples_live(db)
@@ -326,7 +321,7 @@ class _Hostile(BaseHTTPRequestHandler):
 
 
 def test_a_hanging_or_garbled_server_fails_the_pull_in_time(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     port = free_port()
     server = ThreadingHTTPServer(("127.0.0.1", port), _Hostile)
@@ -339,8 +334,7 @@ def test_a_hanging_or_garbled_server_fails_the_pull_in_time(
         started = datetime.now(UTC)
         code, _, err = _cli(
             ["collect", "--source", f"prometheus+http://127.0.0.1:{port}/hang",
-             "--source", f"prometheus+http://127.0.0.1:{port}/garbage"], capsys,
-        )  # fmt: skip
+             "--source", f"prometheus+http://127.0.0.1:{port}/garbage"])  # fmt: skip
         took = (datetime.now(UTC) - started).total_seconds()
         assert code == 1 and took < 15, (took, err)
         assert "/hang" in err and "no complete answer within 2 s" in err
@@ -352,7 +346,7 @@ def test_a_hanging_or_garbled_server_fails_the_pull_in_time(
 
 def test_the_webhook_and_collect_url_pull_a_promql_source_from_the_servers_position(
     prometheus_with_sample: tuple[Prometheus, list[Sample]], start_server, tmp_path: Path,
-    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # type: ignore[no-untyped-def]  # fmt: skip
     prometheus, samples = prometheus_with_sample
     mapping = _mapping_file(tmp_path, min(at for *_, at, _ in samples))
@@ -372,7 +366,7 @@ def test_the_webhook_and_collect_url_pull_a_promql_source_from_the_servers_posit
     # collect --url reads the position the server keeps: nothing is pulled twice.
     monkeypatch.setenv("USAGELENS_API_TOKEN", token)
     monkeypatch.setenv("USAGELENS_PROMQL_FILE", str(mapping))
-    code, _, err = _cli(["collect", "--source", prometheus.source, "--url", server.url], capsys)
+    code, _, err = _cli(["collect", "--source", prometheus.source, "--url", server.url])
     assert code == 0 and "no new rows" in err, err
     counts = httpx.get(server.url + "/api/v1/resources", params={"limit": 200}, timeout=30)
     assert {row["count"] for row in counts.json()["items"]} == {200}

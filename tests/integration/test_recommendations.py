@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -15,7 +15,7 @@ from typing import ClassVar
 
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, run_cli
 from usagelens.app import Filters, Handlers, build
 from usagelens.domain.errors import IllegalMove, InvalidInput
 from usagelens.domain.model import Decision, Dimension
@@ -235,11 +235,7 @@ class _Receiver(BaseHTTPRequestHandler):
         pass
 
 
-def test_the_digest_posts_each_new_candidate_once(
-    database_url: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from usagelens.cli import main
-
+def test_the_digest_posts_each_new_candidate_once(database_url: str) -> None:
     data = company(BRANCH)
     engine = create_engine_for(database_url)
     migrate(engine)
@@ -252,24 +248,15 @@ def test_the_digest_posts_each_new_candidate_once(
     _Receiver.posts = []
     server = ThreadingHTTPServer(("127.0.0.1", port), _Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    monkeypatch.setenv("USAGELENS_DATABASE_URL", database_url)
+    env: dict[str, str | None] = {"USAGELENS_DATABASE_URL": database_url}
     try:
-        codes = [_run(main, ["digest", "--webhook", f"http://127.0.0.1:{port}/hook"])
-                 for _ in range(2)]  # fmt: skip
+        runs = [run_cli("digest", "--webhook", f"http://127.0.0.1:{port}/hook", env=env)
+                for _ in range(2)]  # fmt: skip
     finally:
         server.shutdown()
         server.server_close()
-    assert codes == [0, 0], capsys.readouterr().err
+    assert [r.returncode for r in runs] == [0, 0], [r.stderr for r in runs]
     assert len(_Receiver.posts) == 1  # the second digest had nothing new to post
     text = _Receiver.posts[0]["text"]
     assert text.startswith(f"usagelens: {len(candidates)} new delete candidates")
     assert all(c.id in text for c in candidates)
-
-
-def _run(main: Callable[[list[str]], None], args: list[str]) -> int:
-    """Run the command line in this process; return its exit code."""
-    try:
-        main(args)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
