@@ -401,6 +401,9 @@ class _Queries:
     def counters(self) -> dict[str, int]:
         return dict(self._data.counters)
 
+    def unchanged_since(self, sha256: str, data_version: int) -> IngestResult | None:
+        return _Batches(self._data).unchanged_since(sha256, data_version)
+
     def batches(self, limit: int = 20) -> list[BatchRecord]:
         return list(reversed(self._data.batches))[:limit]
 

@@ -438,6 +438,10 @@ class StoreQueries(Protocol):
         """Return the newest ingest records, newest first."""
         ...
 
+    def unchanged_since(self, sha256: str, data_version: int) -> IngestResult | None:
+        """As ``BatchRepository.unchanged_since``, on this snapshot (no write lock)."""
+        ...
+
     def refresh_status(self) -> RefreshStatus | None:
         """Return the refresh lease and last outcome, None before the first refresh."""
         ...

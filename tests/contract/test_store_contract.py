@@ -191,6 +191,8 @@ def test_pushes_counters_and_batches_add_up(store: Store) -> None:
         uow.commit()
     with store.read() as queries:
         pushes, counters, batches = queries.push_state(), queries.counters(), queries.batches(5)
+        unchanged = queries.unchanged_since("e" * 64, 5), queries.unchanged_since("f" * 64, 5)
+    assert unchanged == (IngestResult(0, 10, 0, 0, 10, 1, 2), None)
     assert second > first
     assert pushes.statuses == {200: 4, 500: 2}
     assert pushes.endpoints == {"/a": (3.0, 6)} and pushes.latency == {"/a": {"1.0": 6}}

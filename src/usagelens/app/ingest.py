@@ -219,11 +219,14 @@ class Ingest:
         with another value: all duplicates, as parsing and comparing would find.
         """
         check_name(source, "the batch's source label", LABEL_MAX)
+        with self.store.read() as queries:  # first without the write lock: mostly no
+            if queries.unchanged_since(sha256, queries.state().data_version) is None:
+                return None
         with self.store.write() as uow:
             self.guard.writable(uow)
             version = uow.state.get().data_version
             earlier = uow.batches.unchanged_since(sha256, version)
-            if earlier is None:
+            if earlier is None:  # a write came between the two looks
                 return None
             readings = earlier.observations
             batch_id = uow.batches.add(BatchRecord(self.clock(), source, sha256, earlier, version))

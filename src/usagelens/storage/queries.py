@@ -39,7 +39,7 @@ from usagelens.storage.observations import (
     _USAGE_TYPES,
     _grouped,
 )
-from usagelens.storage.records import _aware
+from usagelens.storage.records import SqlBatches, _aware
 from usagelens.storage.tables import (
     counters,
     digest_sent,
@@ -230,6 +230,10 @@ class SqlQueries:
     def counters(self) -> dict[str, int]:
         """Return every named counter."""
         return {name: int(value) for name, value in self._conn.execute(select(counters))}
+
+    def unchanged_since(self, sha256: str, data_version: int) -> IngestResult | None:
+        """As ``BatchRepository.unchanged_since``, on this snapshot (no write lock)."""
+        return SqlBatches(self._conn).unchanged_since(sha256, data_version)
 
     def batches(self, limit: int = 20) -> list[BatchRecord]:
         """Return the newest records, newest first."""
