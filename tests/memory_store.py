@@ -334,13 +334,6 @@ class _Queries:
     def state(self) -> StoreState:
         return self._data.state
 
-    def summaries(self) -> list[SeriesSummary]:
-        return [
-            SeriesSummary(a.key, a.stats, a.verdict, a.first, a.last)
-            for a in self._data.series.values()
-            if a.stats is not None and a.verdict is not None
-        ]
-
     def summaries_changed(self, after: int) -> list[tuple[int, SeriesSummary | None]]:
         return [
             (

@@ -389,13 +389,9 @@ class StoreQueries(Protocol):
         """Return the store's state."""
         ...
 
-    def summaries(self) -> list[SeriesSummary]:
-        """Return the statistics and verdict of every series that holds observations."""
-        ...
-
     def summaries_changed(self, after: int) -> list[tuple[int, SeriesSummary | None]]:
         """Return, by id, every series changed at a data version after ``after``: its
-        summary, or None for one that holds no observations now."""
+        summary, or None for one that holds no observations now; ``-1`` gives every series."""
         ...
 
     def keys(self) -> dict[int, SeriesKey]:

@@ -125,7 +125,8 @@ class Maintenance:
                     else Policy()
                 )
             spans = uow.read.spans()
-            before = {s.key: s.verdict.decision for s in uow.read.summaries()}
+            changed = uow.read.summaries_changed(-1)  # every series
+            before = {s.key: s.verdict.decision for _, s in changed if s is not None}
             aggregates = {
                 span.id: SeriesAggregate(
                     span.id, key, stored_decision=before.get(key), last_arrival=span.last_arrival

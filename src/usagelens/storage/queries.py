@@ -77,11 +77,6 @@ class SqlQueries:
             prices_version=int(row.prices_version),
         )
 
-    def summaries(self) -> list[SeriesSummary]:
-        """Return the statistics and verdict of every series that holds observations."""
-        self._cursor.execute(f"SELECT {_SUMMARY_COLUMNS} FROM series WHERE count > 0")
-        return [_summary(row) for row in self._cursor.fetchall()]
-
     def summaries_changed(self, after: int) -> list[tuple[int, SeriesSummary | None]]:
         """Return, by id, every series changed at a data version after ``after``: its
         summary, or None for one that holds no observations now (an index range)."""
