@@ -8,15 +8,19 @@ DEV := $(VENV)/.installed-dev
 
 .PHONY: demo test test-deep lint bench bench-scale clean
 
+# One pip run each (the venv's own pip does PEP 660 editable installs), and no bytecode
+# compiled ahead: Python compiles what is imported, once, on first use.
+PIP := $(BIN)/python -m pip install --quiet --no-compile --disable-pip-version-check
+
 $(RUNTIME): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e .
+	$(PIP) -e .
 	touch $(RUNTIME)
 
-$(DEV): $(RUNTIME)
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
-	touch $(DEV)
+$(DEV): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) -e ".[dev]"
+	touch $(RUNTIME) $(DEV)
 
 demo: $(RUNTIME)
 	$(BIN)/usagelens demo

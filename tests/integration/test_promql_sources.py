@@ -204,7 +204,8 @@ def test_node_exporter_scraped_by_prometheus_shows_the_host(
     prometheus.start()
     try:
         mapping = tmp_path / "promql.yaml"
-        mapping.write_text("step: 15s\nlookback: 2m\n")  # the default node_exporter queries
+        # the default node_exporter queries; a 2 s step: the newest step is whole sooner
+        mapping.write_text("step: 2s\nlookback: 2m\n")
         monkeypatch.setenv("USAGELENS_PROMQL_FILE", str(mapping))
         monkeypatch.setenv("USAGELENS_DATABASE_URL", f"sqlite:///{tmp_path / 'node.db'}")
         rows: list[dict] = []  # type: ignore[type-arg]
@@ -215,7 +216,7 @@ def test_node_exporter_scraped_by_prometheus_shows_the_host(
             rows = [r for team in _report()["teams"] for r in team["rows"]]
             if {r["dimension"] for r in rows} == {"CPU", "RAM", "NetFlow"}:
                 break
-            asyncio.run(asyncio.sleep(2))
+            asyncio.run(asyncio.sleep(1))
         assert {(r["team"], r["resource"]) for r in rows} == {("platform", f"127.0.0.1:{port}")}
         assert {r["dimension"] for r in rows} == {"CPU", "RAM", "NetFlow"}
         assert all(0 <= r["mean"] <= 100 for r in rows)
