@@ -63,6 +63,30 @@ def _one_ssl_context() -> None:
 _one_ssl_context()
 
 
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Start each xdist worker on its share of the ``heavy`` tests (ten seconds or more).
+
+    Work stealing hands each worker one contiguous block of the collection and steals
+    from a block's end, so the suite ends when its last-started test ends: a heavy test
+    left for the end kept one core busy alone. Here block ``i`` (the sizes xdist will cut)
+    opens with every ``workers``-th heavy test; the light tests keep their order (pytest's
+    own, which keeps tests sharing a module fixture together).
+    """
+    workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
+    heavy = [item for item in items if item.get_closest_marker("heavy")]
+    light = iter([item for item in items if not item.get_closest_marker("heavy")])
+    ordered: list[pytest.Item] = []
+    remaining = len(items)
+    for block in range(workers):
+        size = remaining // (workers - block)
+        remaining -= size
+        share = heavy[block::workers]
+        ordered += share + [next(light) for _ in range(max(0, size - len(share)))]
+    ordered += list(light)
+    items[:] = ordered
+
+
 def missing_server(reason: str) -> None:
     """Skip with a visible reason on a user's machine; fail under CI=true."""
     if IN_CI:

@@ -133,6 +133,7 @@ def _price_document(resources: int, price: int) -> bytes:
     return json.dumps({"values": values}).encode()
 
 
+@pytest.mark.heavy
 def test_sigkill_during_a_price_replacement_leaves_the_old_list_or_the_new(
     tmp_path: Path,
 ) -> None:
@@ -197,6 +198,7 @@ def _observations(db: Path) -> int:
         return int(conn.execute("SELECT count(*) FROM observations").fetchone()[0])
 
 
+@pytest.mark.heavy
 def test_sigkill_during_a_prune_leaves_every_aggregate_exact(tmp_path: Path) -> None:
     template = tmp_path / "template.db"
     stored = _big_store(template, branches=10)
@@ -237,6 +239,7 @@ def test_sigkill_during_a_prune_leaves_every_aggregate_exact(tmp_path: Path) -> 
     assert partial, "no kill landed in the middle of the prune: the test proved nothing"
 
 
+@pytest.mark.heavy
 def test_sigkill_during_a_refresh_leaves_whole_batches(tmp_path: Path) -> None:
     end = (datetime.now(UTC) - timedelta(hours=1)).strftime("%Y-%m-%d %H:%M:%S")
     simulator = Server(
@@ -285,6 +288,7 @@ def _quietly(call) -> None:  # type: ignore[no-untyped-def]
         call()
 
 
+@pytest.mark.heavy
 def test_sigterm_during_a_scheduled_refresh_releases_its_lease(tmp_path: Path) -> None:
     simulator = Server(
         ["simulate", "--branches", "2", "--delay", "4"], {}, free_port(), tmp_path / "slow.log"

@@ -117,6 +117,7 @@ def _until(what: str, check, timeout: float = 60):  # type: ignore[no-untyped-de
     raise AssertionError(f"timed out waiting for {what}")
 
 
+@pytest.mark.heavy
 def test_alertmanager_receives_the_new_candidate_alert(
     start_server, receiver, tmp_path: Path, sample_summary: bytes
 ) -> None:  # type: ignore[no-untyped-def]

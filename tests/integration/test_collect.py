@@ -254,6 +254,7 @@ def test_collect_into_a_server_keeps_the_table_position_on_the_server(  # type: 
     assert unnamed.status_code == 422
 
 
+@pytest.mark.heavy
 def test_scheduled_refresh_runs_one_pull_at_a_time_across_workers(start_server, simulator) -> None:  # type: ignore[no-untyped-def]
     server = start_server(
         {"USAGELENS_SOURCES": simulator.url, "USAGELENS_REFRESH_EVERY": "1s"}, workers=2

@@ -172,6 +172,7 @@ def test_names_are_escaped_everywhere(app_client) -> None:  # type: ignore[no-un
     assert "unpriced" in pages[1]
 
 
+@pytest.mark.heavy
 def test_a_page_of_fifty_thousand_rows_renders_one_page(app_client) -> None:  # type: ignore[no-untyped-def]
     api: InProcessClient = app_client(api_token=TOKEN, max_body_bytes=50_000_000)
     teams = [

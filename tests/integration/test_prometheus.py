@@ -80,6 +80,7 @@ def _wait_for(url: str, promql: str, expected: float, timeout: float = 60) -> No
     raise AssertionError(f"{promql} = {seen}, expected {expected}")
 
 
+@pytest.mark.heavy
 def test_prometheus_scrapes_the_same_totals(
     start_server, prometheus, sample_summary: bytes, sample_prices: bytes
 ) -> None:  # type: ignore[no-untyped-def]

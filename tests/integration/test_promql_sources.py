@@ -100,6 +100,7 @@ def _data_samples(url: str) -> dict:  # type: ignore[type-arg]
     }
 
 
+@pytest.mark.heavy
 def test_a_pull_gives_what_the_summary_gives(
     tsdb: Prometheus | VictoriaMetrics, tmp_path: Path, sample_summary: bytes,
     sample_prices: bytes, monkeypatch: pytest.MonkeyPatch,
@@ -141,6 +142,7 @@ def test_a_pull_gives_what_the_summary_gives(
     assert code == 0 and "SZY1417" in out
 
 
+@pytest.mark.heavy
 def test_a_later_pull_asks_only_for_the_steps_since(
     tsdb: Prometheus | VictoriaMetrics, tmp_path: Path, sample_summary: bytes
 ) -> None:
@@ -183,6 +185,7 @@ def test_a_later_pull_asks_only_for_the_steps_since(
     engine.dispose()
 
 
+@pytest.mark.heavy
 def test_node_exporter_scraped_by_prometheus_shows_the_host(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

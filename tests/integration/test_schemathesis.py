@@ -130,6 +130,7 @@ def _fuzz(operation: Any, ledger: Ledger, cases_per_operation: int) -> list[str]
 # that cannot be exact): the warning comes once per process, from whichever case first
 # builds that strategy, so as an error it made a replay "flaky" depending on test order.
 @pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning")
+@pytest.mark.heavy
 def test_every_operation_conforms_to_the_document(
     seeded_app: Any, module_database_url: str
 ) -> None:

@@ -380,6 +380,7 @@ def _expected_histograms(
 
 @pytest.mark.slow
 @pytest.mark.postgres
+@pytest.mark.heavy
 def test_soak_mixed_load_stays_exact(
     start_server: Callable[..., Server],
     postgres_url: str,

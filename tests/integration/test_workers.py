@@ -72,6 +72,7 @@ def _data_lines(exposition: str) -> list[str]:
 @pytest.mark.parametrize(
     "store", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)]
 )
+@pytest.mark.heavy
 def test_four_workers_agree(
     store: str, start_server, request: pytest.FixtureRequest, sample_summary: bytes
 ) -> None:  # type: ignore[no-untyped-def]
@@ -145,6 +146,7 @@ def test_four_workers_agree(
 
 
 @pytest.mark.postgres
+@pytest.mark.heavy
 def test_servers_on_different_ports_see_every_write_at_once(
     start_server, postgres_url: str, sample_summary: bytes, sample_prices: bytes
 ) -> None:  # type: ignore[no-untyped-def]

@@ -603,6 +603,7 @@ def peak_while(parse: Callable[[], object]) -> int:
         tracemalloc.stop()
 
 
+@pytest.mark.heavy
 def test_a_30_mb_summary_streams_in_bounded_memory(sample_summary: bytes) -> None:
     data = big_summary(sample_summary, 33)
     assert len(data) > 29_000_000
