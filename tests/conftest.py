@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import secrets
@@ -82,7 +83,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         size = remaining // (workers - block)
         remaining -= size
         share = heavy[block::workers]
-        ordered += share + [next(light) for _ in range(max(0, size - len(share)))]
+        ordered += share + list(itertools.islice(light, max(0, size - len(share))))
     ordered += list(light)
     items[:] = ordered
 
