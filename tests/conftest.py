@@ -75,8 +75,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     own, which keeps tests sharing a module fixture together).
     """
     workers = int(getattr(config, "workerinput", {}).get("workercount", 1))
-    heavy = [item for item in items if item.get_closest_marker("heavy")]
-    light = iter([item for item in items if not item.get_closest_marker("heavy")])
+    heavy: list[pytest.Item] = []
+    rest: list[pytest.Item] = []
+    for item in items:
+        (heavy if item.get_closest_marker("heavy") else rest).append(item)
+    light = iter(rest)
     ordered: list[pytest.Item] = []
     remaining = len(items)
     for block in range(workers):
