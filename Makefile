@@ -30,7 +30,8 @@ demo: $(RUNTIME)
 PYTEST := env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -n 3 --dist worksteal
 
 # Three workers on two cores: the tests wait on servers, databases and processes for about a
-# sixth of the time, which the third fills (-n 2: 351 s, -n 3: 298 s, -n 4: 328 s here).
+# sixth of the time, which the third fills (-n 2: 351 s, -n 3: 298 s, -n 4: 328 s on one
+# machine; a fresh clone's whole `make test` took 3:19 on a faster one).
 test: $(DEV)  # three workers, work-stealing; generated cases and the soak at half depth
 	$(PYTEST)
 
