@@ -349,10 +349,12 @@ class _Queries:
     def keys(self) -> dict[int, SeriesKey]:
         return {sid: a.key for sid, a in self._data.series.items()}
 
-    def distributions(self, window: Window) -> Iterator[tuple[int, Distribution]]:
+    def distributions(self, window: Window, after: int = -1) -> Iterator[tuple[int, Distribution]]:
         since = to_micros(window.since) if window.since else None
         until = to_micros(window.until) if window.until else None
         for sid in sorted(self._data.observations):
+            if self._data.series[sid].version <= after:
+                continue
             usages = [
                 usage
                 for t, usage in self._data.observations[sid].items()

@@ -398,8 +398,9 @@ class StoreQueries(Protocol):
         """Return every series' key by id."""
         ...
 
-    def distributions(self, window: Window) -> Iterator[tuple[int, Distribution]]:
-        """Yield every series' distribution of usages within a window, computed set-wise."""
+    def distributions(self, window: Window, after: int = -1) -> Iterator[tuple[int, Distribution]]:
+        """Yield the distribution of usages within a window of every series changed at a
+        data version after ``after`` (every series by default) that has any there."""
         ...
 
     def all_distributions(self) -> Iterator[tuple[int, Distribution, int, int]]:

@@ -32,6 +32,7 @@ def test_without_equals_counting_what_stays(usages: list[float], data: st.DataOb
         assert stats.total == math.fsum(inside)
         assert stats.mean == statistics.fmean(inside)
         assert stats.median == statistics.median(inside)
+        assert stats.frequencies == Distribution.of(inside).stats().frequencies
 
 
 def test_removing_what_is_not_there_is_refused() -> None:

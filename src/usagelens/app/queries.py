@@ -2,12 +2,15 @@
 a scrape shows beside the data. Results are cached per data version, which every change
 advances; a warm read is one cheap query for the store's state.
 
-Reads of all stored data come from the maintained aggregates; a time window is computed
-set-wise from the raw observations. Every read runs in one snapshot.
+Reads of all stored data come from the maintained aggregates; a time window from the raw
+observations, counted set-wise. Both views are kept and advanced by the series each write
+changed (``app.readmodel``). Every read runs in one snapshot.
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -15,9 +18,9 @@ from functools import cached_property
 from typing import TypeVar
 
 from usagelens.app.policy import PolicyGuard
-from usagelens.app.readmodel import AllTimeModel
+from usagelens.app.readmodel import ViewModel, window_changes
 from usagelens.cache import VersionedCache
-from usagelens.domain.analytics import AnalyticsRow, price_rows
+from usagelens.domain.analytics import AnalyticsRow
 from usagelens.domain.batch import from_micros, to_micros
 from usagelens.domain.distribution import SeriesStats
 from usagelens.domain.model import ALL_TIME, SeriesKey, Window
@@ -36,6 +39,9 @@ from usagelens.ports import (
 )
 
 T = TypeVar("T")
+
+KEPT_WINDOWS = 4
+"""How many windows' views are kept and advanced (each holds a row per series)."""
 
 
 @dataclass(frozen=True)
@@ -98,7 +104,11 @@ class Queries:
         self.source_order = tuple(source_order)
         self._cache = VersionedCache()
         self._prices: tuple[int, PriceList] | None = None
-        self._all_time = AllTimeModel(self._prices_in_force)
+        self._all_time = ViewModel(self._prices_in_force)
+        self._windows_lock = threading.Lock()
+        self._windows: OrderedDict[Window, ViewModel] = OrderedDict()
+        """The views of the last windows read (a few: a rolling window is a new one each
+        minute), each advanced by what changed."""
 
     def resolve(self, window: Window | None = None) -> Window:
         """Return the window a read covers: the one named, else the configured default.
@@ -137,18 +147,22 @@ class Queries:
     def _compute_view(
         self, queries: StoreQueries, version: int, window: Window, policy: Policy
     ) -> DataView:
-        if window == ALL_TIME:
-            kept = self._all_time.view(queries, queries.state(), policy)
-            return DataView(version, window, kept.stats, kept.rows, (kept.costs, kept.deleted))
-        prices = self._prices_in_force(queries)
-        enough = policy.min_observations
-        stored = queries.spans()
-        keys = {span.id: key for key, span in stored.items()}
-        spans = {key: (span.first, span.last) for key, span in stored.items()}
-        stats = [(keys[sid], d.stats()) for sid, d in queries.distributions(window)]
-        verdicts = ((key, policy.judge(s.count, s.mean, s.median)) for key, s in stats)
-        rows = price_rows(verdicts, prices, spans, enough)
-        return DataView(version, window, stats, rows)
+        model = self._all_time if window == ALL_TIME else self._window_model(window)
+        kept = model.view(queries, queries.state(), policy)
+        return DataView(version, window, kept.stats, kept.rows, (kept.costs, kept.deleted))
+
+    def _window_model(self, window: Window) -> ViewModel:
+        """Return the kept view of a window, the least recently read one making room."""
+        with self._windows_lock:
+            model = self._windows.get(window)
+            if model is None:
+                model = self._windows[window] = ViewModel(
+                    self._prices_in_force, window_changes(window)
+                )
+                while len(self._windows) > KEPT_WINDOWS:
+                    self._windows.popitem(last=False)
+            self._windows.move_to_end(window)
+            return model
 
     def _prices_in_force(self, queries: StoreQueries) -> PriceList:
         """Return the prices in force of a snapshot, re-read only when a list changed."""
@@ -201,6 +215,8 @@ class Queries:
         """Drop every cached result (after a rebuild changed the policy in force)."""
         self._cache.clear()
         self._all_time.forget()
+        with self._windows_lock:
+            self._windows.clear()
 
     def data_version(self) -> int:
         """Return the store's data version (it grows with every change)."""

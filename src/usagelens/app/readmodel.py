@@ -1,13 +1,15 @@
-"""The all-time view kept across data versions, so that a read after a write costs what the
-write changed rather than what is stored.
+"""Views kept across data versions, so that a read after a write costs what the write
+changed rather than what is stored: the all-time view, and one per time window read.
 
 Each series remembers the data version of its last change (``series.changed_version``,
-indexed), and the price lists have a version of their own. Advancing the view from the
-version it shows to the one a snapshot holds reads the series changed in between, rebuilds
-their rows and the rows that share a price with them (a resource dimension's price is split
-among the teams using it), and re-adds the money of the teams whose rows' decision or cost
-moved: money adds up by team. Prices are re-read, and every row re-priced, only when a
-price list changed.
+indexed), and the price lists have a version of their own. Advancing a view from the
+version it shows to the one a snapshot holds summarises the series changed in between
+(all-time: their stored aggregates; a window: their observations within it, judged),
+rebuilds their rows and the rows that share a price with them (a resource dimension's price
+is split among the teams using it), and re-adds the money of the teams whose rows' decision
+or cost moved: money adds up by team. Prices are re-read, and every row re-priced, only
+when a price list changed. A series that did not change has the same observations, so its
+window summary is still right.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dataclasses import dataclass
 
 from usagelens.domain.analytics import AnalyticsRow, Evidence, report_order
 from usagelens.domain.distribution import SeriesStats
-from usagelens.domain.model import Dimension, SeriesKey
+from usagelens.domain.model import Dimension, SeriesKey, Window
 from usagelens.domain.money import CostSummary, DeletedCosts, TeamMoney, combine, team_money
 from usagelens.domain.policy import Policy
 from usagelens.domain.prices import PriceList
@@ -30,10 +32,43 @@ from usagelens.ports import StoreQueries, StoreState
 PricesOf = Callable[[StoreQueries], PriceList]
 """Read the prices in force from a snapshot."""
 
+Changes = Callable[[StoreQueries, int, Policy], list[tuple[int, SeriesSummary | None]]]
+"""Summarise, by id, every series changed at a data version after the given one (-1: every
+series), under a policy; None for one with no observations in the view."""
+
+
+def all_time_changes(
+    queries: StoreQueries, after: int, policy: Policy
+) -> list[tuple[int, SeriesSummary | None]]:
+    """The changed series' stored aggregates (judged on write, under the stored policy)."""
+    return queries.summaries_changed(after)
+
+
+def window_changes(window: Window) -> Changes:
+    """The changed series' observations within ``window``, counted set-wise and judged."""
+
+    def changes(
+        queries: StoreQueries, after: int, policy: Policy
+    ) -> list[tuple[int, SeriesSummary | None]]:
+        spans = queries.spans(after)
+        inside = dict(queries.distributions(window, after))
+        summaries: list[tuple[int, SeriesSummary | None]] = []
+        for key, span in spans.items():
+            distribution = inside.get(span.id)
+            if distribution is None:
+                summaries.append((span.id, None))
+                continue
+            stats = distribution.stats()
+            verdict = policy.judge(stats.count, stats.mean, stats.median)
+            summaries.append((span.id, SeriesSummary(key, stats, verdict, span.first, span.last)))
+        return summaries
+
+    return changes
+
 
 @dataclass(frozen=True, slots=True)
-class AllTimeView:
-    """What the all-time view shows at one data version, in report order."""
+class ModelView:
+    """What a kept view shows at one data version, in report order."""
 
     version: int
     stats: list[tuple[SeriesKey, SeriesStats]]
@@ -42,18 +77,22 @@ class AllTimeView:
     deleted: DeletedCosts
 
 
-class AllTimeModel:
-    """Rows per series and money per team, advanced by the series each write changed."""
+class ViewModel:
+    """Rows per series and money per team, advanced by the series each write changed.
 
-    def __init__(self, prices_of: PricesOf) -> None:
+    ``changes`` says what a series shows in this view (``all_time_changes`` by default).
+    """
+
+    def __init__(self, prices_of: PricesOf, changes: Changes = all_time_changes) -> None:
         self._prices_of = prices_of
+        self._changes = changes
         self._lock = threading.Lock()
         self._reset()
 
     def _reset(self) -> None:
         self.version = -1
         """The data version shown; -1: nothing read yet."""
-        self._basis: tuple[str | None, int] | None = None
+        self._basis: tuple[str | None, str, int] | None = None
         self._prices_version = -1
         self._prices = PriceList({})
         self._summaries: dict[int, SeriesSummary] = {}
@@ -70,25 +109,26 @@ class AllTimeModel:
         with self._lock:
             self._reset()
 
-    def view(self, queries: StoreQueries, state: StoreState, policy: Policy) -> AllTimeView:
-        """Return the all-time view at the snapshot's data version, reading what changed.
+    def view(self, queries: StoreQueries, state: StoreState, policy: Policy) -> ModelView:
+        """Return the view at the snapshot's data version, reading what changed.
 
         A snapshot older than the view already shown (a slow reader) is computed whole,
         apart; a change of policy starts over.
         """
         with self._lock, _collector_paused():
             if state.data_version < self.version:
-                return AllTimeModel(self._prices_of).view(queries, state, policy)
-            basis = (state.policy_fingerprint, policy.min_observations)
+                return ViewModel(self._prices_of, self._changes).view(queries, state, policy)
+            basis = (state.policy_fingerprint, policy.fingerprint, policy.min_observations)
             if basis != self._basis:
                 self._reset()
                 self._basis = basis
-            return self._advance(queries, state, policy.min_observations)
+            return self._advance(queries, state, policy)
 
-    def _advance(self, queries: StoreQueries, state: StoreState, enough: int) -> AllTimeView:
-        changed = []
+    def _advance(self, queries: StoreQueries, state: StoreState, policy: Policy) -> ModelView:
+        enough = policy.min_observations
+        changed: list[tuple[int, SeriesSummary | None]] = []
         if state.data_version > self.version:
-            changed = queries.summaries_changed(self.version)
+            changed = self._changes(queries, self.version, policy)
         reprice = state.prices_version != self._prices_version
         if reprice:
             self._prices = self._prices_of(queries)
@@ -124,7 +164,7 @@ class AllTimeModel:
         teams = sorted(self._members)
         sids = [sid for team in teams for sid in self._order(team)]
         costs, deleted = combine([self._money[team] for team in teams])
-        return AllTimeView(
+        return ModelView(
             self.version,
             [(self._summaries[s].key, self._summaries[s].stats) for s in sids],
             [self._rows[s] for s in sids],
@@ -196,4 +236,4 @@ def _group(key: SeriesKey) -> tuple[str, Dimension]:
     return (key[1], key[2])
 
 
-__all__ = ["AllTimeModel", "AllTimeView", "PricesOf"]
+__all__ = ["Changes", "ModelView", "PricesOf", "ViewModel", "all_time_changes", "window_changes"]

@@ -89,18 +89,34 @@ class Distribution:
     def without(self, removed: Iterable[tuple[float, int]]) -> Distribution:
         """Return a new distribution lacking ``(value, count)`` observations (a window's outside).
 
+        Costs what is removed, not what is stored: the totals lose the removed part
+        (exactly: the sum is a rational kept whole) and only emptied values are dropped.
         Raises ValueError if a value would be removed more often than it occurs.
         """
-        remaining = dict(zip(self.values, self.counts, strict=True))
+        values, counts = array("d", self.values), array("q", self.counts)
+        rest = Distribution()
+        rest.count, rest.frequencies = self.count, list(self.frequencies)
+        rest._numerator, rest._exponent = self._numerator, self._exponent
+        emptied, whole = False, self._exponent == 0
         for value, count in removed:
-            left = remaining.get(value + 0.0, 0) - count
-            if left < 0:
+            value += 0.0  # one key for 0 and -0.0
+            index = bisect_left(values, value)
+            if index == len(values) or values[index] != value or counts[index] < count:
                 raise ValueError(f"cannot remove {count} × {value}: not that many stored")
-            remaining[value + 0.0] = left
-        kept = sorted((value, count) for value, count in remaining.items() if count)
-        return Distribution.from_sorted(
-            array("d", [value for value, _ in kept]), array("q", [count for _, count in kept])
-        )
+            left = counts[index] = counts[index] - count
+            emptied = emptied or not left
+            rest.count -= count
+            if whole and value.is_integer():
+                rest._numerator -= int(value) * count
+                rest.frequencies[(int(value) + 5) // 10] -= count  # round_to_ten, halves up
+            else:
+                rest._add_to_totals(value, -count)
+        if emptied:
+            kept = [i for i, count in enumerate(counts) if count]
+            values = array("d", [values[i] for i in kept])
+            counts = array("q", [counts[i] for i in kept])
+        rest.values, rest.counts = values, counts
+        return rest
 
     def apply(self, deltas: Mapping[float, int]) -> None:
         """Add (positive) or remove (negative) observations of each value.

@@ -94,30 +94,38 @@ class SqlQueries:
             for sid, team, resource, dim in self._cursor.fetchall()
         }
 
-    def distributions(self, window: Window) -> Iterator[tuple[int, Distribution]]:
-        """Yield every series' distribution of usages within a window, computed set-wise.
+    def distributions(self, window: Window, after: int = -1) -> Iterator[tuple[int, Distribution]]:
+        """Yield the distribution of usages within a window of every series changed at a
+        data version after ``after`` (every series by default), computed set-wise.
 
-        PostgreSQL groups the whole window in one query (a hash aggregate). SQLite reads
-        per series whichever side of the window is smaller, by its stored time span: the
-        rows inside, grouped by usage; or the rows outside, subtracted from the stored
-        distribution (read in the same transaction, so the two agree). A series wholly
-        inside the window is its stored distribution; a 7-day window over 200 hours reads
-        a sixth of the rows. Each read is a range of the primary key.
+        PostgreSQL groups the whole window in one query (a hash aggregate; only the changed
+        series' key ranges when ``after`` names a version). SQLite reads per series
+        whichever side of the window is smaller, by its stored time span: the rows inside,
+        grouped by usage; or the rows outside, subtracted from the stored distribution
+        (read in the same transaction, so the two agree). A series wholly inside the window
+        is its stored distribution; a 7-day window over 200 hours reads a sixth of the
+        rows. Each read is a range of the primary key.
         """
         since = to_micros(window.since) if window.since is not None else -(2**62)
         until = to_micros(window.until) if window.until is not None else 2**62
         if self._postgres:
+            changed = "" if after < 0 else " AND series_id = ANY(%s)"
+            params: tuple[Any, ...] = (since, until)
+            if after >= 0:
+                self._cursor.execute("SELECT id FROM series WHERE changed_version > %s", (after,))
+                params += ([sid for (sid,) in self._cursor.fetchall()],)
             self._cursor.execute(
                 "SELECT series_id, usage, count(*) FROM observations "
-                "WHERE t >= %s AND t < %s GROUP BY series_id, usage ORDER BY series_id, usage",
-                (since, until),
+                f"WHERE t >= %s AND t < %s{changed} "
+                "GROUP BY series_id, usage ORDER BY series_id, usage",
+                params,
             )
             yield from _grouped(self._cursor)
             return
         self._cursor.execute(
-            "SELECT id, first_at, last_at, distribution FROM series "
-            "WHERE count > 0 AND first_at < ? AND last_at >= ? ORDER BY id",
-            (until, since),
+            "SELECT id, first_at, last_at, distribution FROM series WHERE changed_version > ?"
+            " AND count > 0 AND first_at < ? AND last_at >= ? ORDER BY id",
+            (after, until, since),
         )
         for sid, first, last, blob in self._cursor.fetchall():
             inside = min(last, until - 1) - max(first, since)

@@ -1,0 +1,93 @@
+"""On real SQLite and PostgreSQL: a window's kept view, advanced by the series each write
+changed, shows exactly what a reader computing it afresh from the stored rows shows."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import Engine
+
+from usagelens.app import Handlers, build
+from usagelens.domain.model import Window
+from usagelens.domain.summary import render_summary
+from usagelens.simulator.data import company, price_list_yaml
+from usagelens.storage import SqlStore, create_engine_for, migrate
+
+END = datetime(2026, 3, 14, 15, tzinfo=UTC)
+NOW = END + timedelta(hours=3)
+WINDOWS = [
+    Window(since=END - timedelta(hours=48)),
+    Window(since=END - timedelta(hours=120), until=END - timedelta(hours=60)),
+    Window(until=END - timedelta(hours=30)),
+]
+"""Open-ended, bounded on both sides, and bounded above: each is read, then advanced."""
+
+
+@pytest.fixture
+def engine(database_url: str) -> Iterator[Engine]:
+    engine = create_engine_for(database_url)
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+def _handlers(engine: Engine) -> Handlers:
+    return build(SqlStore(engine), clock=lambda: NOW)
+
+
+def _summary(branch: int, end: datetime, hours: int = 200, flip: bool = False) -> bytes:
+    readings = company(branch).observations(end, hours=hours)
+    if flip:
+        readings = [
+            type(o)(o.team, o.resource, o.dimension, o.collected_at, 100 - o.usage)
+            for o in readings
+        ]
+    return render_summary(readings).encode()
+
+
+def _assert_as_fresh(kept: Handlers, engine: Engine) -> None:
+    """Every window the kept reader shows equals a new reader's, row for row and in money."""
+    fresh = _handlers(engine)
+    for window in WINDOWS:
+        shown, computed = kept.queries.view(window), fresh.queries.view(window)
+        assert shown.version == computed.version
+        assert shown.rows == computed.rows, window
+        assert shown.stats == computed.stats, window
+        assert (shown.costs, shown.deleted) == (computed.costs, computed.deleted), window
+
+
+def test_kept_window_views_follow_every_kind_of_change(engine: Engine) -> None:
+    kept = _handlers(engine)
+    kept.prices.replace_prices(price_list_yaml([company(b) for b in (1, 2, 3)]))
+    for branch in (1, 2):
+        kept.ingest.ingest(_summary(branch, END), source="bulk")
+    _assert_as_fresh(kept, engine)  # the first read of each window builds its view
+
+    kept.ingest.ingest(_summary(1, END + timedelta(hours=1), hours=1), source="new hour")
+    _assert_as_fresh(kept, engine)
+
+    changed = kept.ingest.ingest(
+        _summary(2, END - timedelta(hours=70), hours=30, flip=True), source="update"
+    )
+    assert changed.updated > 0  # values inside the bounded window and above the third's
+    _assert_as_fresh(kept, engine)
+
+    kept.ingest.ingest(_summary(3, END, hours=10), source="new branch")  # new teams
+    _assert_as_fresh(kept, engine)
+
+    kept.prices.replace_prices(price_list_yaml([company(3)]))  # every row re-priced
+    _assert_as_fresh(kept, engine)
+
+    pruned = kept.maintenance.prune(timedelta(hours=110))  # the bounded window shrinks
+    assert pruned.observations > 0
+    _assert_as_fresh(kept, engine)
+    kept.maintenance.prune(timedelta(hours=62))  # and every series leaves it
+    assert kept.queries.view(WINDOWS[1]).rows == []
+    _assert_as_fresh(kept, engine)
+
+    for hours in range(1, 6):  # read enough other windows to push the kept ones out
+        kept.queries.view(Window(since=END - timedelta(hours=hours)))
+    kept.ingest.ingest(_summary(2, END + timedelta(hours=2), hours=2), source="after")
+    _assert_as_fresh(kept, engine)
