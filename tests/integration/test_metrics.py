@@ -207,6 +207,41 @@ def test_gzip_scrape_equals_the_plain_one(app_client, sample_summary: bytes) -> 
         assert len(raw.content) > 100_000  # httpx decoded it: the whole exposition
 
 
+def test_a_scrape_after_each_write_equals_a_fresh_rendering(app_client) -> None:  # type: ignore[no-untyped-def]
+    """The blocks kept from the last scrape are re-used only where nothing changed."""
+    from datetime import UTC, datetime, timedelta
+
+    from usagelens.app import build
+    from usagelens.domain.summary import render_summary
+    from usagelens.exporter import render_data
+    from usagelens.simulator.data import company, price_list_yaml
+    from usagelens.storage import SqlStore, create_engine_for
+
+    end = datetime(2026, 3, 14, 15, tzinfo=UTC)
+    client = app_client(**SETTINGS)
+    branches = range(1, 9)  # 960 series: many blocks
+    prices = price_list_yaml([company(b) for b in branches])
+    client.put("/api/v1/prices", content=prices, headers=AUTH).raise_for_status()
+    for branch in branches:
+        body = render_summary(company(branch).observations(end)).encode()
+        client.post("/api/v1/usage", content=body, headers=AUTH).raise_for_status()
+    engine = create_engine_for(client.database_url)
+    writes = [
+        render_summary(company(3).observations(end + timedelta(hours=1), hours=1)),
+        render_summary(company(9).observations(end, hours=5)),  # new teams join
+        render_summary(company(5).observations(end - timedelta(hours=100), hours=3)),
+    ]
+    for write in [None, *writes]:
+        if write is not None:
+            client.post("/api/v1/usage", content=write.encode(), headers=AUTH).raise_for_status()
+        plain = client.get("/metrics", headers={"Accept-Encoding": "identity"}).text
+        zipped = client.get("/metrics", headers={"Accept-Encoding": "gzip"})
+        assert zipped.headers["content-encoding"] == "gzip"
+        fresh = render_data(build(SqlStore(engine)).queries.view()).decode()
+        assert plain.startswith(fresh) and zipped.text.startswith(fresh)
+    engine.dispose()
+
+
 def _parse(text: str) -> dict:  # type: ignore[type-arg]
     from prometheus_client.parser import text_string_to_metric_families
 

@@ -101,6 +101,7 @@ def create_app(settings: Settings | None = None, *, handlers: Handlers | None = 
     app.state.settings = settings
     app.state.handlers = handlers
     app.state.registry = registry
+    app.state.render_caches = {}
     app.state.pushes = pushes = PushBatcher(handlers.pushes.record_pushes)
     app.state.shutdown = drain = Drain(settings.shutdown_drain)
     install_error_handlers(app)

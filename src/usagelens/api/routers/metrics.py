@@ -13,10 +13,11 @@ from usagelens.api.schemas import PushOut
 from usagelens.app import DataView
 from usagelens.exporter import (
     RECOMMENDATION_FAMILIES,
+    RenderCache,
     Scrape,
     chosen_families,
     live_part,
-    render_data,
+    render_pieces,
     render_recommendations,
 )
 
@@ -63,7 +64,7 @@ def metrics(
     ] = None,
 ) -> Response:
     """Render the metrics: the data part once per data version (and per family choice),
-    the live part fresh.
+    re-using the blocks of series the last version's rendering had, the live part fresh.
 
     OpenMetrics if the scraper asks for it; gzip if it accepts it. ``?family=`` lets a
     scrape leave out what it does not need, above all the per-series usage histograms.
@@ -77,7 +78,8 @@ def metrics(
         if wants_recommendations:
             summary = recommendations.summary(view.window)
             extra = render_recommendations(summary, settings.budgets, view.costs.teams, families)
-        return Scrape.of(render_data(view, families) + extra)
+        blocks = _render_cache(request, families)
+        return Scrape([*render_pieces(view, families, blocks), extra])
 
     scrape = handlers.queries.cached(("metrics", families), render)
     live, content_type = live_part(
@@ -86,6 +88,17 @@ def metrics(
     gzip = "gzip" in request.headers.get("accept-encoding", "").lower()
     headers = {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"} if gzip else None
     return PartsResponse(scrape.parts(live, gzip), media_type=content_type, headers=headers)
+
+
+def _render_cache(request: Request, families: frozenset[str] | None) -> RenderCache:
+    """This process's blocks of the last rendering of a family choice (a few choices)."""
+    caches: dict[frozenset[str] | None, RenderCache] = request.app.state.render_caches
+    cache = caches.get(families)
+    if cache is None:
+        if len(caches) >= 8:  # scrape configs name a handful of choices; a stranger's
+            caches.clear()  # many do not pile up
+        cache = caches[families] = RenderCache()
+    return cache
 
 
 class PartsResponse(Response):

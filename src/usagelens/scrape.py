@@ -1,0 +1,204 @@
+"""The data part of a scrape in blocks of series, so that a scrape after a write renders and
+compresses only the blocks whose series changed, and gzip answers stay one stream.
+
+A family's lines are cut into blocks of about ``BLOCK_SERIES`` series at places the
+series' names choose (``block_ends``), so a series joining or leaving moves only its own
+block's edges. A block keeps references to what it was rendered from (the read model's
+stats and row objects, which it keeps unchanged for a series that did not change), so
+"unchanged" is an identity test, and an identity cannot be re-used while the block holds
+the object.
+
+For gzip, each block is compressed once, on its own, as raw deflate flushed to a byte
+boundary (``Z_SYNC_FLUSH``, no final block): such segments concatenate into one valid
+deflate stream. The answer is a gzip header, the blocks' segments, the live part as the
+final segment, and a trailer whose CRC-32 is combined from the blocks' own (zlib's
+``crc32_combine``, done here in Python), so nothing is compressed or checksummed twice.
+A single gzip member matters: several members would be valid gzip too, but clients
+(httpx among them) stop after the first.
+"""
+
+from __future__ import annotations
+
+import struct
+import threading
+import zlib
+from collections.abc import Callable, Hashable, Sequence
+from enum import Enum
+from functools import cache
+from operator import is_
+from typing import TypeVar
+
+GZIP_LEVEL = 1
+"""Three times faster than the default level for a fifth more bytes on the wire."""
+BLOCK_SERIES = 64
+"""Series per block, on average."""
+
+K = TypeVar("K", bound=Hashable)
+T = TypeVar("T")
+
+_GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+"""Magic, deflate, no flags, no time, no extra flags, unknown OS (RFC 1952)."""
+
+
+class Block:
+    """A run of rendered lines: the objects they show, their bytes and CRC-32, and (once a
+    scraper asks for gzip) their deflate segment."""
+
+    __slots__ = ("_deflated", "crc", "members", "plain")
+
+    def __init__(self, plain: bytes, members: Sequence[object] = ()) -> None:
+        self.plain = plain
+        self.members = members
+        self.crc = zlib.crc32(plain)
+        self._deflated: bytes | None = None
+
+    def deflated(self) -> bytes:
+        """Return the block as raw deflate ending on a byte boundary, not final."""
+        deflated = self._deflated
+        if deflated is None:  # two threads may both compress it: the same bytes
+            compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -15)
+            deflated = compressor.compress(self.plain) + compressor.flush(zlib.Z_SYNC_FLUSH)
+            self._deflated = deflated
+        return deflated
+
+
+class Blocks:
+    """One family's last rendering, in blocks, re-used by the next where nothing changed."""
+
+    def __init__(self) -> None:
+        self._kept: dict[int, Block] = {}
+        """By the id of a block's first member (alive: the block holds it)."""
+
+    def render(
+        self,
+        keys: Sequence[K],
+        members: Sequence[T],
+        ends: Sequence[int],
+        line: Callable[[K, T], bytes],
+    ) -> list[Block]:
+        """Return the blocks of ``members`` cut at ``ends`` (the index after each block's
+        last member), rendering a block's lines with ``line(key, member)`` only when one of
+        its members is not the object the kept block was rendered from."""
+        kept, fresh, blocks = self._kept, dict[int, Block](), list[Block]()
+        start = 0
+        for end in (*ends, len(members)):
+            if end <= start:
+                continue
+            run = members[start:end]
+            block = kept.get(id(run[0]))
+            if (
+                block is None
+                or len(block.members) != len(run)
+                or not all(map(is_, block.members, run))
+            ):
+                lines = map(line, keys[start:end], run)
+                block = Block(b"".join(list(lines)), run)
+            fresh[id(run[0])] = block
+            blocks.append(block)
+            start = end
+        self._kept = fresh  # one assignment: a concurrent render sees the old or the new
+        return blocks
+
+
+def block_ends(keys: Sequence[tuple[str, str, Enum]], last: Enum) -> list[int]:
+    """Where blocks of series in report order end: after a resource's ``last`` dimension
+    whose resource name hashes to 0 modulo ``BLOCK_SERIES`` (content-defined, so a series
+    joining or leaving moves only its own block's edges; a name's hash is cached)."""
+    return [
+        index + 1
+        for index, (_, resource, dimension) in enumerate(keys)
+        if dimension is last and not hash(resource) % (BLOCK_SERIES // 3)
+    ]
+
+
+class Scrape:
+    """A data rendering ready to serve: plain, or gzipped with the live part appended."""
+
+    def __init__(self, pieces: Sequence[Block | bytes]) -> None:
+        self.pieces = [p if isinstance(p, Block) else Block(p) for p in pieces]
+        self.pieces = [p for p in self.pieces if p.plain]
+        self._lock = threading.Lock()
+        self._checksum: tuple[int, int] | None = None
+
+    @classmethod
+    def of(cls, data: bytes) -> Scrape:
+        """Wrap a rendering of the data families made in one piece."""
+        return cls([data])
+
+    @property
+    def data(self) -> bytes:
+        """The data part as one byte string (joined: for tests and small renderings)."""
+        return b"".join(p.plain for p in self.pieces)
+
+    def parts(self, live: bytes, gzip: bool) -> list[bytes]:
+        """Return the answer in parts to send one after the other (never joined, which
+        would copy the data part on every scrape): the data part, then the live part."""
+        if not gzip:
+            return [*(p.plain for p in self.pieces), live]
+        crc, size = self._summed()
+        compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -15)
+        tail = compressor.compress(live) + compressor.flush()
+        crc = crc32_combine(crc, zlib.crc32(live), len(live))
+        trailer = struct.pack("<II", crc, (size + len(live)) & 0xFFFFFFFF)
+        return [_GZIP_HEADER, *(p.deflated() for p in self.pieces), tail + trailer]
+
+    def body(self, live: bytes, gzip: bool) -> bytes:
+        """Return the whole answer as one byte string."""
+        return b"".join(self.parts(live, gzip))
+
+    def _summed(self) -> tuple[int, int]:
+        """The data part's CRC-32 and length, combined from its blocks' once."""
+        with self._lock:
+            if self._checksum is None:
+                crc, size = 0, 0
+                for piece in self.pieces:
+                    crc = crc32_combine(crc, piece.crc, len(piece.plain))
+                    size += len(piece.plain)
+                self._checksum = (crc, size)
+            return self._checksum
+
+
+def crc32_combine(crc1: int, crc2: int, length2: int) -> int:
+    """Return the CRC-32 of A + B from A's CRC, B's CRC and B's length (zlib's algorithm:
+    appending ``length2`` zero bytes is a linear map, applied per set bit of the length)."""
+    bit = 0
+    while length2:
+        if length2 & 1:
+            crc1 = _times(_zeros(bit), crc1)
+        length2 >>= 1
+        bit += 1
+    return crc1 ^ crc2
+
+
+@cache
+def _zeros(bit: int) -> tuple[int, ...]:
+    """The GF(2) 32×32 matrix that appends 2**bit zero bytes to a CRC-32's message."""
+    if bit == 0:
+        one_zero_bit = (0xEDB88320, *(1 << n for n in range(31)))  # the reflected polynomial
+        return _square(_square(_square(one_zero_bit)))
+    return _square(_zeros(bit - 1))
+
+
+def _square(matrix: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(_times(matrix, row) for row in matrix)
+
+
+def _times(matrix: tuple[int, ...], vector: int) -> int:
+    total, row = 0, 0
+    while vector:
+        if vector & 1:
+            total ^= matrix[row]
+        vector >>= 1
+        row += 1
+    return total
+
+
+__all__ = [
+    "BLOCK_SERIES",
+    "GZIP_LEVEL",
+    "Block",
+    "Blocks",
+    "Scrape",
+    "block_ends",
+    "crc32_combine",
+]
