@@ -89,6 +89,15 @@ FIGURES = [
     Figure("metrics_gzip_cold_ms", "GET /metrics gzip, first after a write", "ms", ("<=", 300)),
     Figure("metrics_gzip_warm_ms", "  warm", "ms", ("<=", 300)),
     Figure("metrics_gzip_bytes", "  size on the wire", "MB"),
+    Figure("costs_deleted_cold_ms", "GET /api/v1/costs/deleted, first after a write", "ms"),
+    Figure("part_series", "a write of one hour for a tenth of the series, series"),
+    Figure(
+        "window_part_cold_ms", "  then GET /api/v1/resources?since=-7d, cold", "ms", ("<=", 300)
+    ),
+    Figure(
+        "costs_deleted_part_cold_ms", "  then GET /api/v1/costs/deleted, cold", "ms", ("<=", 200)
+    ),
+    Figure("metrics_gzip_part_cold_ms", "  then GET /metrics gzip, cold", "ms", ("<=", 300)),
     Figure("healthz_rps", "GET /healthz, 32 clients", "req/s"),
     Figure("costs_deleted_rps", "GET /api/v1/costs/deleted, 32 clients", "req/s"),
     Figure("costs_vs_healthz", "  ÷ /healthz", "×", (">=", 0.5)),
@@ -238,7 +247,8 @@ def measure_reads(
     api: Api, feed: HourFeed, branches: range, args: argparse.Namespace, out: Measured
 ) -> None:
     """Warm costs and window; ``/metrics`` plain and gzip, first scrape after a write (a new
-    hour; median of 3) and warm (median of 10).
+    hour; median of 3) and warm (median of 10); then each read first after a write of a
+    tenth of the series (a source posting its own teams; median of 3).
     """
     for key, path in (("costs_total", "/api/v1/costs/total"), ("costs_deleted", COSTS_DELETED)):
         api.get(path)
@@ -255,6 +265,22 @@ def measure_reads(
         out.put(f"metrics{suffix}_cold_ms", median_ms(cold))
         out.put(f"metrics{suffix}_warm_ms", median_ms([f.seconds for f in warm]))
         out.put(f"metrics{suffix}_bytes", warm[-1].wire_bytes)
+    cold_costs = []
+    for _ in range(3):
+        api.ingest(feed.next(branches))
+        cold_costs.append(api.get(COSTS_DELETED).seconds)
+    out.put("costs_deleted_cold_ms", median_ms(cold_costs))
+    part = branches[: max(1, len(branches) // 10)]
+    out.put("part_series", len(part) * SERIES_PER_BRANCH)
+    reads = {"window": WINDOW, "costs_deleted": COSTS_DELETED, "metrics_gzip": "/metrics"}
+    for key, path in reads.items():
+        for path_before in reads.values():  # every read warm, so only the write is new
+            api.get(path_before, **{"Accept-Encoding": "gzip"})
+        cold = []
+        for _ in range(3):
+            api.ingest(feed.next(part))
+            cold.append(api.get(path, **{"Accept-Encoding": "gzip"}).seconds)
+        out.put(f"{key}_part_cold_ms", median_ms(cold))
 
 
 def measure_load(api: Api, args: argparse.Namespace, scratch: Path, out: Measured) -> None:

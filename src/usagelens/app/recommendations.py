@@ -181,10 +181,11 @@ class Recommendations:
             span = spans.get(key)
             if span is None:
                 continue
+            set_by_hand = stored.get(span.id)
+            arrival = _moment(span.last_arrival) if set_by_hand is not None else None
             state, applied, excluded = effective_state(
-                row, stored.get(span.id), exclusions, _moment(span.last_arrival), now,
-                self.lifecycle,
-            )  # fmt: skip
+                row, set_by_hand, exclusions, arrival, now, self.lifecycle
+            )  # the last arrival matters only to a state someone set
             items.append(
                 Recommendation(
                     id=recommendation_id(key),

@@ -17,7 +17,7 @@ from usagelens.api.schemas import (
     WindowOut,
 )
 from usagelens.app import DataView, Queries
-from usagelens.domain.analytics import SortKey, sorted_rows
+from usagelens.domain.analytics import AnalyticsRow, SortKey, sorted_rows
 from usagelens.domain.model import Decision, Dimension, Window
 from usagelens.domain.report import row_to_dict
 
@@ -40,18 +40,24 @@ def list_resources(
 ) -> ResourcesOut:
     """Return per team, resource and dimension: statistics, decision, reason, cost and
     evidence (observations, the series' first and last observation, enough_data)."""
-    view = queries.view(window)
-    rows = [
-        row
-        for row in view.rows
-        if (team is None or row.team == team)
-        and (dimension is None or row.dimension is dimension)
-        and (decision is None or row.decision is decision)
-    ]
-    rows = sorted_rows(rows, sort, descending=order == "desc")
+
+    def chosen(view: DataView) -> tuple[Window, list[AnalyticsRow]]:
+        rows = [
+            row
+            for row in view.rows
+            if (team is None or row.team == team)
+            and (dimension is None or row.dimension is dimension)
+            and (decision is None or row.decision is decision)
+        ]
+        return view.window, sorted_rows(rows, sort, descending=order == "desc")
+
+    # Filtered and sorted once per data version: a page of 50,000 rows is then a slice.
+    shown, rows = queries.cached(
+        ("resources", team, dimension, decision, sort, order), chosen, window
+    )
     page = rows[offset : offset + limit]
     return ResourcesOut(
-        window=WindowOut(since=view.window.since, until=view.window.until),
+        window=WindowOut(since=shown.since, until=shown.until),
         items=[ResourceRowOut.model_validate(row_to_dict(r)) for r in page],
         total=len(rows),
         limit=limit,
