@@ -30,6 +30,7 @@ from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from usagelens.app import DataView, MetricsState
+from usagelens.app.collector import collector_paused
 from usagelens.domain.analytics import AnalyticsRow
 from usagelens.domain.distribution import SeriesStats
 from usagelens.domain.errors import InvalidInput
@@ -179,7 +180,13 @@ def render_pieces(
 ) -> list[Block | bytes]:
     """Render the data families of a view as pieces: the per-series lines in blocks (from
     ``cache``'s last rendering where their series did not change), the rest as bytes."""
-    cache = cache or RenderCache()
+    with collector_paused():
+        return _render_pieces(view, families, cache or RenderCache())
+
+
+def _render_pieces(
+    view: DataView, families: frozenset[str] | None, cache: RenderCache
+) -> list[Block | bytes]:
 
     def wanted(name: str) -> bool:
         return families is None or name in families

@@ -10,6 +10,7 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 
+from usagelens.app.collector import collector_paused
 from usagelens.app.policy import PolicyGuard
 from usagelens.app.recommendations import record_decisions
 from usagelens.domain.batch import UsageBatch, to_micros
@@ -118,12 +119,13 @@ class Ingest:
             known = self._known_resend(reader.sha256, source, counted)
             if known is not None:
                 return known
-        try:
-            batch, sha256 = reader.close()
-        except InvalidInput:
-            count_rejected(self.store, "batches_rejected")
-            raise
-        return self.store_batch(batch, sha256=sha256, source=source, counted=counted)
+        with collector_paused():
+            try:
+                batch, sha256 = reader.close()
+            except InvalidInput:
+                count_rejected(self.store, "batches_rejected")
+                raise
+            return self.store_batch(batch, sha256=sha256, source=source, counted=counted)
 
     def ingest_summary(self, payload: bytes, *, source: str) -> IngestResult:
         """Parse a summary in the module's text format and store it, all or nothing."""
@@ -157,7 +159,7 @@ class Ingest:
         if not batch.series:
             raise SummaryFormatError("payload is empty")
         check_name(source, "the batch's source label", LABEL_MAX)
-        with self.store.write() as uow:
+        with collector_paused(), self.store.write() as uow:
             policy = self.guard.writable(uow)
             ids = uow.series.ensure(list(batch.series))
             aggregates = uow.series.load(set(ids.values()))

@@ -14,12 +14,11 @@ window summary is still right.
 
 from __future__ import annotations
 
-import gc
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 
+from usagelens.app.collector import collector_paused
 from usagelens.domain.analytics import AnalyticsRow, Evidence, report_order
 from usagelens.domain.distribution import SeriesStats
 from usagelens.domain.model import Dimension, SeriesKey, Window
@@ -115,7 +114,7 @@ class ViewModel:
         A snapshot older than the view already shown (a slow reader) is computed whole,
         apart; a change of policy starts over.
         """
-        with self._lock, _collector_paused():
+        with self._lock, collector_paused():
             if state.data_version < self.version:
                 return ViewModel(self._prices_of, self._changes).view(queries, state, policy)
             basis = (state.policy_fingerprint, policy.fingerprint, policy.min_observations)
@@ -215,25 +214,15 @@ class ViewModel:
         )
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while tens of thousands of rows are made.
-
-    The rows hold no cycles (reference counting frees them); with the collector on, each
-    young generation it scans is promoted against the millions of objects the model
-    keeps, which doubled the time of advancing it over 50,400 changed series.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
-
-
 def _group(key: SeriesKey) -> tuple[str, Dimension]:
     return (key[1], key[2])
 
 
-__all__ = ["Changes", "ModelView", "PricesOf", "ViewModel", "all_time_changes", "window_changes"]
+__all__ = [
+    "Changes",
+    "ModelView",
+    "PricesOf",
+    "ViewModel",
+    "all_time_changes",
+    "window_changes",
+]

@@ -10,12 +10,14 @@ with their history and advance the data version, so every worker, report and scr
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
+from usagelens.app.collector import collector_paused
 from usagelens.app.policy import PolicyGuard
 from usagelens.app.queries import Queries
+from usagelens.domain.analytics import AnalyticsRow
 from usagelens.domain.batch import from_micros
 from usagelens.domain.errors import InvalidInput, NotFound
 from usagelens.domain.ids import check_name
@@ -173,8 +175,19 @@ class Recommendations:
             spans = self._spans.read(queries)
             stored = queries.recommendation_states()
             exclusions = queries.exclusions()
+        with collector_paused():
+            return self._items(view.rows, spans, stored, exclusions, now)
+
+    def _items(
+        self,
+        rows: Sequence[AnalyticsRow],
+        spans: Mapping[SeriesKey, SeriesSpan],
+        stored: Mapping[int, StoredState],
+        exclusions: Sequence[Exclusion],
+        now: datetime,
+    ) -> list[Recommendation]:
         items = []
-        for row in view.rows:
+        for row in rows:
             if row.decision not in RECOMMENDED or row.evidence is None:
                 continue  # every row of a view has its evidence
             key: SeriesKey = (row.team, row.resource, row.dimension)

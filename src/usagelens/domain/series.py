@@ -9,13 +9,20 @@ shows is updated by those moves alone.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from usagelens.domain.batch import SeriesReadings
 from usagelens.domain.distribution import Distribution, SeriesStats
 from usagelens.domain.model import Decision, SeriesKey
 from usagelens.domain.policy import Classification, Policy
+
+
+def _tally(usages: Sequence[float]) -> dict[float, int]:
+    """Count each value (a one-reading series, the common new hour, without a Counter)."""
+    if len(usages) == 1:
+        return {usages[0]: 1}
+    return dict(Counter(usages))
 
 
 @dataclass(slots=True)
@@ -77,7 +84,7 @@ def merge(
     if differing is None and not repeats:
         result.inserts = readings
         result.inserted += len(readings)
-        result.deltas = dict(Counter(readings.usages))
+        result.deltas = _tally(readings.usages)
         return result
     if latest is None:
         latest = readings.latest()

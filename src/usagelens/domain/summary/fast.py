@@ -219,9 +219,11 @@ def _readings(
     micros: array[int],
     usages: array[float],
 ) -> None:
-    """Append a run of one series' readings to it."""
+    """Append a run of one series' readings to it (a new series takes the run's arrays,
+    which are fresh slices)."""
     readings = series.get(key)
     if readings is None:
-        readings = series[key] = SeriesReadings()
+        series[key] = SeriesReadings(micros, usages)
+        return
     readings.times.extend(micros)
     readings.usages.extend(usages)
