@@ -217,12 +217,14 @@ class Server:
         return found
 
     def memory(self) -> dict[str, int]:
-        """Peak (``VmHWM``) and current (``VmRSS``) resident bytes, the max over processes."""
-        result = {"peak": 0, "rss": 0}
+        """Peak (``VmHWM``) and current (``VmRSS``) resident bytes, the max over processes,
+        and the current bytes of all of them (``rss_total``)."""
+        result = {"peak": 0, "rss": 0, "rss_total": 0}
         for pid in self.processes():
             status = _proc_status(pid)
             result["peak"] = max(result["peak"], status.get("VmHWM", 0) * 1024)
             result["rss"] = max(result["rss"], status.get("VmRSS", 0) * 1024)
+            result["rss_total"] += status.get("VmRSS", 0) * 1024
         return result
 
 

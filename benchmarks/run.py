@@ -104,6 +104,8 @@ FIGURES = [
     Figure("push_rps", "POST /metric-receiver (1 event each), 32 clients", "req/s"),
     Figure("push_vs_healthz", "  ÷ /healthz", "×", (">=", 0.5)),
     Figure("push_counted_exactly", "  202 counter = 2xx answers (2,000-push burst)", "", ("==", 1)),
+    Figure("rss_after_load_bytes", "server RSS after all of that, largest process", "MB"),
+    Figure("rss_after_load_total_bytes", "  all its processes", "MB"),
     Figure("payload_bytes", "one big payload, size", "MB"),
     Figure("payload_s", "  time to ingest (fresh server, 1 worker)", "s"),
     Figure("payload_rate", "  rate", "obs/s"),
@@ -333,6 +335,9 @@ def measure_load(api: Api, args: argparse.Namespace, scratch: Path, out: Measure
     )
     say(f"    burst of {checked.sent:,} (32 at once): counter +{exact:,}, {checked.ok:,} 2xx")
     out.put("push_counted_exactly", exact == checked.ok)
+    memory = api.server.memory()
+    out.put("rss_after_load_bytes", memory["rss"])
+    out.put("rss_after_load_total_bytes", memory["rss_total"])
 
 
 def push_count(api: Api) -> int:

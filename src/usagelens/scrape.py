@@ -8,11 +8,12 @@ stats and row objects, which it keeps unchanged for a series that did not change
 "unchanged" is an identity test, and an identity cannot be re-used while the block holds
 the object.
 
-For gzip, each block is compressed once, on its own, as raw deflate flushed to a byte
-boundary (``Z_SYNC_FLUSH``, no final block): such segments concatenate into one valid
-deflate stream. The answer is a gzip header, the blocks' segments, the live part as the
-final segment, and a trailer whose CRC-32 is combined from the blocks' own (zlib's
-``crc32_combine``, done here in Python), so nothing is compressed or checksummed twice.
+Each block is compressed once, when rendered, on its own, as raw deflate flushed to a
+byte boundary (``Z_SYNC_FLUSH``, no final block), and kept only so: such segments
+concatenate into one valid deflate stream. The answer is a gzip header, the blocks'
+segments, the live part as the final segment, and a trailer whose CRC-32 is combined
+from the blocks' own (zlib's ``crc32_combine``, done here in Python), so nothing is
+compressed or checksummed twice.
 A single gzip member matters: several members would be valid gzip too, but clients
 (httpx among them) stop after the first.
 """
@@ -41,25 +42,26 @@ _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 
 
 class Block:
-    """A run of rendered lines: the objects they show, their bytes and CRC-32, and (once a
-    scraper asks for gzip) their deflate segment."""
+    """A run of rendered lines, kept compressed only: the objects they show, their length
+    and CRC-32, and their deflate segment (raw deflate ending on a byte boundary, not final).
 
-    __slots__ = ("_deflated", "crc", "members", "plain")
+    Only the segment is kept: at 50,000 series the plain text is 112 MB a process, the
+    segments 6 MB. A plain scrape (Prometheus asks for gzip) inflates them as it goes.
+    """
+
+    __slots__ = ("crc", "members", "segment", "size")
 
     def __init__(self, plain: bytes, members: Sequence[object] = ()) -> None:
-        self.plain = plain
         self.members = members
+        self.size = len(plain)
         self.crc = zlib.crc32(plain)
-        self._deflated: bytes | None = None
+        compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -15)
+        self.segment = compressor.compress(plain) + compressor.flush(zlib.Z_SYNC_FLUSH)
 
-    def deflated(self) -> bytes:
-        """Return the block as raw deflate ending on a byte boundary, not final."""
-        deflated = self._deflated
-        if deflated is None:  # two threads may both compress it: the same bytes
-            compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -15)
-            deflated = compressor.compress(self.plain) + compressor.flush(zlib.Z_SYNC_FLUSH)
-            self._deflated = deflated
-        return deflated
+    @property
+    def plain(self) -> bytes:
+        """The block's text, inflated from its segment."""
+        return zlib.decompressobj(-15).decompress(self.segment)
 
 
 class Blocks:
@@ -116,7 +118,7 @@ class Scrape:
 
     def __init__(self, pieces: Sequence[Block | bytes]) -> None:
         self.pieces = [p if isinstance(p, Block) else Block(p) for p in pieces]
-        self.pieces = [p for p in self.pieces if p.plain]
+        self.pieces = [p for p in self.pieces if p.size]
         self._lock = threading.Lock()
         self._checksum: tuple[int, int] | None = None
 
@@ -140,7 +142,7 @@ class Scrape:
         tail = compressor.compress(live) + compressor.flush()
         crc = crc32_combine(crc, zlib.crc32(live), len(live))
         trailer = struct.pack("<II", crc, (size + len(live)) & 0xFFFFFFFF)
-        return [_GZIP_HEADER, *(p.deflated() for p in self.pieces), tail + trailer]
+        return [_GZIP_HEADER, *(p.segment for p in self.pieces), tail + trailer]
 
     def body(self, live: bytes, gzip: bool) -> bytes:
         """Return the whole answer as one byte string."""
@@ -152,8 +154,8 @@ class Scrape:
             if self._checksum is None:
                 crc, size = 0, 0
                 for piece in self.pieces:
-                    crc = crc32_combine(crc, piece.crc, len(piece.plain))
-                    size += len(piece.plain)
+                    crc = crc32_combine(crc, piece.crc, piece.size)
+                    size += piece.size
                 self._checksum = (crc, size)
             return self._checksum
 

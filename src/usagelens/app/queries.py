@@ -40,8 +40,9 @@ from usagelens.ports import (
 
 T = TypeVar("T")
 
-KEPT_WINDOWS = 4
-"""How many windows' views are kept and advanced (each holds a row per series)."""
+KEPT_WINDOWS = 2
+"""How many windows' views are kept and advanced: each holds a row per series (at 50,000
+series tens of megabytes), and one read of another window costs what it did before."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +108,7 @@ class Queries:
         self._all_time = ViewModel(self._prices_in_force)
         self._windows_lock = threading.Lock()
         self._windows: OrderedDict[Window, ViewModel] = OrderedDict()
-        """The views of the last windows read (a few: a rolling window is a new one each
+        """The views of the last windows read (two: a rolling window is a new one each
         minute), each advanced by what changed."""
 
     def resolve(self, window: Window | None = None) -> Window:
