@@ -111,6 +111,32 @@ def test_moves_shift_money_between_states_and_never_the_course_totals(
     assert _course(handlers) == course  # the course's money never moved
 
 
+def test_kept_recommendations_equal_fresh_ones_after_every_kind_of_change(
+    store: SqlStore, clock: Clock, handlers: Handlers
+) -> None:
+    """A reader re-uses the recommendations it made where row and span did not change."""
+
+    def assert_as_fresh() -> None:
+        fresh = _handlers(store, clock).recommendations
+        assert handlers.recommendations.items() == fresh.items()
+        assert handlers.recommendations.summary() == fresh.summary()
+
+    moves = handlers.recommendations
+    assert_as_fresh()
+    first, second = _deletes(handlers)[:2]
+    moves.move(first.id, State.DISMISSED, until=clock.now + timedelta(hours=5), by="ann")
+    assert_as_fresh()
+    clock.now += timedelta(hours=6)  # the snooze ran out: active again, by the clock alone
+    assert_as_fresh()
+    rule = moves.exclude(second.row.team, second.row.resource, None, "managed elsewhere")
+    assert_as_fresh()
+    moves.drop_exclusion(rule.id)
+    assert_as_fresh()
+    newer = company(BRANCH).observations(END + timedelta(hours=1), hours=1)[:30]
+    handlers.ingest.ingest_summary(render_summary(newer).encode(), source="hour")
+    assert_as_fresh()
+
+
 def test_illegal_moves_name_the_allowed_ones(handlers: Handlers) -> None:
     item = _deletes(handlers)[0]
     moves = handlers.recommendations

@@ -96,6 +96,9 @@ class SpanIndex:
             return dict(self._spans)
 
 
+_Made = tuple[AnalyticsRow, SeriesSpan, Recommendation]
+
+
 class Recommendations:
     """List, move and summarise recommendations; keep exclusion rules and the digest."""
 
@@ -113,6 +116,9 @@ class Recommendations:
         self.queries = queries
         self.lifecycle = lifecycle or Lifecycle()
         self._spans = SpanIndex()
+        self._made: dict[Window, tuple[list[Exclusion], dict[int, _Made]]] = {}
+        """Per window, the recommendations last made that depend on their row and span
+        alone (no state set by hand), by the id of the row (alive: the entry holds it)."""
 
     # Reads ---------------------------------------------------------------------------
 
@@ -176,16 +182,25 @@ class Recommendations:
             stored = queries.recommendation_states()
             exclusions = queries.exclusions()
         with collector_paused():
-            return self._items(view.rows, spans, stored, exclusions, now)
+            return self._items(view.window, view.rows, spans, stored, exclusions, now)
 
     def _items(
         self,
+        window: Window,
         rows: Sequence[AnalyticsRow],
         spans: Mapping[SeriesKey, SeriesSpan],
         stored: Mapping[int, StoredState],
-        exclusions: Sequence[Exclusion],
+        exclusions: list[Exclusion],
         now: datetime,
     ) -> list[Recommendation]:
+        """Make the recommendations of rows, re-using the last ones made where their row
+        and span are the same objects (the read model keeps them for a series that did
+        not change), no state is set by hand and the exclusion rules are the same: such a
+        recommendation does not depend on the clock."""
+        rules, made = self._made.get(window, ([], {}))
+        if rules != exclusions:
+            made = {}
+        kept: dict[int, _Made] = {}
         items = []
         for row in rows:
             if row.decision not in RECOMMENDED or row.evidence is None:
@@ -195,23 +210,33 @@ class Recommendations:
             if span is None:
                 continue
             set_by_hand = stored.get(span.id)
+            if set_by_hand is None:
+                earlier = made.get(id(row))
+                if earlier is not None and earlier[0] is row and earlier[1] is span:
+                    kept[id(row)] = earlier
+                    items.append(earlier[2])
+                    continue
             arrival = _moment(span.last_arrival) if set_by_hand is not None else None
             state, applied, excluded = effective_state(
                 row, set_by_hand, exclusions, arrival, now, self.lifecycle
             )  # the last arrival matters only to a state someone set
-            items.append(
-                Recommendation(
-                    id=recommendation_id(key),
-                    row=row,
-                    evidence=row.evidence,
-                    state=state,
-                    state_reason=_reason(state, applied, excluded, exclusions),
-                    until=applied.until if applied is not None else None,
-                    by=applied.by if applied is not None else "",
-                    changed_at=applied.changed_at if applied is not None else None,
-                    exclusion=excluded,
-                )
+            item = Recommendation(
+                id=recommendation_id(key),
+                row=row,
+                evidence=row.evidence,
+                state=state,
+                state_reason=_reason(state, applied, excluded, exclusions),
+                until=applied.until if applied is not None else None,
+                by=applied.by if applied is not None else "",
+                changed_at=applied.changed_at if applied is not None else None,
+                exclusion=excluded,
             )
+            items.append(item)
+            if set_by_hand is None:
+                kept[id(row)] = (row, span, item)
+        if len(self._made) >= 2 and window not in self._made:
+            self._made.clear()  # two windows' worth, like the read model keeps
+        self._made[window] = (list(exclusions), kept)
         return items
 
     def _find(self, rec_id: str) -> Recommendation:
