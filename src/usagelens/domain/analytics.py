@@ -157,7 +157,7 @@ def sorted_rows(
     rows: Iterable[AnalyticsRow], field: SortKey, descending: bool
 ) -> list[AnalyticsRow]:
     """Sort rows by a field, ties in report order; unpriced rows sort as the cheapest."""
-    ordered = sorted(rows, key=lambda r: (r.team, r.resource, r.dimension))
+    ordered = sorted(rows, key=lambda r: (r.team, r.resource, _DIMENSION_ORDER[r.dimension]))
     ordered.sort(key=_sort_key(field), reverse=descending)
     return ordered
 
