@@ -47,7 +47,7 @@ bench: $(DEV)  # the scale workload (~4 min) and the PromQL pull from VictoriaMe
 	$(BIN)/python benchmarks/run.py $(BENCH_ARGS)
 	$(BIN)/python benchmarks/promql.py
 
-bench-scale: $(DEV)  # write figures at 1 M and 10 M observations, ~10 min a backend
+bench-scale: $(DEV)  # write and read figures at 1 M and 10 M observations, ~10 min a backend
 	$(BIN)/python benchmarks/scale.py $(BENCH_ARGS)
 
 clean:

@@ -19,10 +19,9 @@ import sys
 import time
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from harness import (
     MIB,
@@ -45,12 +44,15 @@ from harness import (
     write_json,
 )
 from workload import (
+    COSTS_DELETED,
     END,
     OBS_PER_BRANCH,
     SERIES_PER_BRANCH,
+    WINDOW,
     HourFeed,
     NaiveBaseline,
     branches_for,
+    cold_reads,
     joined_summary,
     load_branches,
     new_hours,
@@ -59,10 +61,6 @@ from workload import (
     start_hour_store,
 )
 
-WINDOW = "/api/v1/resources?limit=10&since=" + quote(
-    (END - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
-)
-COSTS_DELETED = "/api/v1/costs/deleted"
 PUSH_EVENT = '{"status": 202, "endpoint": "/process-finances", "time": 1.27}'
 _PUSH_202 = re.compile(r"^http_service_requests_total\{([^}]*)\}\s+(\S+)", re.MULTILINE)
 
@@ -274,15 +272,8 @@ def measure_reads(
     out.put("costs_deleted_cold_ms", median_ms(cold_costs))
     part = branches[: max(1, len(branches) // 10)]
     out.put("part_series", len(part) * SERIES_PER_BRANCH)
-    reads = {"window": WINDOW, "costs_deleted": COSTS_DELETED, "metrics_gzip": "/metrics"}
-    for key, path in reads.items():
-        for path_before in reads.values():  # every read warm, so only the write is new
-            api.get(path_before, **{"Accept-Encoding": "gzip"})
-        cold = []
-        for _ in range(3):
-            api.ingest(feed.next(part))
-            cold.append(api.get(path, **{"Accept-Encoding": "gzip"}).seconds)
-        out.put(f"{key}_part_cold_ms", median_ms(cold))
+    for key, ms in cold_reads(api, feed, part).items():
+        out.put(f"{key}_part_cold_ms", ms)
 
 
 def measure_load(api: Api, args: argparse.Namespace, scratch: Path, out: Measured) -> None:

@@ -1,9 +1,12 @@
-"""``make bench-scale``: the write figures at 1 M and at 10 M observations, and how each grew.
+"""``make bench-scale``: the write and read figures at 1 M and at 10 M observations, and how
+each grew.
 
 One store per backend is loaded branch by branch (each summary generated just before it is
 sent) up to 5,040 series × 200 hours (1 M), measured, then loaded on to 50,040 series (10 M)
 and measured again: bulk ingest rate (the whole load, and its last 42 summaries), one new
-hour against a store holding one hour, and a re-send. It takes a while (tens of minutes).
+hour against a store holding one hour, a re-send, and the window, money and /metrics reads
+first after the same write (one hour of the first point's 5,040 series) at both points. It
+takes a while (tens of minutes).
 
     python benchmarks/scale.py [--backend sqlite|postgresql|both] [--series 50040]
 """
@@ -41,6 +44,7 @@ from workload import (
     Loaded,
     NaiveBaseline,
     branches_for,
+    cold_reads,
     load_branches,
     new_hours,
     price_list,
@@ -63,6 +67,10 @@ FIGURES = [
     Figure("resend_vs_naive", "  ÷ naive script (its last summaries)", "×", (">=", 2)),
     Figure("resend_unchanged_rate", "the same again, nothing written since", "obs/s"),
     Figure("resend_unchanged_vs_naive", "  ÷ naive script (its last summaries)", "×", (">=", 3)),
+    Figure("read_write_series", "a write of one hour for the first point's series, series"),
+    Figure("window_cold_ms", "  then the 7-day window, cold", "ms", ("<=", 300)),
+    Figure("costs_deleted_cold_ms", "  then costs/deleted, cold", "ms", ("<=", 200)),
+    Figure("metrics_gzip_cold_ms", "  then /metrics gzip, cold", "ms", ("<=", 300)),
 ]
 
 
@@ -178,6 +186,10 @@ def measure_point(
             point["hour_every_small_ms"] = hour.small_ms
             point["hour_every_ratio"] = hour.ratio
     point["resend_rate"], point["resend_unchanged_rate"] = resend_rates(big, base[0])
+    # The same write at both points: a read that costs what changed stays flat.
+    point["read_write_series"] = len(base) * SERIES_PER_BRANCH
+    for key, ms in cold_reads(big, feed, base).items():
+        point[f"{key}_cold_ms"] = ms
     return point
 
 
@@ -209,8 +221,8 @@ def report(
                 verdicts.append(shown if name == "sqlite" else f"(pg {shown})")
         rows.append([*row, figure.target_text(), " ".join(verdicts)])
     say(
-        f"\nusagelens {server['usagelens']} {server.get('commit', '')}: write figures at two "
-        f"sizes, {elapsed / 60:.1f} min; growth = second ÷ first (a rate falling shows < 1×)"
+        f"\nusagelens {server['usagelens']} {server.get('commit', '')}: write and read figures "
+        f"at two sizes, {elapsed / 60:.1f} min; growth = second ÷ first (a rate falling shows < 1×)"
     )
     print_table(headers, rows)
     document = {

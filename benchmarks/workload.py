@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 from harness import Api, say
 
@@ -214,3 +215,30 @@ def resend_rates(api: Api, branch: int, repetitions: int = 3) -> tuple[float, fl
     first = api.ingest(payload)
     again = statistics.median(api.ingest(payload) for _ in range(repetitions))
     return OBS_PER_BRANCH / first, OBS_PER_BRANCH / again
+
+
+WINDOW = "/api/v1/resources?limit=10&since=" + quote(
+    (END - timedelta(days=7)).strftime("%Y-%m-%dT%H:%M:%SZ")
+)
+"""A 7-day window read, ending at the data's end."""
+COSTS_DELETED = "/api/v1/costs/deleted"
+COLD_READS = {"window": WINDOW, "costs_deleted": COSTS_DELETED, "metrics_gzip": "/metrics"}
+"""The reads measured first after a write (all asking for gzip)."""
+
+
+def cold_reads(
+    api: Api, feed: HourFeed, branches: Sequence[int], repetitions: int = 3
+) -> dict[str, float]:
+    """Milliseconds of each of ``COLD_READS`` first after a write of one new hour of the
+    branches' series (the median of ``repetitions``), every read warm before, so that
+    only the write is new."""
+    result = {}
+    for key, path in COLD_READS.items():
+        for warm in COLD_READS.values():
+            api.get(warm, **{"Accept-Encoding": "gzip"})
+        cold = []
+        for _ in range(repetitions):
+            api.ingest(feed.next(branches))
+            cold.append(api.get(path, **{"Accept-Encoding": "gzip"}).seconds)
+        result[key] = statistics.median(cold) * 1000
+    return result
