@@ -117,8 +117,8 @@ class Scrape:
     """A data rendering ready to serve: plain, or gzipped with the live part appended."""
 
     def __init__(self, pieces: Sequence[Block | bytes]) -> None:
-        self.pieces = [p if isinstance(p, Block) else Block(p) for p in pieces]
-        self.pieces = [p for p in self.pieces if p.size]
+        blocks = (p if isinstance(p, Block) else Block(p) for p in pieces)
+        self.pieces = [block for block in blocks if block.size]
         self._lock = threading.Lock()
         self._checksum: tuple[int, int] | None = None
 

@@ -16,7 +16,7 @@ from datetime import datetime
 
 from usagelens.app.collector import collector_paused
 from usagelens.app.policy import PolicyGuard
-from usagelens.app.queries import Queries
+from usagelens.app.queries import KEPT_WINDOWS, Queries
 from usagelens.domain.analytics import AnalyticsRow
 from usagelens.domain.batch import from_micros
 from usagelens.domain.errors import InvalidInput, NotFound
@@ -234,8 +234,8 @@ class Recommendations:
             items.append(item)
             if set_by_hand is None:
                 kept[id(row)] = (row, span, item)
-        if len(self._made) >= 2 and window not in self._made:
-            self._made.clear()  # two windows' worth, like the read model keeps
+        if len(self._made) > KEPT_WINDOWS and window not in self._made:
+            self._made.clear()  # all time and the windows the read model keeps
         self._made[window] = (list(exclusions), kept)
         return items
 
