@@ -349,11 +349,13 @@ class _Queries:
     def keys(self) -> dict[int, SeriesKey]:
         return {sid: a.key for sid, a in self._data.series.items()}
 
-    def distributions(self, window: Window, after: int = -1) -> Iterator[tuple[int, Distribution]]:
+    def distributions(
+        self, window: Window, after: int = -1, only: Collection[int] | None = None
+    ) -> Iterator[tuple[int, Distribution]]:
         since = to_micros(window.since) if window.since else None
         until = to_micros(window.until) if window.until else None
         for sid in sorted(self._data.observations):
-            if self._data.series[sid].version <= after:
+            if self._data.series[sid].version <= after or (only is not None and sid not in only):
                 continue
             usages = [
                 usage
@@ -362,6 +364,20 @@ class _Queries:
             ]
             if usages:
                 yield sid, Distribution.of(usages)
+
+    def appended(self, window: Window, after: Mapping[int, int]) -> dict[int, list[float]]:
+        since = to_micros(window.since) if window.since else None
+        until = to_micros(window.until) if window.until else None
+        found: dict[int, list[float]] = {}
+        for sid, low in after.items():
+            usages = [
+                usage
+                for t, usage in sorted(self._data.observations.get(sid, {}).items())
+                if t > low and (since is None or t >= since) and (until is None or t < until)
+            ]
+            if usages:
+                found[sid] = usages
+        return found
 
     def all_distributions(self) -> Iterator[tuple[int, Distribution, int, int]]:
         for sid, held in sorted(self._data.observations.items()):
@@ -410,7 +426,7 @@ class _Queries:
 
     def spans(self, after: int = -1) -> dict[SeriesKey, SeriesSpan]:
         return {
-            a.key: SeriesSpan(sid, a.first, a.last, a.last_arrival)
+            a.key: SeriesSpan(sid, a.first, a.last, a.last_arrival, a.rewritten)
             for sid, a in self._data.series.items()
             if a.version > after
         }

@@ -152,6 +152,8 @@ class SeriesSpan:
     """Earliest and latest collected_at stored (the data's clock)."""
     last_arrival: int | None
     """When a write last added observations to it (the server's clock); None: never."""
+    rewritten: int = 0
+    """The data version of its last change other than appending after its latest time."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,9 +400,17 @@ class StoreQueries(Protocol):
         """Return every series' key by id."""
         ...
 
-    def distributions(self, window: Window, after: int = -1) -> Iterator[tuple[int, Distribution]]:
+    def distributions(
+        self, window: Window, after: int = -1, only: Collection[int] | None = None
+    ) -> Iterator[tuple[int, Distribution]]:
         """Yield the distribution of usages within a window of every series changed at a
-        data version after ``after`` (every series by default) that has any there."""
+        data version after ``after`` (every series by default; of those, only the ids in
+        ``only`` when it is given) that has any there."""
+        ...
+
+    def appended(self, window: Window, after: Mapping[int, int]) -> dict[int, list[float]]:
+        """Return, per series named, the usages within a window of its observations
+        collected later than the time (µs) given for it; series with none are left out."""
         ...
 
     def all_distributions(self) -> Iterator[tuple[int, Distribution, int, int]]:

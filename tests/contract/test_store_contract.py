@@ -108,6 +108,33 @@ def test_distributions_of_a_window_and_of_everything(store: Store) -> None:
     assert everything[("u", "b", CPU)] == (Distribution.of([50.0]), _t(9), _t(9))
 
 
+def test_rows_appended_after_a_time_and_which_changes_were_not_appends(store: Store) -> None:
+    """What a kept window view reads: the rows after the latest time it knew, and whether a
+    series' changes since were appends only (``rewritten``)."""
+    ingest = build(store).ingest
+
+    def send(team: str, hours: range, usage: int = 0) -> None:
+        records = ";".join(f"(a,CPU,2026-11-01 {h:02d}:00:00,{usage + h})" for h in hours)
+        ingest.ingest_summary(f"{team}|{records}".encode(), source="test")
+
+    send("t", range(0, 4))
+    send("u", range(0, 2))
+    with store.read() as queries:
+        version = queries.state().data_version
+        ids = {key[0]: span.id for key, span in queries.spans().items()}
+    send("t", range(4, 7))  # appended after the latest: still not rewritten
+    send("u", range(0, 2), usage=50)  # updated
+    window = Window(since=T0 + timedelta(hours=5), until=T0 + timedelta(hours=20))
+    with store.read() as queries:
+        spans = {key[0]: span for key, span in queries.spans(version).items()}
+        assert spans["t"].rewritten <= version < spans["u"].rewritten
+        appended = queries.appended(window, {ids["t"]: _t(3), ids["u"]: _t(1)})
+        assert appended == {ids["t"]: [5.0, 6.0]}  # hour 4 is before the window
+        assert queries.appended(Window(), {ids["t"]: _t(3)}) == {ids["t"]: [4.0, 5.0, 6.0]}
+        only = dict(queries.distributions(Window(), version, only={ids["u"]}))
+    assert only == {ids["u"]: Distribution.of([50.0, 51.0])}
+
+
 def test_aggregates_are_saved_summarised_and_ordered_by_their_oldest(store: Store) -> None:
     ids = _series(store, ("t", "late", CPU), ("t", "early", CPU), ("t", "empty", CPU))
     late, early = ids[("t", "late", CPU)], ids[("t", "early", CPU)]

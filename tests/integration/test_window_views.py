@@ -10,6 +10,7 @@ import pytest
 from sqlalchemy import Engine
 
 from usagelens.app import Handlers, build
+from usagelens.app import queries as queries_module
 from usagelens.domain.model import Window
 from usagelens.domain.summary import render_summary
 from usagelens.simulator.data import company, price_list_yaml
@@ -47,11 +48,20 @@ def _summary(branch: int, end: datetime, hours: int = 200, flip: bool = False) -
     return render_summary(readings).encode()
 
 
+@pytest.fixture(autouse=True)
+def _keep_every_window(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Keep as many window views as the test reads, so that each is advanced, not rebuilt."""
+    monkeypatch.setattr(queries_module, "KEPT_WINDOWS", len(WINDOWS))
+
+
 def _assert_as_fresh(kept: Handlers, engine: Engine) -> None:
     """Every window the kept reader shows equals a new reader's, row for row and in money."""
     fresh = _handlers(engine)
+    models = dict(kept.queries._windows)
     for window in WINDOWS:
         shown, computed = kept.queries.view(window), fresh.queries.view(window)
+        if window in models:  # advanced from what it showed before, not built anew
+            assert kept.queries._windows[window] is models[window]
         assert shown.version == computed.version
         assert shown.rows == computed.rows, window
         assert shown.stats == computed.stats, window
@@ -66,6 +76,12 @@ def test_kept_window_views_follow_every_kind_of_change(engine: Engine) -> None:
     _assert_as_fresh(kept, engine)  # the first read of each window builds its view
 
     kept.ingest.ingest(_summary(1, END + timedelta(hours=1), hours=1), source="new hour")
+    _assert_as_fresh(kept, engine)  # appended after the latest time: the rows after it read
+    kept.ingest.ingest(_summary(1, END + timedelta(hours=2), hours=1), source="next hour")
+    kept.ingest.ingest(_summary(2, END + timedelta(hours=3), hours=1), source="other branch")
+    _assert_as_fresh(kept, engine)  # two appends to one series between two reads
+    backfill = kept.ingest.ingest(_summary(1, END - timedelta(hours=200), hours=5), source="old")
+    assert backfill.inserted > 0 and backfill.updated == 0  # new times, before the latest
     _assert_as_fresh(kept, engine)
 
     changed = kept.ingest.ingest(

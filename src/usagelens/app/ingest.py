@@ -188,9 +188,8 @@ class Ingest:
             now = self.clock()
             for aggregate in changed:
                 merged = merges[aggregate.id]
-                aggregate.add(merged)
+                aggregate.add(merged, version)
                 aggregate.judge(policy)
-                aggregate.version = version
                 if merged.inserted:
                     aggregate.last_arrival = to_micros(now)
             record_decisions(uow, changed, now)

@@ -141,7 +141,7 @@ class Maintenance:
             version = uow.state.bump()
             for aggregate in aggregates.values():
                 aggregate.judge(policy)
-                aggregate.version = version
+                aggregate.version = aggregate.rewritten = version
             record_decisions(uow, aggregates.values(), self.clock())
             uow.series.save(aggregates.values())
             uow.state.set_policy(policy.fingerprint, json.dumps(policy.to_document()))
@@ -207,9 +207,8 @@ class Maintenance:
                 count = 0
                 version = uow.state.bump()
                 for sid, (values, first, last) in removed.items():
-                    aggregates[sid].remove(values, first, last)
+                    aggregates[sid].remove(values, first, last, version)
                     aggregates[sid].judge(policy)
-                    aggregates[sid].version = version
                     count += sum(values.values())
                 record_decisions(uow, aggregates.values(), self.clock())
                 uow.series.save(aggregates.values())

@@ -9,18 +9,22 @@ rebuilds their rows and the rows that share a price with them (a resource dimens
 is split among the teams using it), and re-adds the money of the teams whose rows' decision
 or cost moved: money adds up by team. Prices are re-read, and every row re-priced, only
 when a price list changed. A series that did not change has the same observations, so its
-window summary is still right.
+window summary is still right. A window's view also keeps each series' distribution within
+it (encoded, a few hundred bytes) and the latest time it knew: a series whose changes since
+were only appends after that time (``series.rewritten_version`` says so) takes in the rows
+appended, one key range each, instead of having its window read again.
 """
 
 from __future__ import annotations
 
 import threading
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from usagelens.app.collector import collector_paused
 from usagelens.domain.analytics import AnalyticsRow, Evidence, report_order
-from usagelens.domain.distribution import SeriesStats
+from usagelens.domain.distribution import Distribution, SeriesStats
 from usagelens.domain.model import Dimension, SeriesKey, Window
 from usagelens.domain.money import CostSummary, DeletedCosts, TeamMoney, combine, team_money
 from usagelens.domain.policy import Policy
@@ -43,26 +47,64 @@ def all_time_changes(
     return queries.summaries_changed(after)
 
 
-def window_changes(window: Window) -> Changes:
-    """The changed series' observations within ``window``, counted set-wise and judged."""
+class WindowChanges:
+    """The changed series' observations within a window, counted set-wise and judged.
 
-    def changes(
-        queries: StoreQueries, after: int, policy: Policy
+    Keeps, per series, its distribution within the window and its latest stored time as
+    of the version summarised last; a series only appended to since then (its
+    ``rewritten`` version is not later) adds the rows after that time, the others are
+    read again. Belongs to one view: it must be called with the version that view shows.
+    """
+
+    def __init__(self, window: Window) -> None:
+        self.window = window
+        self._kept: dict[int, tuple[int | None, bytes]] = {}
+        """Series id → (latest stored time, encoded distribution within the window)."""
+
+    def __call__(
+        self, queries: StoreQueries, after: int, policy: Policy
     ) -> list[tuple[int, SeriesSummary | None]]:
+        if after < 0:
+            self._kept.clear()
+        kept = self._kept
         spans = queries.spans(after)
-        inside = dict(queries.distributions(window, after))
+        known = {}
+        for span in spans.values():
+            held = kept.get(span.id)
+            if held is not None and held[0] is not None and span.rewritten <= after:
+                known[span.id] = held[0]
+        tails = queries.appended(self.window, known) if known else {}
+        again = {span.id for span in spans.values()} - known.keys()
+        only = again if known else None  # nothing known: every changed series, unlisted
+        inside = dict(queries.distributions(self.window, after, only)) if again else {}
         summaries: list[tuple[int, SeriesSummary | None]] = []
         for key, span in spans.items():
-            distribution = inside.get(span.id)
-            if distribution is None:
-                summaries.append((span.id, None))
+            sid = span.id
+            if sid in known:
+                tail = tails.get(sid)
+                blob = kept[sid][1]
+                if tail is None:
+                    distribution = Distribution.from_bytes(blob) if blob else None
+                else:
+                    distribution = Distribution.from_bytes(blob)
+                    distribution.apply(Counter(tail))
+                    blob = distribution.to_bytes()
+            else:
+                distribution = inside.get(sid)
+                blob = distribution.to_bytes() if distribution is not None else b""
+            kept[sid] = (span.last, blob)
+            if distribution is None or not distribution.count:
+                summaries.append((sid, None))
                 continue
             stats = distribution.stats()
             verdict = policy.judge(stats.count, stats.mean, stats.median)
-            summaries.append((span.id, SeriesSummary(key, stats, verdict, span.first, span.last)))
+            summaries.append((sid, SeriesSummary(key, stats, verdict, span.first, span.last)))
         return summaries
 
-    return changes
+
+def window_changes(window: Window) -> Callable[[], Changes]:
+    """Make what a view of ``window`` reads of a change (a ``WindowChanges``, kept by it)."""
+    return lambda: WindowChanges(window)
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,16 +121,20 @@ class ModelView:
 class ViewModel:
     """Rows per series and money per team, advanced by the series each write changed.
 
-    ``changes`` says what a series shows in this view (``all_time_changes`` by default).
+    ``changes`` makes what says what a series shows in this view (``all_time_changes`` by
+    default); it is made anew whenever the view starts over.
     """
 
-    def __init__(self, prices_of: PricesOf, changes: Changes = all_time_changes) -> None:
+    def __init__(
+        self, prices_of: PricesOf, changes: Callable[[], Changes] = lambda: all_time_changes
+    ) -> None:
         self._prices_of = prices_of
-        self._changes = changes
+        self._make_changes = changes
         self._lock = threading.Lock()
         self._reset()
 
     def _reset(self) -> None:
+        self._changes = self._make_changes()
         self.version = -1
         """The data version shown; -1: nothing read yet."""
         self._basis: tuple[str | None, str, int] | None = None
@@ -116,7 +162,7 @@ class ViewModel:
         """
         with self._lock, collector_paused():
             if state.data_version < self.version:
-                return ViewModel(self._prices_of, self._changes).view(queries, state, policy)
+                return ViewModel(self._prices_of, self._make_changes).view(queries, state, policy)
             basis = (state.policy_fingerprint, policy.fingerprint, policy.min_observations)
             if basis != self._basis:
                 self._reset()
@@ -223,6 +269,7 @@ __all__ = [
     "ModelView",
     "PricesOf",
     "ViewModel",
+    "WindowChanges",
     "all_time_changes",
     "window_changes",
 ]

@@ -139,6 +139,10 @@ class SeriesAggregate:
     verdict: Classification | None = None
     version: int = 0
     """The data version of the series' last change (0: not recorded)."""
+    rewritten: int = 0
+    """The data version of its last change other than appending times after its latest
+    (an update, an insert within its span, a prune): since then, a reader that knew the
+    series needs only the observations after the latest time it knew."""
     stored_decision: Decision | None = None
     """The decision stored before this write (what a decision change is measured from)."""
     last_arrival: int | None = None
@@ -160,18 +164,28 @@ class SeriesAggregate:
         first, last = self.first, self.last
         return any(first <= t <= last for t in times)
 
-    def add(self, change: SeriesMerge) -> None:
-        """Take in a merge's inserted times and value deltas (call ``judge`` afterwards)."""
+    def add(self, change: SeriesMerge, version: int) -> None:
+        """Take in a merge's inserted times and value deltas as the change of data
+        ``version`` (call ``judge`` afterwards)."""
         self.distribution.apply(change.deltas)
+        appended = not change.updates
         if span := change.inserted_span():
             low, high = span
+            appended = appended and (self.last is None or low > self.last)
             self.first = low if self.first is None else min(self.first, low)
             self.last = high if self.last is None else max(self.last, high)
+        self.version = version
+        if not appended:
+            self.rewritten = version
 
-    def remove(self, removed: Mapping[float, int], first: int | None, last: int | None) -> None:
-        """Take out pruned observations (value → count); the store tells the new span."""
+    def remove(
+        self, removed: Mapping[float, int], first: int | None, last: int | None, version: int
+    ) -> None:
+        """Take out pruned observations (value → count) as the change of data ``version``;
+        the store tells the new span."""
         self.distribution.apply({value: -count for value, count in removed.items()})
         self.first, self.last = first, last
+        self.version = self.rewritten = version
 
     def judge(self, policy: Policy) -> None:
         """Recompute statistics and verdict from the distribution."""

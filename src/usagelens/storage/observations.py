@@ -101,12 +101,13 @@ class SqlSeries:
             marks = ", ".join([self._mark] * len(chunk))
             self._cursor.execute(
                 "SELECT id, team, resource, dimension, distribution, first_at, last_at,"
-                " changed_version, decision, last_arrival FROM series"
+                " changed_version, rewritten_version, decision, last_arrival FROM series"
                 f" WHERE id IN ({marks}) ORDER BY id{lock}",
                 chunk,
             )
             for row in self._cursor.fetchall():
-                sid, team, resource, dim, blob, first, last, version, decision, arrival = row
+                sid, team, resource, dim, blob, first, last, version, rewritten = row[:9]
+                decision, arrival = row[9:]
                 loaded[sid] = SeriesAggregate(
                     id=sid,
                     key=(team, resource, _DIMENSIONS[dim]),
@@ -114,6 +115,7 @@ class SqlSeries:
                     first=first,
                     last=last,
                     version=version,
+                    rewritten=rewritten,
                     stored_decision=None if decision is None else _DECISIONS[decision],
                     last_arrival=arrival,
                 )
@@ -125,7 +127,7 @@ class SqlSeries:
         columns = [
             "count", "total", "mean", "median", *HISTOGRAM_COLUMNS,
             "usage_type", "intensity", "decision", "reason", "first_at", "last_at",
-            "distribution", "changed_version", "last_arrival",
+            "distribution", "changed_version", "rewritten_version", "last_arrival",
         ]  # fmt: skip
         statement = (
             "UPDATE series SET "
@@ -172,7 +174,7 @@ def _series_row(aggregate: SeriesAggregate) -> tuple[Any, ...]:
     blob = aggregate.distribution.to_bytes()
     return (
         *numbers, aggregate.first, aggregate.last, blob, aggregate.version,
-        aggregate.last_arrival, aggregate.id,
+        aggregate.rewritten, aggregate.last_arrival, aggregate.id,
     )  # fmt: skip
 
 

@@ -8,7 +8,7 @@ work's own, for the reads a write needs. Hot reads go to the driver's cursor.
 from __future__ import annotations
 
 from array import array
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -37,6 +37,7 @@ from usagelens.storage.observations import (
     _INTENSITIES,
     _SUMMARY_COLUMNS,
     _USAGE_TYPES,
+    _array,
     _grouped,
 )
 from usagelens.storage.records import SqlBatches, _aware
@@ -55,6 +56,9 @@ from usagelens.storage.tables import (
     source_cursors,
     store_state,
 )
+
+_APPENDED_CHUNK = 10_000
+"""Series per ``appended`` query (SQLite binds at most 32,766 values)."""
 
 
 class SqlQueries:
@@ -94,9 +98,12 @@ class SqlQueries:
             for sid, team, resource, dim in self._cursor.fetchall()
         }
 
-    def distributions(self, window: Window, after: int = -1) -> Iterator[tuple[int, Distribution]]:
+    def distributions(
+        self, window: Window, after: int = -1, only: Collection[int] | None = None
+    ) -> Iterator[tuple[int, Distribution]]:
         """Yield the distribution of usages within a window of every series changed at a
-        data version after ``after`` (every series by default), computed set-wise.
+        data version after ``after`` (every series by default; of those, only the ids in
+        ``only`` when it is given), computed set-wise.
 
         PostgreSQL groups the whole window in one query (a hash aggregate; only the changed
         series' key ranges when ``after`` names a version). SQLite reads per series
@@ -109,11 +116,13 @@ class SqlQueries:
         since = to_micros(window.since) if window.since is not None else -(2**62)
         until = to_micros(window.until) if window.until is not None else 2**62
         if self._postgres:
-            changed = "" if after < 0 else " AND series_id = ANY(%s)"
+            changed = "" if after < 0 and only is None else " AND series_id = ANY(%s::int[])"
             params: tuple[Any, ...] = (since, until)
-            if after >= 0:
+            if only is not None:
+                params += (_array(only),)
+            elif after >= 0:
                 self._cursor.execute("SELECT id FROM series WHERE changed_version > %s", (after,))
-                params += ([sid for (sid,) in self._cursor.fetchall()],)
+                params += (_array(sid for (sid,) in self._cursor.fetchall()),)
             self._cursor.execute(
                 "SELECT series_id, usage, count(*) FROM observations "
                 f"WHERE t >= %s AND t < %s{changed} "
@@ -128,6 +137,8 @@ class SqlQueries:
             (after, until, since),
         )
         for sid, first, last, blob in self._cursor.fetchall():
+            if only is not None and sid not in only:
+                continue
             inside = min(last, until - 1) - max(first, since)
             if inside == last - first:
                 yield sid, Distribution.from_bytes(bytes(blob))
@@ -146,6 +157,37 @@ class SqlQueries:
                     values = array("d", [usage for usage, _ in rows])
                     counts = array("q", [count for _, count in rows])
                     yield sid, Distribution.from_sorted(values, counts)
+
+    def appended(self, window: Window, after: Mapping[int, int]) -> dict[int, list[float]]:
+        """Return, per series named, the usages within a window of its observations
+        collected later than the time (µs) given for it; series with none are left out.
+
+        One primary-key range per series: what a kept window view needs of series that
+        only had times appended since it was shown.
+        """
+        since = to_micros(window.since) if window.since is not None else -(2**62)
+        until = to_micros(window.until) if window.until is not None else 2**62
+        lows = [(sid, max(t, since - 1)) for sid, t in after.items() if max(t, since - 1) < until]
+        found: dict[int, list[float]] = {}
+        for start in range(0, len(lows), _APPENDED_CHUNK):
+            chunk = lows[start : start + _APPENDED_CHUNK]
+            if self._postgres:
+                self._cursor.execute(
+                    "SELECT k.sid, o.usage FROM unnest(%s::int[], %s::bigint[]) AS k(sid, low)"
+                    " JOIN observations o ON o.series_id = k.sid AND o.t > k.low AND o.t < %s",
+                    (_array(sid for sid, _ in chunk), _array(low for _, low in chunk), until),
+                )
+            else:  # CROSS JOIN: the named series outside, one key range each inside
+                values = ", ".join(["(?, ?)"] * len(chunk))
+                self._cursor.execute(
+                    f"WITH k(sid, low) AS (VALUES {values}) SELECT k.sid, o.usage FROM k"
+                    " CROSS JOIN observations o ON o.series_id = k.sid AND o.t > k.low"
+                    " AND o.t < ?",
+                    [*(n for pair in chunk for n in pair), until],
+                )
+            for sid, usage in self._cursor.fetchall():
+                found.setdefault(sid, []).append(usage)
+        return found
 
     def _outside(self, sid: int, since: int, until: int) -> list[tuple[float, int]]:
         """(usage, count) of a series' rows before ``since`` or from ``until`` on (SQLite)."""
@@ -286,13 +328,13 @@ class SqlQueries:
         """Return the id, stored span and last arrival, by key, of every series changed at
         a data version after ``after`` (every series by default; an index range)."""
         self._cursor.execute(
-            "SELECT id, team, resource, dimension, first_at, last_at, last_arrival FROM series"
-            f" WHERE changed_version > {self._mark}",
+            "SELECT id, team, resource, dimension, first_at, last_at, last_arrival,"
+            f" rewritten_version FROM series WHERE changed_version > {self._mark}",
             (after,),
         )
         return {
-            (team, resource, _DIMENSIONS[dim]): SeriesSpan(sid, first, last, arrival)
-            for sid, team, resource, dim, first, last, arrival in self._cursor.fetchall()
+            (team, resource, _DIMENSIONS[dim]): SeriesSpan(sid, first, last, arrival, rewritten)
+            for sid, team, resource, dim, first, last, arrival, rewritten in self._cursor.fetchall()
         }
 
     def recommendation_states(self) -> dict[int, StoredState]:

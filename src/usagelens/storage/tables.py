@@ -74,6 +74,14 @@ series = Table(
         comment="the data version of the series' last change",
     ),
     Column(
+        "rewritten_version",
+        BigInteger,
+        nullable=False,
+        server_default="0",
+        comment="the data version of the series' last change other than appending"
+        " times after its latest (an update, an insert within its span, a prune)",
+    ),
+    Column(
         "last_arrival",
         BigInteger,
         nullable=True,
