@@ -404,8 +404,8 @@ class StoreQueries(Protocol):
         self, window: Window, after: int = -1, only: Collection[int] | None = None
     ) -> Iterator[tuple[int, Distribution]]:
         """Yield the distribution of usages within a window of every series changed at a
-        data version after ``after`` (every series by default; of those, only the ids in
-        ``only`` when it is given) that has any there."""
+        data version after ``after`` (every series by default), or only of the ids in
+        ``only`` (which must be among those) when it is given that has any there."""
         ...
 
     def appended(self, window: Window, after: Mapping[int, int]) -> dict[int, list[float]]:

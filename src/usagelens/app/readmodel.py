@@ -121,8 +121,8 @@ class ModelView:
 class ViewModel:
     """Rows per series and money per team, advanced by the series each write changed.
 
-    ``changes`` makes what says what a series shows in this view (``all_time_changes`` by
-    default); it is made anew whenever the view starts over.
+    ``changes`` makes the function that tells what a series shows in this view
+    (``all_time_changes`` by default); a new one is made whenever the view starts over.
     """
 
     def __init__(

@@ -102,8 +102,8 @@ class SqlQueries:
         self, window: Window, after: int = -1, only: Collection[int] | None = None
     ) -> Iterator[tuple[int, Distribution]]:
         """Yield the distribution of usages within a window of every series changed at a
-        data version after ``after`` (every series by default; of those, only the ids in
-        ``only`` when it is given), computed set-wise.
+        data version after ``after`` (every series by default), or only of the ids in
+        ``only`` (which must be among those) when it is given, computed set-wise.
 
         PostgreSQL groups the whole window in one query (a hash aggregate; only the changed
         series' key ranges when ``after`` names a version). SQLite reads per series
