@@ -207,6 +207,30 @@ def test_gzip_scrape_equals_the_plain_one(app_client, sample_summary: bytes) -> 
         assert len(raw.content) > 100_000  # httpx decoded it: the whole exposition
 
 
+def test_names_with_percent_signs_quotes_and_backslashes_come_out_exact(app_client) -> None:  # type: ignore[no-untyped-def]
+    """Label values are escaped for the exposition and filled into %-templates: a ``%``,
+    ``"`` or ``\\`` in a name must reach the scraper as it was sent."""
+    client = app_client(**SETTINGS)
+    team, resource = "ops%d 100%", 'db "main" \\ 50%s'
+    body = f"{team}|({resource},CPU,2026-11-19 10:00:00,35);({resource},CPU,2026-11-19 11:00:00,5)"
+    assert client.post("/api/v1/usage", content=body.encode(), headers=AUTH).status_code == 200
+    client.put(
+        "/api/v1/prices", content=b"{}", headers={"Content-Type": "application/json", **AUTH}
+    )
+    for accept in ("identity", "gzip"):
+        samples = _parse(client.get("/metrics", headers={"Accept-Encoding": accept}).text)
+        labels = frozenset({("team", team), ("resource", resource), ("dimension", "CPU")})
+        usage = "usagelens_resource_usage_percent"
+        assert samples[(f"{usage}_count", labels)] == 2
+        assert samples[(f"{usage}_sum", labels)] == 40
+        assert samples[(f"{usage}_bucket", labels | {("le", "30")})] == 1  # 5 → 10; 35 → 40
+        decided = {
+            ("usagelens_resource_decision", labels | {("decision", d)})
+            for d in ("delete", "keep", "extend")
+        }
+        assert decided <= samples.keys()
+
+
 def test_a_scrape_after_each_write_equals_a_fresh_rendering(app_client) -> None:  # type: ignore[no-untyped-def]
     """The blocks kept from the last scrape are re-used only where nothing changed."""
     from datetime import UTC, datetime, timedelta

@@ -107,3 +107,39 @@ def test_kept_window_views_follow_every_kind_of_change(engine: Engine) -> None:
         kept.queries.view(Window(since=END - timedelta(hours=hours)))
     kept.ingest.ingest(_summary(2, END + timedelta(hours=2), hours=2), source="after")
     _assert_as_fresh(kept, engine)
+
+
+def test_a_price_shared_by_many_teams_is_split_among_those_left(engine: Engine) -> None:
+    """Past a few users a resource dimension's series are kept as a set: joins and leaves
+    on both sides of that size re-split its price as a fresh reader does."""
+    kept = _handlers(engine)
+    kept.prices.replace_prices(
+        "values:\n  shared-db:\n    CPU: 2400\n    RAM: 600\n  own-db:\n    CPU: 90\n"
+    )
+
+    def hours_of(team: int, hours: range) -> bytes:
+        stamps = [END - timedelta(hours=h) for h in hours]
+        readings = [
+            f"(shared-db,{dim},{t:%Y-%m-%d %H:%M:%S},{(team * 7 + h) % 100})"
+            for h, t in zip(hours, stamps, strict=True)
+            for dim in ("CPU", "RAM")
+        ]
+        readings.append(f"(own-db,CPU,{stamps[0]:%Y-%m-%d %H:%M:%S},{team})")
+        return f"team-{team:02d}|{';'.join(readings)}".encode()
+
+    for team in range(24):  # team t reads hours t..t+2 before END: older teams end earlier
+        kept.ingest.ingest(hours_of(team, range(team, team + 3)), source=f"t{team}")
+        if team in (0, 14, 15, 16, 17, 23):
+            _assert_as_fresh(kept, engine)
+            assert kept.queries.view().rows == _handlers(engine).queries.view().rows
+    for keep in (100, 20, 12, 5):  # 24, 18, 10, 3 teams left: above, then below _FEW
+        kept.maintenance.prune(timedelta(hours=keep))
+        _assert_as_fresh(kept, engine)
+        shown, fresh = kept.queries.view(), _handlers(engine).queries.view()
+        assert shown.rows == fresh.rows and shown.costs == fresh.costs
+    shared = [
+        r
+        for r in kept.queries.view().rows
+        if r.resource == "shared-db" and r.dimension.value == "CPU"
+    ]
+    assert len(shared) == 3 and {r.cost for r in shared} == {800}

@@ -39,6 +39,7 @@ from usagelens.storage.observations import (
     _USAGE_TYPES,
     _array,
     _grouped,
+    series_key,
 )
 from usagelens.storage.records import SqlBatches, _aware
 from usagelens.storage.tables import (
@@ -94,7 +95,7 @@ class SqlQueries:
         """Return every series' key by id."""
         self._cursor.execute("SELECT id, team, resource, dimension FROM series")
         return {
-            sid: (team, resource, _DIMENSIONS[dim])
+            sid: series_key(team, resource, dim)
             for sid, team, resource, dim in self._cursor.fetchall()
         }
 
@@ -333,7 +334,7 @@ class SqlQueries:
             (after,),
         )
         return {
-            (team, resource, _DIMENSIONS[dim]): SeriesSpan(sid, first, last, arrival, rewritten)
+            series_key(team, resource, dim): SeriesSpan(sid, first, last, arrival, rewritten)
             for sid, team, resource, dim, first, last, arrival, rewritten in self._cursor.fetchall()
         }
 
@@ -396,7 +397,7 @@ def _summary(row: Sequence[Any]) -> SeriesSummary:
     _, team, resource, dim, count, total, mean, median = row[:8]
     usage_type, intensity, decision, reason, first, last = row[19:25]
     return SeriesSummary(
-        key=(team, resource, _DIMENSIONS[dim]),
+        key=series_key(team, resource, dim),
         stats=SeriesStats(count, total, mean, median, tuple(row[8:19])),
         verdict=Classification(
             count=count,
