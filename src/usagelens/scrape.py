@@ -32,7 +32,9 @@ from typing import TypeVar
 GZIP_LEVEL = 1
 """Three times faster than the default level for a fifth more bytes on the wire."""
 BLOCK_SERIES = 64
-"""Series per block, on average."""
+"""Series per block, on average, within a team (blocks also end where teams do)."""
+TEAM_BLOCK_MIN = 16
+"""Series a block holds at least before it may end with a team (tiny teams share one)."""
 
 K = TypeVar("K", bound=Hashable)
 T = TypeVar("T")
@@ -103,14 +105,26 @@ class Blocks:
 
 
 def block_ends(keys: Sequence[tuple[str, str, Enum]], last: Enum) -> list[int]:
-    """Where blocks of series in report order end: after a resource's ``last`` dimension
-    whose resource name hashes to 0 modulo ``BLOCK_SERIES`` (content-defined, so a series
-    joining or leaving moves only its own block's edges; a name's hash is cached)."""
-    return [
-        index + 1
-        for index, (_, resource, dimension) in enumerate(keys)
-        if dimension is last and not hash(resource) % (BLOCK_SERIES // 3)
-    ]
+    """Where blocks of series in report order end: after a team's last series once the
+    block holds ``TEAM_BLOCK_MIN`` series, and after a resource's ``last`` dimension whose
+    resource name hashes to 0 modulo a third of ``BLOCK_SERIES`` (a name's hash is cached).
+
+    Both are chosen by the series' names, so a series joining or leaving moves only the
+    edges near it. Ending at teams matters because a write is mostly one source's teams:
+    with hashed ends alone, a write of 5,040 of 50,040 series (168 teams of 30) re-rendered
+    four times the series it changed, as the blocks holding its teams held others too.
+    """
+    ends: list[int] = []
+    spread = BLOCK_SERIES // 3
+    start, count = 0, len(keys)
+    for index, (team, resource, dimension) in enumerate(keys):
+        after = index + 1
+        if (after < count and keys[after][0] != team and after - start >= TEAM_BLOCK_MIN) or (
+            dimension is last and not hash(resource) % spread
+        ):
+            ends.append(after)
+            start = after
+    return ends
 
 
 class Scrape:
@@ -162,23 +176,44 @@ class Scrape:
 
 def crc32_combine(crc1: int, crc2: int, length2: int) -> int:
     """Return the CRC-32 of A + B from A's CRC, B's CRC and B's length (zlib's algorithm:
-    appending ``length2`` zero bytes is a linear map, applied per set bit of the length)."""
+    appending ``length2`` zero bytes is a linear map, applied per set bit of the length).
+
+    Each map is kept as four tables of 256 (one per byte of the CRC), so applying it is
+    four look-ups: a scrape combines a few thousand blocks' CRCs, which bit by bit took
+    ~28 µs a block (70 ms at 50,000 series).
+    """
     bit = 0
     while length2:
         if length2 & 1:
-            crc1 = _times(_zeros(bit), crc1)
+            low, mid, high, top = _zeros(bit)
+            crc1 = low[crc1 & 255] ^ mid[crc1 >> 8 & 255] ^ high[crc1 >> 16 & 255] ^ top[crc1 >> 24]
         length2 >>= 1
         bit += 1
     return crc1 ^ crc2
 
 
 @cache
-def _zeros(bit: int) -> tuple[int, ...]:
-    """The GF(2) 32×32 matrix that appends 2**bit zero bytes to a CRC-32's message."""
+def _zeros(bit: int) -> tuple[tuple[int, ...], ...]:
+    """The map that appends 2**bit zero bytes to a CRC-32's message, as byte tables."""
+    return tuple(_byte_table(_zeros_matrix(bit)[8 * n : 8 * n + 8]) for n in range(4))
+
+
+@cache
+def _zeros_matrix(bit: int) -> tuple[int, ...]:
+    """The same map as a GF(2) 32×32 matrix (column n: the image of CRC bit n)."""
     if bit == 0:
         one_zero_bit = (0xEDB88320, *(1 << n for n in range(31)))  # the reflected polynomial
         return _square(_square(_square(one_zero_bit)))
-    return _square(_zeros(bit - 1))
+    return _square(_zeros_matrix(bit - 1))
+
+
+def _byte_table(columns: Sequence[int]) -> tuple[int, ...]:
+    """The images of all 256 values of one byte of the CRC, from its eight bits' columns."""
+    table = [0] * 256
+    for value in range(1, 256):
+        low = value & -value
+        table[value] = table[value ^ low] ^ columns[low.bit_length() - 1]
+    return tuple(table)
 
 
 def _square(matrix: tuple[int, ...]) -> tuple[int, ...]:
@@ -198,6 +233,7 @@ def _times(matrix: tuple[int, ...], vector: int) -> int:
 __all__ = [
     "BLOCK_SERIES",
     "GZIP_LEVEL",
+    "TEAM_BLOCK_MIN",
     "Block",
     "Blocks",
     "Scrape",

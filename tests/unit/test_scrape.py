@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import random
 import zlib
 
 import httpx
@@ -16,6 +17,17 @@ from usagelens.scrape import BLOCK_SERIES, Block, Blocks, Scrape, crc32_combine
 def test_combined_crc_is_the_crc_of_the_joined_bytes(first: bytes, second: bytes) -> None:
     combined = crc32_combine(zlib.crc32(first), zlib.crc32(second), len(second))
     assert combined == zlib.crc32(first + second)
+
+
+@given(st.integers(0, 2**32 - 1), st.integers(0, 400_000), st.randoms(use_true_random=False))
+def test_combined_crc_holds_for_block_sized_lengths(
+    first: int, length: int, rng: random.Random
+) -> None:
+    """Lengths of a real block's text (tens to hundreds of kB) use the tables of high bits."""
+    second = rng.randbytes(length)
+    prefix = first.to_bytes(4, "little")
+    combined = crc32_combine(zlib.crc32(prefix), zlib.crc32(second), length)
+    assert combined == zlib.crc32(prefix + second)
 
 
 @given(st.lists(st.binary(max_size=3000), max_size=12), st.binary(max_size=500))
@@ -75,3 +87,32 @@ def test_only_blocks_whose_objects_changed_are_rendered_again() -> None:
     assert len({id(b) for b in left} - {id(b) for b in changed}) <= 2
     assert line.lines <= 2 * max(len(b.members) for b in left)
     assert _joined(left) == b"".join(line(k, objects[k]) for k in fewer)
+
+
+def test_blocks_end_with_teams_that_fill_one_and_tiny_teams_share_one() -> None:
+    """A write of a few teams re-renders those teams' blocks, not their neighbours'."""
+    from itertools import count
+
+    from usagelens.domain.model import Dimension
+    from usagelens.scrape import TEAM_BLOCK_MIN, block_ends
+
+    spread = BLOCK_SERIES // 3
+    names = (f"host-{n}" for n in count())
+    quiet = (name for name in names if hash(name) % spread)  # no resource ends a block
+
+    def team(name: str, resources: int) -> list[tuple[str, str, Dimension]]:
+        return [
+            (name, host, d) for host in (next(quiet) for _ in range(resources)) for d in Dimension
+        ]
+
+    big, tiny = TEAM_BLOCK_MIN // 3 + 2, 1  # resources: more and fewer series than the minimum
+    keys = team("a", big) + team("b", tiny) + team("c", tiny) + team("d", big) + team("e", big)
+    a, b, c, d = (3 * n for n in (big, tiny, tiny, big))
+    assert block_ends(keys, Dimension.NETFLOW) == [a, a + b + c + d]  # b, c and d share one
+
+    loud = next(name for name in names if not hash(name) % spread)
+    keys[1] = (keys[1][0], loud, keys[1][2])  # a resource's own end, mid-dimensions: none
+    keys[a - 1] = (keys[a - 1][0], loud, Dimension.NETFLOW)  # after its last: one
+    assert block_ends(keys, Dimension.NETFLOW) == [a, a + b + c + d]
+    keys[2] = ("a", loud, Dimension.NETFLOW)
+    assert block_ends(keys, Dimension.NETFLOW) == [3, a, a + b + c + d]
