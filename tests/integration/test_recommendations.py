@@ -135,6 +135,19 @@ def test_kept_recommendations_equal_fresh_ones_after_every_kind_of_change(
     newer = company(BRANCH).observations(END + timedelta(hours=1), hours=1)[:30]
     handlers.ingest.ingest_summary(render_summary(newer).encode(), source="hour")
     assert_as_fresh()
+    # One delete of a team becomes a keep, the team's other recommendations stay as they
+    # were: the team has one recommendation fewer, all of them re-used.
+    target = _deletes(handlers)[0].row
+    others = [i for i in handlers.recommendations.items() if i.row.team == target.team]
+    reading = type(newer[0])
+    middling = [
+        reading(target.team, target.resource, target.dimension, END + timedelta(hours=h), 50.0)
+        for h in range(2, 800)
+    ]
+    handlers.ingest.ingest_summary(render_summary(middling).encode(), source="busy")
+    after = [i for i in handlers.recommendations.items() if i.row.team == target.team]
+    assert len(after) == len(others) - 1 and after == [i for i in others if i.row != target]
+    assert_as_fresh()
 
 
 def test_illegal_moves_name_the_allowed_ones(handlers: Handlers) -> None:

@@ -29,10 +29,12 @@ from usagelens.domain.recommendations import (
     Recommendation,
     State,
     StoredState,
+    Tally,
     check_move,
+    combine_tallies,
     effective_state,
-    money_by_state,
     recommendation_id,
+    tally,
 )
 from usagelens.domain.series import SeriesAggregate
 from usagelens.domain.times import as_utc
@@ -97,6 +99,8 @@ class SpanIndex:
 
 
 _Made = tuple[AnalyticsRow, SeriesSpan, Recommendation]
+_Tallies = dict[str, tuple[int, Tally]]
+"""Per team, how many recommendations it has and their tally."""
 
 
 class Recommendations:
@@ -116,9 +120,10 @@ class Recommendations:
         self.queries = queries
         self.lifecycle = lifecycle or Lifecycle()
         self._spans = SpanIndex()
-        self._made: dict[Window, tuple[list[Exclusion], dict[int, _Made]]] = {}
+        self._made: dict[Window, tuple[list[Exclusion], dict[int, _Made], _Tallies]] = {}
         """Per window, the recommendations last made that depend on their row and span
-        alone (no state set by hand), by the id of the row (alive: the entry holds it)."""
+        alone (no state set by hand), by the id of the row (alive: the entry holds it),
+        and each team's tally, re-used while its recommendations are those same ones."""
 
     # Reads ---------------------------------------------------------------------------
 
@@ -140,20 +145,18 @@ class Recommendations:
     def summary(self, window: Window | None = None) -> dict[str, object]:
         """Return the money by state and the count of recommendations per state and decision,
         of all of them and of those with enough data."""
-        items = self._all(window)
-        counts: dict[str, dict[str, int]] = {
-            state.value: {d.value: 0 for d in RECOMMENDED} for state in State
-        }
-        with_data = {state: dict.fromkeys(by_decision, 0) for state, by_decision in counts.items()}
-        for item in items:
-            counts[item.state.value][item.row.decision.value] += 1
-            if item.evidence.enough_data:
-                with_data[item.state.value][item.row.decision.value] += 1
+        total = combine_tallies(part for _, part in self._made_now(window)[1].values())
+
+        def by_state(counts: Mapping[tuple[State, Decision], int]) -> dict[str, dict[str, int]]:
+            return {
+                state.value: {d.value: counts[(state, d)] for d in RECOMMENDED} for state in State
+            }
+
         return {
             "currency": self.queries.currency,
-            "money": money_by_state(items),
-            "counts": counts,
-            "counts_enough_data": with_data,
+            "money": total.money,
+            "counts": by_state(total.counts),
+            "counts_enough_data": by_state(total.with_data),
         }
 
     def exclusions(self) -> list[Exclusion]:
@@ -175,6 +178,10 @@ class Recommendations:
         ]
 
     def _all(self, window: Window | None) -> list[Recommendation]:
+        return self._made_now(window)[0]
+
+    def _made_now(self, window: Window | None) -> tuple[list[Recommendation], _Tallies]:
+        """The recommendations of a window's rows, in report order, and each team's tally."""
         view = self.queries.view(window)
         now = self.clock()
         with self.store.read() as queries:
@@ -192,16 +199,28 @@ class Recommendations:
         stored: Mapping[int, StoredState],
         exclusions: list[Exclusion],
         now: datetime,
-    ) -> list[Recommendation]:
-        """Make the recommendations of rows, re-using the last ones made where their row
-        and span are the same objects (the read model keeps them for a series that did
-        not change), no state is set by hand and the exclusion rules are the same: such a
-        recommendation does not depend on the clock."""
-        rules, made = self._made.get(window, ([], {}))
+    ) -> tuple[list[Recommendation], _Tallies]:
+        """Make the recommendations of rows (in report order: a team's are together), and
+        each team's tally, re-using the last ones made where their row and span are the
+        same objects (the read model keeps them for a series that did not change), no
+        state is set by hand and the exclusion rules are the same: such a recommendation
+        does not depend on the clock. A team whose recommendations are all re-used, and
+        as many as before, keeps its tally: a summary after a write adds up what changed."""
+        rules, made, tallied = self._made.get(window, ([], {}, {}))
         if rules != exclusions:
-            made = {}
+            made, tallied = {}, {}
         kept: dict[int, _Made] = {}
-        items = []
+        tallies: _Tallies = {}
+        items: list[Recommendation] = []
+        team, start, fresh = "", 0, False
+
+        def close_team() -> None:
+            count, before = len(items) - start, tallied.get(team)
+            if not fresh and before is not None and before[0] == count:
+                tallies[team] = before
+            elif count:
+                tallies[team] = (count, tally(items[start:]))
+
         for row in rows:
             if row.decision not in RECOMMENDED or row.evidence is None:
                 continue  # every row of a view has its evidence
@@ -209,6 +228,9 @@ class Recommendations:
             span = spans.get(key)
             if span is None:
                 continue
+            if row.team != team:
+                close_team()
+                team, start, fresh = row.team, len(items), False
             set_by_hand = stored.get(span.id)
             if set_by_hand is None:
                 earlier = made.get(id(row))
@@ -232,12 +254,14 @@ class Recommendations:
                 exclusion=excluded,
             )
             items.append(item)
+            fresh = True
             if set_by_hand is None:
                 kept[id(row)] = (row, span, item)
+        close_team()
         if len(self._made) > KEPT_WINDOWS and window not in self._made:
             self._made.clear()  # all time and the windows the read model keeps
-        self._made[window] = (list(exclusions), kept)
-        return items
+        self._made[window] = (list(exclusions), kept, tallies)
+        return items, tallies
 
     def _find(self, rec_id: str) -> Recommendation:
         for item in self._all(None):

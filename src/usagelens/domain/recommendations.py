@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -206,6 +207,40 @@ def money_by_state(recommendations: Iterable[Recommendation]) -> dict[str, float
     return money
 
 
+@dataclass(frozen=True, slots=True)
+class Tally:
+    """What a summary adds up of some recommendations (one team's, in practice): how many
+    there are per state and decision, of all and of those with enough data, and the money
+    by state (``money_by_state``)."""
+
+    counts: Counter[tuple[State, Decision]]
+    with_data: Counter[tuple[State, Decision]]
+    money: dict[str, float]
+
+
+def tally(recommendations: Sequence[Recommendation]) -> Tally:
+    """Add up some recommendations."""
+    counts = Counter((item.state, item.row.decision) for item in recommendations)
+    with_data = Counter(
+        (item.state, item.row.decision) for item in recommendations if item.evidence.enough_data
+    )
+    return Tally(counts, with_data, money_by_state(recommendations))
+
+
+def combine_tallies(tallies: Iterable[Tally]) -> Tally:
+    """Add up tallies, in the order given (money is a float sum: the order is part of the
+    answer, so a reader that re-uses some teams' tallies agrees with one that makes all)."""
+    counts: Counter[tuple[State, Decision]] = Counter()
+    with_data: Counter[tuple[State, Decision]] = Counter()
+    money = dict.fromkeys(MONEY_STATES, 0.0)
+    for part in tallies:
+        counts.update(part.counts)
+        with_data.update(part.with_data)
+        for state, amount in part.money.items():
+            money[state] += amount
+    return Tally(counts, with_data, money)
+
+
 __all__ = [
     "MONEY_STATES",
     "RECOMMENDED",
@@ -216,9 +251,12 @@ __all__ = [
     "Recommendation",
     "State",
     "StoredState",
+    "Tally",
     "check_move",
+    "combine_tallies",
     "effective_state",
     "money_by_state",
     "parse_state",
     "recommendation_id",
+    "tally",
 ]
