@@ -203,6 +203,7 @@ def test_gzip_scrape_equals_the_plain_one(app_client, sample_summary: bytes) -> 
         assert raw.headers["content-encoding"] == "gzip"
         plain = client.get("/metrics", headers={"Accept-Encoding": "identity"})
         assert "content-encoding" not in plain.headers
+        assert int(plain.headers["content-length"]) == len(plain.content)  # inflated lazily
         assert domain_samples(_parse(raw.text)) == domain_samples(_parse(plain.text))
         assert len(raw.content) > 100_000  # httpx decoded it: the whole exposition
 

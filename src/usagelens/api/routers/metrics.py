@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
-from starlette.concurrency import run_in_threadpool
+from starlette.concurrency import iterate_in_threadpool, run_in_threadpool
 from starlette.types import Receive, Scope, Send
 
 from usagelens.api.deps import HandlersDep, PushesDep, SettingsDep, WriteAuth
@@ -87,7 +88,8 @@ def metrics(
     )
     gzip = "gzip" in request.headers.get("accept-encoding", "").lower()
     headers = {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"} if gzip else None
-    return PartsResponse(scrape.parts(live, gzip), media_type=content_type, headers=headers)
+    size, parts = scrape.parts(live, gzip)
+    return PartsResponse(size, parts, made=not gzip, media_type=content_type, headers=headers)
 
 
 def _render_cache(request: Request, families: frozenset[str] | None) -> RenderCache:
@@ -102,23 +104,35 @@ def _render_cache(request: Request, families: frozenset[str] | None) -> RenderCa
 
 
 class PartsResponse(Response):
-    """A response whose body is sent as several byte strings, never joined into one."""
+    """A response of a known length whose body is sent as several byte strings, never
+    joined into one; ``made``: the parts are made as they are taken (a plain scrape's
+    blocks are inflated then), in the thread pool, off the event loop."""
 
     def __init__(
-        self, parts: list[bytes], media_type: str, headers: dict[str, str] | None = None
+        self,
+        size: int,
+        parts: Iterator[bytes],
+        *,
+        made: bool,
+        media_type: str,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(b"", media_type=media_type, headers=headers)
-        self.parts = parts
-        self.headers["content-length"] = str(sum(map(len, parts)))
+        self.parts, self.made = parts, made
+        self.headers["content-length"] = str(size)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Send the head, then each part."""
+        """Send the head, then each part, then the end of the body."""
         await send(
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )
-        last = len(self.parts) - 1
-        for index, part in enumerate(self.parts):
-            await send({"type": "http.response.body", "body": part, "more_body": index < last})
+        if self.made:
+            async for part in iterate_in_threadpool(self.parts):
+                await send({"type": "http.response.body", "body": part, "more_body": True})
+        else:
+            for part in self.parts:
+                await send({"type": "http.response.body", "body": part, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 @router.post(
