@@ -143,3 +143,38 @@ def test_a_price_shared_by_many_teams_is_split_among_those_left(engine: Engine) 
         if r.resource == "shared-db" and r.dimension.value == "CPU"
     ]
     assert len(shared) == 3 and {r.cost for r in shared} == {800}
+
+
+def test_a_team_gaining_and_losing_one_series_shows_its_other_rows_unchanged(
+    engine: Engine,
+) -> None:
+    """A series joining or leaving a team whose other series did not change: the team's
+    rows (kept as one list while none of them changes) are made again all the same."""
+    kept = _handlers(engine)
+
+    def readings(resource: str, hours: range, usage: int) -> str:
+        return ";".join(
+            f"({resource},CPU,{END - timedelta(hours=h):%Y-%m-%d %H:%M:%S},{usage})" for h in hours
+        )
+
+    old, recent = range(100, 110), range(0, 10)
+    body = f"solo|{readings('old-db', old, 5)};{readings('web', recent, 50)}"
+    kept.ingest.ingest(body.encode(), source="first")
+    kept.ingest.ingest(f"other|{readings('web', recent, 90)}".encode(), source="other")
+
+    def assert_all_as_fresh() -> None:
+        _assert_as_fresh(kept, engine)
+        shown, fresh = kept.queries.view(), _handlers(engine).queries.view()
+        assert shown.rows == fresh.rows and shown.costs == fresh.costs
+
+    assert_all_as_fresh()
+    kept.ingest.ingest(f"solo|{readings('new-db', recent, 95)}".encode(), source="join")
+    assert_all_as_fresh()
+    assert {r.resource for r in kept.queries.view().rows if r.team == "solo"} == {
+        "old-db",
+        "web",
+        "new-db",
+    }
+    kept.maintenance.prune(timedelta(hours=50))  # old-db leaves; web and new-db untouched
+    assert_all_as_fresh()
+    assert {r.resource for r in kept.queries.view().rows if r.team == "solo"} == {"web", "new-db"}

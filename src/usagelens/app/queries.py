@@ -15,6 +15,8 @@ from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
+from itertools import groupby
+from operator import attrgetter
 from typing import TypeVar
 
 from usagelens.app.policy import PolicyGuard
@@ -55,6 +57,15 @@ class DataView:
     rows: list[AnalyticsRow]
     money: tuple[CostSummary, DeletedCosts] | None = field(default=None, repr=False)
     """The rows' money, when it is known already (the all-time model keeps it)."""
+    teams: list[tuple[str, list[AnalyticsRow]]] | None = field(default=None, repr=False)
+    """Each team's rows, when the kept view gives them (lists kept while unchanged)."""
+
+    @property
+    def by_team(self) -> list[tuple[str, list[AnalyticsRow]]]:
+        """Return each team's rows in report order (``teams``, or grouped from ``rows``)."""
+        if self.teams is not None:
+            return self.teams
+        return [(team, list(rows)) for team, rows in groupby(self.rows, attrgetter("team"))]
 
     @cached_property
     def _money(self) -> tuple[CostSummary, DeletedCosts]:
@@ -150,7 +161,8 @@ class Queries:
     ) -> DataView:
         model = self._all_time if window == ALL_TIME else self._window_model(window)
         kept = model.view(queries, queries.state(), policy)
-        return DataView(version, window, kept.stats, kept.rows, (kept.costs, kept.deleted))
+        money = (kept.costs, kept.deleted)
+        return DataView(version, window, kept.stats, kept.rows, money, kept.teams)
 
     def _window_model(self, window: Window) -> ViewModel:
         """Return the kept view of a window, the least recently read one making room."""

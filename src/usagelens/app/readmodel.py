@@ -119,6 +119,9 @@ class ModelView:
     rows: list[AnalyticsRow]
     costs: CostSummary
     deleted: DeletedCosts
+    teams: list[tuple[str, list[AnalyticsRow]]]
+    """Each team's rows, in report order: the same list object from version to version
+    while none of the team's rows changed (so a reader can re-use what it made of them)."""
 
 
 class ViewModel:
@@ -152,6 +155,8 @@ class ViewModel:
         self._members: dict[str, set[int]] = {}
         self._ordered: dict[str, list[int]] = {}
         """Per team, its series in report order (dropped when its membership changes)."""
+        self._team_rows: dict[str, list[AnalyticsRow]] = {}
+        """Per team, its rows in report order (dropped when one of them changes)."""
         self._money: dict[str, TeamMoney] = {}
 
     def forget(self) -> None:
@@ -198,13 +203,16 @@ class ViewModel:
                 dirty.add(summary.key[0])
             touched.add(sid)
         touched = set(self._summaries) if reprice else touched & self._summaries.keys()
+        team_rows = self._team_rows
         for sid in touched:
             summary = self._summaries[sid]
             before = self._rows.get(sid)
             row = self._rows[sid] = self._row(summary, enough)
+            team_rows.pop(row.team, None)
             if before is None or (before.decision, before.cost) != (row.decision, row.cost):
                 dirty.add(row.team)
         for team in dirty:
+            team_rows.pop(team, None)
             if self._members.get(team):
                 self._money[team] = team_money(team, [self._rows[s] for s in self._order(team)])
             else:
@@ -214,13 +222,21 @@ class ViewModel:
         teams = sorted(self._members)
         sids = [sid for team in teams for sid in self._order(team)]
         costs, deleted = combine([self._money[team] for team in teams])
+        by_team = [(team, self._rows_of(team)) for team in teams]
         return ModelView(
             self.version,
             [(self._summaries[s].key, self._summaries[s].stats) for s in sids],
-            [self._rows[s] for s in sids],
+            [row for _, rows in by_team for row in rows],
             costs,
             deleted,
+            by_team,
         )
+
+    def _rows_of(self, team: str) -> list[AnalyticsRow]:
+        rows = self._team_rows.get(team)
+        if rows is None:
+            rows = self._team_rows[team] = [self._rows[s] for s in self._order(team)]
+        return rows
 
     def _join(self, sid: int, summary: SeriesSummary, touched: set[int]) -> None:
         """Add a series that now holds observations; the others of its price share less."""

@@ -85,6 +85,8 @@ class SpanIndex:
         self._lock = threading.Lock()
         self._version = -1
         self._spans: dict[SeriesKey, SeriesSpan] = {}
+        self._teams: dict[int, str] = {}
+        """Series id → team (a series' key never changes)."""
 
     def read(self, queries: StoreQueries) -> dict[SeriesKey, SeriesSpan]:
         """Return the spans as the snapshot holds them (a copy, safe to keep)."""
@@ -93,14 +95,34 @@ class SpanIndex:
             if version < self._version:  # a slow reader's older snapshot: read it whole
                 return queries.spans()
             if version > self._version:
-                self._spans.update(queries.spans(after=self._version))
+                changed = queries.spans(after=self._version)
+                self._spans.update(changed)
+                self._teams.update((span.id, key[0]) for key, span in changed.items())
                 self._version = version
             return dict(self._spans)
+
+    def teams_of(self, ids: Iterable[int]) -> set[str]:
+        """Return the teams of these series (those read so far)."""
+        with self._lock:
+            return {self._teams[sid] for sid in ids if sid in self._teams}
 
 
 _Made = tuple[AnalyticsRow, SeriesSpan, Recommendation]
 _Tallies = dict[str, tuple[int, Tally]]
 """Per team, how many recommendations it has and their tally."""
+
+
+@dataclass(frozen=True, slots=True)
+class _TeamMade:
+    """What was made of one team's rows: re-used whole while the view hands over the same
+    rows list (none of them changed) and no state of the team is set by hand."""
+
+    rows: list[AnalyticsRow] | None
+    """The rows list it was made of; None: a state was set by hand (never re-used whole)."""
+    made: dict[int, _Made]
+    """The recommendations that depend on their row and span alone, by the row's id."""
+    items: list[Recommendation]
+    tally: Tally | None
 
 
 class Recommendations:
@@ -120,10 +142,8 @@ class Recommendations:
         self.queries = queries
         self.lifecycle = lifecycle or Lifecycle()
         self._spans = SpanIndex()
-        self._made: dict[Window, tuple[list[Exclusion], dict[int, _Made], _Tallies]] = {}
-        """Per window, the recommendations last made that depend on their row and span
-        alone (no state set by hand), by the id of the row (alive: the entry holds it),
-        and each team's tally, re-used while its recommendations are those same ones."""
+        self._made: dict[Window, tuple[list[Exclusion], dict[str, _TeamMade]]] = {}
+        """Per window, the exclusion rules and what was made of each team's rows."""
 
     # Reads ---------------------------------------------------------------------------
 
@@ -188,39 +208,68 @@ class Recommendations:
             spans = self._spans.read(queries)
             stored = queries.recommendation_states()
             exclusions = queries.exclusions()
+        by_hand = self._spans.teams_of(stored)
         with collector_paused():
-            return self._items(view.window, view.rows, spans, stored, exclusions, now)
+            return self._items(view.window, view.by_team, spans, stored, by_hand, exclusions, now)
 
     def _items(
         self,
         window: Window,
+        teams: Sequence[tuple[str, list[AnalyticsRow]]],
+        spans: Mapping[SeriesKey, SeriesSpan],
+        stored: Mapping[int, StoredState],
+        by_hand: set[str],
+        exclusions: list[Exclusion],
+        now: datetime,
+    ) -> tuple[list[Recommendation], _Tallies]:
+        """Make the recommendations of each team's rows, in report order, and each team's
+        tally. A recommendation with no state set by hand depends on its row and span
+        alone, not on the clock, while the exclusion rules are the same: a team none of
+        whose rows changed (the view hands over the same list) and none of whose states
+        is set by hand is taken whole, recommendations and tally, so a read after a write
+        costs the teams it changed; in the other teams a recommendation is re-used where
+        its row and span are the same objects (the read model keeps them for a series
+        that did not change)."""
+        rules, before = self._made.get(window, ([], {}))
+        if rules != exclusions:
+            before = {}
+        made: dict[str, _TeamMade] = {}
+        tallies: _Tallies = {}
+        items: list[Recommendation] = []
+        for team, rows in teams:
+            earlier = before.get(team)
+            if earlier is not None and earlier.rows is rows and team not in by_hand:
+                made[team] = earlier
+                items += earlier.items
+                if earlier.tally is not None:
+                    tallies[team] = (len(earlier.items), earlier.tally)
+                continue
+            kept, mine = self._team_items(
+                rows, earlier.made if earlier else {}, spans, stored, exclusions, now
+            )
+            counted = tally(mine) if mine else None
+            made[team] = _TeamMade(None if team in by_hand else rows, kept, mine, counted)
+            items += mine
+            if counted is not None:
+                tallies[team] = (len(mine), counted)
+        if len(self._made) > KEPT_WINDOWS and window not in self._made:
+            self._made.clear()  # all time and the windows the read model keeps
+        self._made[window] = (list(exclusions), made)
+        return items, tallies
+
+    def _team_items(
+        self,
         rows: Sequence[AnalyticsRow],
+        made: Mapping[int, _Made],
         spans: Mapping[SeriesKey, SeriesSpan],
         stored: Mapping[int, StoredState],
         exclusions: list[Exclusion],
         now: datetime,
-    ) -> tuple[list[Recommendation], _Tallies]:
-        """Make the recommendations of rows (in report order: a team's are together), and
-        each team's tally, re-using the last ones made where their row and span are the
-        same objects (the read model keeps them for a series that did not change), no
-        state is set by hand and the exclusion rules are the same: such a recommendation
-        does not depend on the clock. A team whose recommendations are all re-used, and
-        as many as before, keeps its tally: a summary after a write adds up what changed."""
-        rules, made, tallied = self._made.get(window, ([], {}, {}))
-        if rules != exclusions:
-            made, tallied = {}, {}
+    ) -> tuple[dict[int, _Made], list[Recommendation]]:
+        """Make the recommendations of one team's rows, re-using ``made`` where a row and
+        its span are the objects it was made of and no state is set by hand."""
         kept: dict[int, _Made] = {}
-        tallies: _Tallies = {}
         items: list[Recommendation] = []
-        team, start, fresh = "", 0, False
-
-        def close_team() -> None:
-            count, before = len(items) - start, tallied.get(team)
-            if not fresh and before is not None and before[0] == count:
-                tallies[team] = before
-            elif count:
-                tallies[team] = (count, tally(items[start:]))
-
         for row in rows:
             if row.decision not in RECOMMENDED or row.evidence is None:
                 continue  # every row of a view has its evidence
@@ -228,9 +277,6 @@ class Recommendations:
             span = spans.get(key)
             if span is None:
                 continue
-            if row.team != team:
-                close_team()
-                team, start, fresh = row.team, len(items), False
             set_by_hand = stored.get(span.id)
             if set_by_hand is None:
                 earlier = made.get(id(row))
@@ -254,14 +300,9 @@ class Recommendations:
                 exclusion=excluded,
             )
             items.append(item)
-            fresh = True
             if set_by_hand is None:
                 kept[id(row)] = (row, span, item)
-        close_team()
-        if len(self._made) > KEPT_WINDOWS and window not in self._made:
-            self._made.clear()  # all time and the windows the read model keeps
-        self._made[window] = (list(exclusions), kept, tallies)
-        return items, tallies
+        return kept, items
 
     def _find(self, rec_id: str) -> Recommendation:
         for item in self._all(None):
