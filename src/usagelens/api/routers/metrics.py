@@ -89,7 +89,7 @@ def metrics(
     gzip = "gzip" in request.headers.get("accept-encoding", "").lower()
     headers = {"Content-Encoding": "gzip", "Vary": "Accept-Encoding"} if gzip else None
     size, parts = scrape.parts(live, gzip)
-    return PartsResponse(size, parts, made=not gzip, media_type=content_type, headers=headers)
+    return PartsResponse(size, parts, lazy=not gzip, media_type=content_type, headers=headers)
 
 
 def _render_cache(request: Request, families: frozenset[str] | None) -> RenderCache:
@@ -105,20 +105,20 @@ def _render_cache(request: Request, families: frozenset[str] | None) -> RenderCa
 
 class PartsResponse(Response):
     """A response of a known length whose body is sent as several byte strings, never
-    joined into one; ``made``: the parts are made as they are taken (a plain scrape's
-    blocks are inflated then), in the thread pool, off the event loop."""
+    joined into one; ``lazy``: taking a part makes it (a plain scrape's blocks are inflated
+    then), so the parts are taken in the thread pool, off the event loop."""
 
     def __init__(
         self,
         size: int,
         parts: Iterator[bytes],
         *,
-        made: bool,
+        lazy: bool,
         media_type: str,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(b"", media_type=media_type, headers=headers)
-        self.parts, self.made = parts, made
+        self.parts, self.lazy = parts, lazy
         self.headers["content-length"] = str(size)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -126,7 +126,7 @@ class PartsResponse(Response):
         await send(
             {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
         )
-        if self.made:
+        if self.lazy:
             async for part in iterate_in_threadpool(self.parts):
                 await send({"type": "http.response.body", "body": part, "more_body": True})
         else:
