@@ -108,8 +108,6 @@ class SpanIndex:
 
 
 _Made = tuple[AnalyticsRow, SeriesSpan, Recommendation]
-_Tallies = dict[str, tuple[int, Tally]]
-"""Per team, how many recommendations it has and their tally."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +163,7 @@ class Recommendations:
     def summary(self, window: Window | None = None) -> dict[str, object]:
         """Return the money by state and the count of recommendations per state and decision,
         of all of them and of those with enough data."""
-        total = combine_tallies(part for _, part in self._made_now(window)[1].values())
+        total = combine_tallies(self._made_now(window)[1])
 
         def by_state(counts: Mapping[tuple[State, Decision], int]) -> dict[str, dict[str, int]]:
             return {
@@ -200,8 +198,8 @@ class Recommendations:
     def _all(self, window: Window | None) -> list[Recommendation]:
         return self._made_now(window)[0]
 
-    def _made_now(self, window: Window | None) -> tuple[list[Recommendation], _Tallies]:
-        """The recommendations of a window's rows, in report order, and each team's tally."""
+    def _made_now(self, window: Window | None) -> tuple[list[Recommendation], list[Tally]]:
+        """The recommendations of a window's rows and each team's tally, in report order."""
         view = self.queries.view(window)
         now = self.clock()
         with self.store.read() as queries:
@@ -221,7 +219,7 @@ class Recommendations:
         by_hand: set[str],
         exclusions: list[Exclusion],
         now: datetime,
-    ) -> tuple[list[Recommendation], _Tallies]:
+    ) -> tuple[list[Recommendation], list[Tally]]:
         """Make the recommendations of each team's rows, in report order, and each team's
         tally. A recommendation with no state set by hand depends on its row and span
         alone, not on the clock, while the exclusion rules are the same: a team none of
@@ -234,24 +232,20 @@ class Recommendations:
         if rules != exclusions:
             before = {}
         made: dict[str, _TeamMade] = {}
-        tallies: _Tallies = {}
+        tallies: list[Tally] = []
         items: list[Recommendation] = []
         for team, rows in teams:
-            earlier = before.get(team)
-            if earlier is not None and earlier.rows is rows and team not in by_hand:
-                made[team] = earlier
-                items += earlier.items
-                if earlier.tally is not None:
-                    tallies[team] = (len(earlier.items), earlier.tally)
-                continue
-            kept, mine = self._team_items(
-                rows, earlier.made if earlier else {}, spans, stored, exclusions, now
-            )
-            counted = tally(mine) if mine else None
-            made[team] = _TeamMade(None if team in by_hand else rows, kept, mine, counted)
-            items += mine
-            if counted is not None:
-                tallies[team] = (len(mine), counted)
+            part = before.get(team)
+            if part is None or part.rows is not rows or team in by_hand:
+                kept, mine = self._team_items(
+                    rows, part.made if part else {}, spans, stored, exclusions, now
+                )
+                whole = None if team in by_hand else rows
+                part = _TeamMade(whole, kept, mine, tally(mine) if mine else None)
+            made[team] = part
+            items += part.items
+            if part.tally is not None:
+                tallies.append(part.tally)
         if len(self._made) > KEPT_WINDOWS and window not in self._made:
             self._made.clear()  # all time and the windows the read model keeps
         self._made[window] = (list(exclusions), made)
