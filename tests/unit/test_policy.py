@@ -57,6 +57,22 @@ def test_decision_table_and_reasons(usages: list[float], decision: str, reason: 
     assert verdict.count == len(usages)
 
 
+def test_a_decided_median_names_each_series_own_mean() -> None:
+    """Series sharing a median and usage type are decided once, and each reason still
+    names its own mean; the policy's memory of decided medians stays bounded."""
+    policy = Policy()
+    first = policy.judge(3, 50.0, 50.0)
+    second = policy.judge(3, 52.25, 50.0)
+    assert first.reason == "median 50 ≤ 60: medium intensity, stable (mean 50) → keep"
+    assert second.reason == "median 50 ≤ 60: medium intensity, stable (mean 52.25) → keep"
+    assert policy.judge(3, 20.0, 50.0).reason.endswith("falling (mean 20 < 0.75 × median) → keep")
+    for step in range(10_000):
+        policy.judge(1, step / 100, step / 100)
+    assert len(policy._decided) <= 4096
+    assert policy.judge(3, 52.25, 50.0) == second
+    assert policy == Policy() and hash(policy) == hash(Policy())
+
+
 def test_policy_document_overrides_thresholds_and_table() -> None:
     document = load_document(
         textwrap.dedent(

@@ -33,6 +33,12 @@ _WIDE = 1
 _PERCENT = 2
 """Whole percentages (0 to 100) as uint8, counts as uint32: 5 bytes a distinct value."""
 _LAYOUT = {_WIDE: ("d", "q"), _PERCENT: ("B", "I")}
+_FLOAT_LANES = tuple(
+    bytes(array("d", [float(k)]).tobytes()[lane] for k in range(256)) for lane in range(8)
+)
+"""Per byte of a float64 (little-endian), that byte of float(k) for k = 0…255: decoding
+whole percentages is then three ``bytes.translate`` into a zeroed buffer (its low five
+bytes are zero for every integer below 8,192), not a float made per value."""
 
 
 @dataclass(slots=True)  # read-only by convention: frozen construction costs 2.5× per row
@@ -51,7 +57,7 @@ class SeriesStats:
 class Distribution:
     """Distinct usages in ascending order with their counts, and running totals."""
 
-    __slots__ = ("_exponent", "_numerator", "count", "counts", "frequencies", "values")
+    __slots__ = ("_exponent", "_numerator", "_packed", "count", "counts", "frequencies", "values")
 
     def __init__(self) -> None:
         self.values: array[float] = array("d")
@@ -62,6 +68,9 @@ class Distribution:
         self._numerator = 0
         self._exponent = 0
         """The exact sum is numerator / 2**exponent."""
+        self._packed: bytes | None = None
+        """The values as whole percentages (uint8), as decoded, while none was inserted or
+        dropped since: a re-encode after counts changed takes them as they are."""
 
     @classmethod
     def of(cls, usages: Iterable[float]) -> Distribution:
@@ -115,6 +124,8 @@ class Distribution:
             kept = [i for i, count in enumerate(counts) if count]
             values = array("d", [values[i] for i in kept])
             counts = array("q", [counts[i] for i in kept])
+        else:
+            rest._packed = self._packed
         rest.values, rest.counts = values, counts
         return rest
 
@@ -138,9 +149,11 @@ class Distribution:
                 else:
                     del values[index]
                     del counts[index]
+                    self._packed = None
             elif delta > 0:
                 values.insert(index, value)
                 counts.insert(index, delta)
+                self._packed = None
             else:
                 raise ValueError(f"cannot remove {-delta} × {value}: it does not occur")
             self.count += delta
@@ -184,15 +197,22 @@ class Distribution:
         whole = self._exponent == 0 and bool(self.values) and self.values[-1] <= 100
         encoding = _PERCENT if whole and self.count < 1 << 32 else _WIDE
         value_type, count_type = _LAYOUT[encoding]
-        values = array(value_type, map(int, self.values) if encoding == _PERCENT else self.values)
         counts = array(count_type, self.counts)
+        if encoding == _PERCENT:
+            packed = self._packed
+            if packed is None:
+                packed = self._packed = bytes(map(int, self.values))
+        else:
+            values = array(value_type, self.values)
+            if _BIG_ENDIAN:
+                values.byteswap()
+            packed = values.tobytes()
         if _BIG_ENDIAN:
-            values.byteswap()
             counts.byteswap()
         header = _HEADER.pack(
             encoding, self.count, self._exponent, len(numerator), *self.frequencies
         )
-        return header + numerator + values.tobytes() + counts.tobytes()
+        return header + numerator + packed + counts.tobytes()
 
     @classmethod
     def from_bytes(cls, data: bytes) -> Distribution:
@@ -210,13 +230,18 @@ class Distribution:
         middle = (
             start + (len(data) - start) // (values.itemsize + counts.itemsize) * values.itemsize
         )
-        values.frombytes(data[start:middle])
-        counts.frombytes(data[middle:])
+        if encoding == _PERCENT:  # widened to float64 and int64 by bytes, not per value
+            packed = distribution._packed = data[start:middle]
+            values, counts = array("d"), array("q")
+            values.frombytes(_floats_of(packed))
+            counts.frombytes(_int64s_of(data[middle:]))
+        else:
+            values.frombytes(data[start:middle])
+            counts.frombytes(data[middle:])
         if _BIG_ENDIAN:
             values.byteswap()
             counts.byteswap()
-        distribution.values = values if encoding == _WIDE else array("d", values)
-        distribution.counts = counts if encoding == _WIDE else array("q", counts)
+        distribution.values, distribution.counts = values, counts
         distribution.count = count
         distribution.frequencies = frequencies
         distribution._numerator = int.from_bytes(data[_HEADER.size : start], "little")
@@ -235,3 +260,19 @@ class Distribution:
     def __repr__(self) -> str:
         pairs = ", ".join(f"{v:g}×{c}" for v, c in zip(self.values, self.counts, strict=True))
         return f"Distribution({pairs})"
+
+
+def _floats_of(packed: bytes) -> bytearray:
+    """Return whole numbers 0…255 (one byte each) as float64s (little-endian)."""
+    lanes = bytearray(8 * len(packed))
+    for lane in (5, 6, 7):
+        lanes[lane::8] = packed.translate(_FLOAT_LANES[lane])
+    return lanes
+
+
+def _int64s_of(uint32s: bytes) -> bytearray:
+    """Return little-endian uint32s as little-endian int64s (each four bytes, four zeros)."""
+    lanes = bytearray(2 * len(uint32s))
+    for lane in range(4):
+        lanes[lane::8] = uint32s[lane::4]
+    return lanes

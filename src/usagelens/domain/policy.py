@@ -42,6 +42,13 @@ DEFAULT_RULES: tuple[DecisionRule, ...] = (
 )
 
 
+_Decided = tuple[Intensity, Decision, str, str | None]
+"""A (median, usage type) decided: intensity, decision, and the reason before and after
+the mean's figure (None after: the reason does not name the mean)."""
+_DECIDED_KEPT = 4096
+"""Decided (median, usage type) pairs a policy keeps (whole percentages need ~400)."""
+
+
 @dataclass(slots=True)  # read-only by convention: frozen construction costs 2.5× per row
 class Classification:
     """The statistics and verdict of one series of usages."""
@@ -72,6 +79,11 @@ class Policy:
     min_observations: int = 24
     """Observations a row needs before it is actionable and alerted (evidence, KRR's
     minimum); it gates recommendations only, never a decision, so not the fingerprint."""
+    _decided: dict[tuple[float, UsageType], _Decided] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
+    """What ``judge`` made of a (median, usage type) before: medians repeat (few distinct
+    usages), so most series reuse the intensity, decision and reason text around the mean."""
 
     def usage_type(self, mean: float, median: float) -> UsageType:
         """Classify a series by its mean against its median."""
@@ -101,12 +113,10 @@ class Policy:
     def judge(self, count: int, mean: float, median: float) -> Classification:
         """Classify a series from its statistics: usage type, intensity, decision, reason."""
         usage_type = self.usage_type(mean, median)
-        intensity = self.intensity(median)
-        rule = next((r for r in self.rules if r.matches(intensity, usage_type)), None)
-        decision = rule.decision if rule else self.default
-        reason = self._intensity_reason(median, intensity)
-        if rule is None or rule.usage_type is not None:
-            reason += ", " + self._usage_reason(mean, usage_type)
+        decided = self._decided.get((median, usage_type))
+        if decided is None:
+            decided = self._decide(median, usage_type)
+        intensity, decision, head, tail = decided
         return Classification(
             count=count,
             mean=mean,
@@ -114,8 +124,28 @@ class Policy:
             usage_type=usage_type,
             intensity=intensity,
             decision=decision,
-            reason=f"{reason} → {decision}",
+            reason=head if tail is None else head + _num(mean) + tail,
         )
+
+    def _decide(self, median: float, usage_type: UsageType) -> _Decided:
+        """Decide a (median, usage type) and remember it: the reason is cut around the
+        mean (the only part that differs between series of the same median)."""
+        intensity = self.intensity(median)
+        rule = next((r for r in self.rules if r.matches(intensity, usage_type)), None)
+        decision = rule.decision if rule else self.default
+        head = self._intensity_reason(median, intensity)
+        tail: str | None = None
+        if rule is None or rule.usage_type is not None:
+            mark = "\0"
+            before, after = self._usage_reason(mark, usage_type).split(mark)
+            head, tail = f"{head}, {before}", f"{after} → {decision}"
+        else:
+            head = f"{head} → {decision}"
+        decided = (intensity, decision, head, tail)
+        if len(self._decided) >= _DECIDED_KEPT:
+            self._decided.clear()  # bounded: float medians need not repeat
+        self._decided[(median, usage_type)] = decided
+        return decided
 
     def to_document(self) -> dict[str, object]:
         """Return the policy as a complete document that ``policy_from_document`` reads."""
@@ -158,12 +188,12 @@ class Policy:
             return f"median {_num(median)} > {_num(self.high_max)}: {intensity} intensity"
         return f"median {_num(median)} ≤ {_num(bound)}: {intensity} intensity"
 
-    def _usage_reason(self, mean: float, usage_type: UsageType) -> str:
+    def _usage_reason(self, mean: str, usage_type: UsageType) -> str:
         if usage_type is UsageType.FALLING:
-            return f"falling (mean {_num(mean)} < {_num(self.falling_below)} × median)"
+            return f"falling (mean {mean} < {_num(self.falling_below)} × median)"
         if usage_type is UsageType.SPIKY:
-            return f"spiky (mean {_num(mean)} > {_num(self.spiky_above)} × median)"
-        return f"stable (mean {_num(mean)})"
+            return f"spiky (mean {mean} > {_num(self.spiky_above)} × median)"
+        return f"stable (mean {mean})"
 
 
 def policy_from_document(document: object) -> Policy:
