@@ -157,6 +157,9 @@ class ViewModel:
         """Per team, its series in report order (dropped when its membership changes)."""
         self._team_rows: dict[str, list[AnalyticsRow]] = {}
         """Per team, its rows in report order (dropped when one of them changes)."""
+        self._team_stats: dict[str, list[tuple[SeriesKey, SeriesStats]]] = {}
+        """Per team, its series' statistics in report order (dropped with its rows), so
+        that a version's list of every series' statistics is made of kept parts."""
         self._money: dict[str, TeamMoney] = {}
 
     def forget(self) -> None:
@@ -203,16 +206,18 @@ class ViewModel:
                 dirty.add(summary.key[0])
             touched.add(sid)
         touched = set(self._summaries) if reprice else touched & self._summaries.keys()
-        team_rows = self._team_rows
+        team_rows, team_stats = self._team_rows, self._team_stats
         for sid in touched:
             summary = self._summaries[sid]
             before = self._rows.get(sid)
             row = self._rows[sid] = self._row(summary, enough)
             team_rows.pop(row.team, None)
+            team_stats.pop(row.team, None)
             if before is None or (before.decision, before.cost) != (row.decision, row.cost):
                 dirty.add(row.team)
         for team in dirty:
             team_rows.pop(team, None)
+            team_stats.pop(team, None)
             if self._members.get(team):
                 self._money[team] = team_money(team, [self._rows[s] for s in self._order(team)])
             else:
@@ -220,12 +225,11 @@ class ViewModel:
                 self._money.pop(team, None)
         self.version = state.data_version
         teams = sorted(self._members)
-        sids = [sid for team in teams for sid in self._order(team)]
         costs, deleted = combine([self._money[team] for team in teams])
         by_team = [(team, self._rows_of(team)) for team in teams]
         return ModelView(
             self.version,
-            [(self._summaries[s].key, self._summaries[s].stats) for s in sids],
+            [pair for team in teams for pair in self._stats_of(team)],
             [row for _, rows in by_team for row in rows],
             costs,
             deleted,
@@ -237,6 +241,15 @@ class ViewModel:
         if rows is None:
             rows = self._team_rows[team] = [self._rows[s] for s in self._order(team)]
         return rows
+
+    def _stats_of(self, team: str) -> list[tuple[SeriesKey, SeriesStats]]:
+        stats = self._team_stats.get(team)
+        if stats is None:
+            summaries = self._summaries
+            stats = self._team_stats[team] = [
+                (summaries[s].key, summaries[s].stats) for s in self._order(team)
+            ]
+        return stats
 
     def _join(self, sid: int, summary: SeriesSummary, touched: set[int]) -> None:
         """Add a series that now holds observations; the others of its price share less."""

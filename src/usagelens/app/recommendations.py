@@ -202,12 +202,12 @@ class Recommendations:
         """The recommendations of a window's rows and each team's tally, in report order."""
         view = self.queries.view(window)
         now = self.clock()
-        with self.store.read() as queries:
-            spans = self._spans.read(queries)
-            stored = queries.recommendation_states()
-            exclusions = queries.exclusions()
-        by_hand = self._spans.teams_of(stored)
-        with collector_paused():
+        with collector_paused():  # the spans after a write of every series are 50,000 rows
+            with self.store.read() as queries:
+                spans = self._spans.read(queries)
+                stored = queries.recommendation_states()
+                exclusions = queries.exclusions()
+            by_hand = self._spans.teams_of(stored)
             return self._items(view.window, view.by_team, spans, stored, by_hand, exclusions, now)
 
     def _items(
@@ -346,11 +346,14 @@ class Recommendations:
     def settle(self) -> int:
         """Write down the moves time has made (snoozes ended, claimed deletions succeeded or
         failed, states of a decision that changed); return how many."""
-        items = self._all(None)
-        now = self.clock()
         with self.store.read() as queries:
             stored = queries.recommendation_states()
-            spans = queries.spans()
+        if not stored:  # nothing set by hand: nothing for time to move (the common case)
+            return 0
+        items = self._all(None)
+        now = self.clock()
+        with collector_paused(), self.store.read() as queries:
+            spans = self._spans.read(queries)
         moves: list[tuple[int, StoredState | None, RecommendationEvent]] = []
         after: StoredState | None
         current = {(i.row.team, i.row.resource, i.row.dimension): i for i in items}
