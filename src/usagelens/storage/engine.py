@@ -41,6 +41,15 @@ def create_engine_for(url: str) -> Engine:
     # burst and dropped after it costs a TCP and auth handshake each time.
     engine = create_engine(parsed, pool_pre_ping=True, pool_size=10, max_overflow=10)
 
+    @event.listens_for(engine, "connect")
+    def _no_jit(dbapi_connection: Any, _record: Any) -> None:
+        # The planner's estimates for a join on unnested ids run into millions of rows, so
+        # it JIT-compiles what is an index lookup per series: 66 ms of compiling in a
+        # 141 ms read of 10,000 series' appended rows. Nothing here gains from JIT.
+        with dbapi_connection.cursor() as cursor:
+            cursor.execute("SET jit = off")
+        dbapi_connection.commit()
+
     @event.listens_for(engine, "begin")
     def _serialize_writers(connection: Any) -> None:
         # Writers take turns, so that each rebuilds the metrics snapshot from what it sees.
