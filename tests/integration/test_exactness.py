@@ -241,3 +241,28 @@ def test_upgrade_from_the_snapshot_schema_carries_data_over(
     }
     assert service.ingest.ingest(sample_summary, source="again").duplicates == 24000
     engine.dispose()
+
+
+def test_upgrade_to_0011_takes_changes_before_0010_for_rewrites(
+    database_url: str, sample_summary: bytes
+) -> None:
+    """Migration 0010 left every series' rewrite version at 0, not knowing which of its
+    changes were appends; 0011 takes each series' last change for its last rewrite, so a
+    re-send of a payload stored before 0010 is compared with the store, not assumed."""
+    engine = create_engine_for(database_url)
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    with engine.connect() as conn, conn.begin():
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0010")
+    service = build(SqlStore(engine), clock=lambda: NOW)
+    service.ingest.ingest(sample_summary, source="before")
+    with engine.connect() as conn, conn.begin():  # as 0010 found stores written before it
+        conn.execute(text("UPDATE series SET rewritten_version = 0"))
+        versions = dict(conn.execute(text("SELECT id, changed_version FROM series")).all())
+    migrate(engine)
+    with engine.connect() as conn:
+        rewritten = dict(conn.execute(text("SELECT id, rewritten_version FROM series")).all())
+    assert rewritten == versions and all(rewritten.values())
+    assert service.ingest.ingest(sample_summary, source="again").duplicates == 24000
+    engine.dispose()

@@ -111,3 +111,58 @@ def test_prices_are_replaced_whole(service: Handlers, sample_prices: bytes) -> N
     assert len(service.prices.prices().values) == 40
     service.prices.replace_prices(b"values:\n  0080: {CPU: 1}\n")
     assert service.prices.prices().to_document() == {"values": {"0080": {"CPU": 1.0}}}
+
+
+def _hours(resource: str, hours: range, usage: float = 10.0, step: float = 1.0) -> bytes:
+    """A summary of one CPU series: one reading an hour (day 2026-11-20 + hours)."""
+    from usagelens.domain.model import Observation
+    from usagelens.domain.summary import render_summary
+
+    start = datetime(2026, 11, 20, tzinfo=UTC).timestamp()
+    return render_summary(
+        Observation("t", resource, Dimension.CPU, datetime.fromtimestamp(start + 3600 * h, UTC),
+                    usage + step * h)
+        for h in hours
+    ).encode()  # fmt: skip
+
+
+def test_a_resend_after_appends_is_all_duplicates_unread_and_after_rewrites_is_compared(
+    service: Handlers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A stored payload re-sent after later hours were appended to its series is all
+    duplicates without its rows being read (appends leave every stored reading as it
+    was); after one of its readings was updated, or its oldest rows pruned, it is
+    compared with the store again and counts the update or the re-insertion."""
+    from usagelens.storage.observations import SqlObservations
+
+    compared: list[int] = []
+    differing = SqlObservations.differing
+
+    def counting(self: SqlObservations, wanted):  # type: ignore[no-untyped-def]
+        compared.append(len(wanted))
+        return differing(self, wanted)
+
+    monkeypatch.setattr(SqlObservations, "differing", counting)
+    first = _hours("r", range(0, 6))
+    service.ingest.ingest_summary(first, source="a")
+    for hour in (6, 7):  # later hours of the same series: appends
+        service.ingest.ingest_summary(_hours("r", range(hour, hour + 1)), source="later")
+    compared.clear()
+    again = service.ingest.ingest_summary(first, source="a")
+    assert (again.inserted, again.updated, again.duplicates) == (0, 0, 6)
+    assert compared == []  # known from the digest and the series' rewrite version
+
+    # One of its readings updated by another payload: the re-send updates it back.
+    service.ingest.ingest_summary(_hours("r", range(2, 3), usage=90.0), source="fix")
+    compared.clear()
+    back = service.ingest.ingest_summary(first, source="a")
+    assert (back.inserted, back.updated, back.duplicates) == (0, 1, 5)
+    assert compared == [1]
+    assert _usages(service, ("t", "r", Dimension.CPU)) == [10.0 + h for h in range(8)]
+
+    # Its oldest rows pruned: the re-send inserts them again.
+    cutoff = datetime(2026, 11, 20, 3, tzinfo=UTC)
+    assert service.maintenance.prune(NOW - cutoff).observations == 3
+    again = service.ingest.ingest_summary(first, source="a")
+    assert (again.inserted, again.updated, again.duplicates) == (3, 0, 3)
+    assert _usages(service, ("t", "r", Dimension.CPU)) == [10.0 + h for h in range(8)]

@@ -257,13 +257,15 @@ def _stored_already(
     """Tell whether a payload is one already stored, unchanged since, so all duplicates.
 
     True when a payload with the same SHA-256 was committed at data version ``seen_at``,
-    none of the payload's series has changed since (each series records the version of
-    its last change), and no time repeats within a series (a repeat counts as an update).
-    Then every reading equals the stored value of its key, and nothing need be read.
+    none of the payload's series has been rewritten since (each series records the
+    version of its last change other than appending times after its latest: an update,
+    an insert within its span, a prune), and no time repeats within a series (a repeat
+    counts as an update). Appends since leave every stored reading as it was, so every
+    reading equals the stored value of its key, and nothing need be read.
     """
     if seen_at is None:
         return False
-    if any(a.first is None or a.version > seen_at for a in aggregates):
+    if any(a.first is None or a.rewritten > seen_at for a in aggregates):
         return False
     return not any(readings.repeats() for readings in batch.series.values())
 
