@@ -116,6 +116,10 @@ class Client(Protocol):
         """Return the full report of a window."""
         ...
 
+    def focus_export(self, window: Window) -> Iterator[str]:
+        """Yield a window's costs as FOCUS 1.2 CSV, chunk by chunk."""
+        ...
+
     def policy_diff(self, candidate: bytes, window: Window) -> dict[str, Any]:
         """Say what a candidate policy document would change (the preview's document)."""
         ...
@@ -239,6 +243,10 @@ class LocalClient(StoreTarget):
     def report(self, window: Window) -> Report:
         """Return the full report of a window."""
         return self.handlers.queries.report(window)
+
+    def focus_export(self, window: Window) -> Iterator[str]:
+        """Render the window's FOCUS export as it is written out."""
+        return self.handlers.queries.focus_export(window).chunks()
 
     def policy_diff(self, candidate: bytes, window: Window) -> dict[str, Any]:
         """Say what a candidate policy would change."""
@@ -449,6 +457,19 @@ class HttpClient:
         """GET the report as JSON and rebuild it."""
         params = {"format": "json", **_window_params(window)}
         return report_from_json(self._send("GET", "/api/v1/report", params=params))
+
+    def focus_export(self, window: Window) -> Iterator[str]:
+        """GET the FOCUS export, passing its text on as it arrives."""
+        try:
+            with self._http.stream(
+                "GET", "/api/v1/export/focus", params=_window_params(window)
+            ) as response:
+                if not response.is_success:
+                    response.read()
+                    raise _error(response, self.where)
+                yield from response.iter_text()
+        except httpx.HTTPError as exc:
+            raise StorageUnavailable(f"cannot reach {self.where}: {exc}") from exc
 
     def policy_diff(self, candidate: bytes, window: Window) -> dict[str, Any]:
         """POST the candidate to the preview."""

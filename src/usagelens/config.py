@@ -57,6 +57,16 @@ class Settings(BaseSettings):
         default_factory=lambda: [1], description="company branches pulled from each source"
     )
     currency: str = Field("RUB", description="currency code shown with money")
+    focus_provider: str = Field(
+        "usagelens",
+        min_length=1,
+        description="ProviderName, PublisherName and InvoiceIssuerName in the FOCUS export",
+    )
+    focus_account: str = Field(
+        "usagelens",
+        min_length=1,
+        description="BillingAccountId and BillingAccountName in the FOCUS export",
+    )
     policy_file: Path | None = Field(None, description="YAML file overriding the policy")
     promql_file: Path | None = Field(
         None, description="YAML file mapping PromQL to usage for prometheus+http sources"

@@ -14,6 +14,7 @@ from sqlalchemy import Engine
 
 from usagelens.app import Handlers, Refresh, build
 from usagelens.config import Settings
+from usagelens.domain.focus import FocusAccount
 from usagelens.domain.recommendations import Lifecycle
 from usagelens.pulls import PullOutcome
 from usagelens.sources import HttpMonitoringSource, PostgresTableSource, RetryPolicy
@@ -34,6 +35,7 @@ def handlers_for(settings: Settings, engine: Engine) -> Handlers:
         window=settings.window,
         source_order=settings.sources,
         lifecycle=Lifecycle(settings.success_after, settings.fail_after),
+        focus=FocusAccount(settings.focus_provider, settings.focus_account),
     )
 
 

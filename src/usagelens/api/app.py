@@ -20,6 +20,7 @@ from usagelens.api.pushes import PushBatcher
 from usagelens.api.routers import (
     analytics,
     dashboard,
+    focus,
     health,
     maintenance,
     metrics,
@@ -116,8 +117,8 @@ def create_app(settings: Settings | None = None, *, handlers: Handlers | None = 
     app.add_middleware(RequestMetricsMiddleware, metrics=request_metrics)
     app.add_middleware(RequestIdMiddleware)  # outermost: every line of a request has its id
     routers = (
-        usage, prices, analytics, recommendations, policy, report, maintenance, webhooks,
-        metrics, health,
+        usage, prices, analytics, recommendations, policy, report, focus, maintenance,
+        webhooks, metrics, health,
     )  # fmt: skip
     for router in (*routers, dashboard):
         app.include_router(router.router)

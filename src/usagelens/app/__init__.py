@@ -29,6 +29,7 @@ from usagelens.app.pushes import Pushes
 from usagelens.app.queries import DataView, MetricsState, Queries
 from usagelens.app.recommendations import Filters, Recommendations
 from usagelens.app.refresh import Refresh, StoreTarget
+from usagelens.domain.focus import FocusAccount
 from usagelens.domain.policy import Policy
 from usagelens.domain.push import DEFAULT_LATENCY_BOUNDS
 from usagelens.domain.recommendations import Lifecycle
@@ -62,18 +63,26 @@ def build(
     latency_bounds: Sequence[float] = DEFAULT_LATENCY_BOUNDS,
     max_endpoints: int = 100,
     lifecycle: Lifecycle | None = None,
+    focus: FocusAccount | None = None,
 ) -> Handlers:
     """Wire every handler on one store.
 
     ``policy`` is the policy this process was configured with (None: follow the stored
     one); ``window`` the rolling window of reads that name none; ``source_order`` the
-    configured sources, whose order decides which price list wins.
+    configured sources, whose order decides which price list wins; ``focus`` who bills
+    in the FOCUS export.
     """
     guard = PolicyGuard(store, policy)
     ingest = Ingest(store, guard, clock)
     prices = Prices(store, guard, clock, source_order)
     queries = Queries(
-        store, guard, clock, currency=currency, window=window, source_order=source_order
+        store,
+        guard,
+        clock,
+        currency=currency,
+        window=window,
+        source_order=source_order,
+        focus=focus or FocusAccount(),
     )
     return Handlers(
         store=store,

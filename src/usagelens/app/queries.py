@@ -25,6 +25,7 @@ from usagelens.cache import VersionedCache
 from usagelens.domain.analytics import AnalyticsRow
 from usagelens.domain.batch import from_micros, to_micros
 from usagelens.domain.distribution import SeriesStats
+from usagelens.domain.focus import FocusAccount, FocusExport
 from usagelens.domain.model import ALL_TIME, SeriesKey, Window
 from usagelens.domain.money import CostSummary, DeletedCosts, money_of
 from usagelens.domain.policy import Policy
@@ -95,7 +96,8 @@ class Queries:
     """Answer every read: views, money, reports, what-ifs, the audit trail, readiness.
 
     ``window`` is the rolling window reads use when they name none (None: all data);
-    ``source_order`` decides which price list wins (see ``app.prices.Prices``).
+    ``source_order`` decides which price list wins (see ``app.prices.Prices``); ``focus``
+    names who bills in the FOCUS export.
     """
 
     def __init__(
@@ -107,6 +109,7 @@ class Queries:
         currency: str = "RUB",
         window: timedelta | None = None,
         source_order: Sequence[str] = (),
+        focus: FocusAccount | None = None,
     ) -> None:
         self.store = store
         self.guard = guard
@@ -114,6 +117,7 @@ class Queries:
         self.currency = currency
         self.window = window
         self.source_order = tuple(source_order)
+        self.focus = focus or FocusAccount()
         self._cache = VersionedCache()
         self._prices: tuple[int, PriceList] | None = None
         self._all_time = ViewModel(self._prices_in_force)
@@ -206,6 +210,11 @@ class Queries:
     def report_of(self, view: DataView) -> Report:
         """Return the full report of a view."""
         return Report(view.rows, view.costs, view.deleted, self.currency, self.clock(), view.window)
+
+    def focus_export(self, window: Window | None = None) -> FocusExport:
+        """Return the window's costs as a FOCUS 1.2 dataset (rendered as it is read)."""
+        view = self.view(window)
+        return FocusExport(view.rows, view.window, self.currency, self.focus)
 
     def policy_diff(self, candidate: Policy, window: Window | None = None) -> PolicyDiff:
         """Tell which rows ``candidate`` would decide otherwise, and the money; store nothing."""

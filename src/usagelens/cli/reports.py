@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -34,7 +35,12 @@ from usagelens.domain.policy import policy_from_document
 def report(
     format: Annotated[
         str,
-        typer.Option("--format", "-f", help="text, markdown, csv, json, html", metavar="FORMAT"),
+        typer.Option(
+            "--format",
+            "-f",
+            help="text, markdown, csv, json, html, focus (the costs as FOCUS 1.2 CSV)",
+            metavar="FORMAT",
+        ),
     ] = "text",
     since: Annotated[str | None, typer.Option(help="from this time (UTC)", metavar="WHEN")] = None,
     until: Annotated[
@@ -59,10 +65,13 @@ def report(
     """
     if as_json:
         format = "json"
-    if format not in {"text", "markdown", "csv", "json", "html"}:
-        raise fail(f"unknown format {format!r} (text, markdown, csv, json, html)", 2)
+    if format not in _FORMATS:
+        raise fail(f"unknown format {format!r} ({', '.join(_FORMATS)})", 2)
     window = window_of(since, until)
     with open_client(url, load_settings()) as client:
+        if format == "focus":
+            _write_focus(client.focus_export(window), output, quiet)
+            return
         the_report = client.report(window)
     if format == "text" and output is None and Console().is_terminal:
         _print_tables(the_report)
@@ -74,6 +83,27 @@ def report(
             err.print(f"report written to {output}")
     else:
         typer.echo(text, nl=False)
+
+
+_FORMATS = ("text", "markdown", "csv", "json", "html", "focus")
+
+
+def _write_focus(chunks: Iterator[str], output: Path | None, quiet: bool) -> None:
+    """Write the FOCUS export chunk by chunk, to a file (whole or not at all) or stdout."""
+    if output is None:
+        for chunk in chunks:
+            typer.echo(chunk, nl=False)
+        return
+    partial = output.with_name(output.name + ".partial")
+    try:
+        with partial.open("w", encoding="utf-8", newline="") as file:
+            for chunk in chunks:
+                file.write(chunk)
+        partial.replace(output)
+    finally:
+        partial.unlink(missing_ok=True)
+    if not quiet:
+        err.print(f"FOCUS export written to {output}")
 
 
 _DECISION_STYLE = {"delete": "red", "keep": "green", "extend": "yellow"}
