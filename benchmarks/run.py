@@ -61,6 +61,7 @@ from workload import (
     start_hour_store,
 )
 
+FOCUS = "/api/v1/export/focus"
 PUSH_EVENT = '{"status": 202, "endpoint": "/process-finances", "time": 1.27}'
 _PUSH_202 = re.compile(r"^http_service_requests_total\{([^}]*)\}\s+(\S+)", re.MULTILINE)
 
@@ -88,6 +89,9 @@ FIGURES = [
     Figure("metrics_gzip_warm_ms", "  warm", "ms", ("<=", 300)),
     Figure("metrics_gzip_bytes", "  size on the wire", "MB"),
     Figure("costs_deleted_cold_ms", "GET /api/v1/costs/deleted, first after a write", "ms"),
+    Figure("focus_cold_ms", "GET /api/v1/export/focus (FOCUS CSV), first after a write", "ms"),
+    Figure("focus_warm_ms", "  warm (streamed, rendered again each time)", "ms"),
+    Figure("focus_bytes", "  size", "MB"),
     Figure("part_series", "a write of one hour for a tenth of the series, series"),
     Figure(
         "window_part_cold_ms", "  then GET /api/v1/resources?since=-7d, cold", "ms", ("<=", 300)
@@ -270,6 +274,14 @@ def measure_reads(
         api.ingest(feed.next(branches))
         cold_costs.append(api.get(COSTS_DELETED).seconds)
     out.put("costs_deleted_cold_ms", median_ms(cold_costs))
+    cold_focus = []
+    for _ in range(3):
+        api.ingest(feed.next(branches))
+        cold_focus.append(api.get(FOCUS).seconds)
+    out.put("focus_cold_ms", median_ms(cold_focus))
+    warm_focus = [api.get(FOCUS) for _ in range(3)]
+    out.put("focus_warm_ms", median_ms([f.seconds for f in warm_focus]))
+    out.put("focus_bytes", warm_focus[-1].wire_bytes)
     part = branches[: max(1, len(branches) // 10)]
     out.put("part_series", len(part) * SERIES_PER_BRANCH)
     for key, ms in cold_reads(api, feed, part).items():

@@ -21,6 +21,7 @@ from usagelens.domain.focus import (
     charge_period,
     decimal_text,
     focus_time,
+    money_text,
     months_of,
 )
 from usagelens.domain.model import Dimension, Window
@@ -84,8 +85,11 @@ def test_apportioned_parts_add_up_to_the_cost_exactly(cost: float, hours: list[i
 
 
 def test_numbers_are_plain_decimals() -> None:
-    assert [decimal_text(v) for v in (48.0, 49.385, 1e-7, 1e21, 0.0)] == [
-        "48.0", "49.385", "0.0000001", "1000000000000000000000.0", "0.0",
+    assert [decimal_text(v) for v in (48.0, 49.385, 1e-7, 1e21, 0.0, -0.0)] == [
+        "48.0", "49.385", "0.0000001", "1000000000000000000000.0", "0.0", "0.0",
+    ]  # fmt: skip
+    assert [money_text(v) for v in (561.0, 12.5, 100 / 3, 1e-7)] == [
+        "561.00", "12.50", "33.333333333333336", "0.0000001",
     ]  # fmt: skip
     assert focus_time(datetime(2026, 11, 3, 10, 0, 0, 999, tzinfo=UTC)) == "2026-11-03T10:00:00Z"
 

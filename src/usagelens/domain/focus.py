@@ -175,27 +175,41 @@ class FocusExport:
             "PublisherName": provider,
         }
         seconds = [_seconds(part) for part in parts]
-        quantities = [_number(Decimal(n) / sum(seconds), 1) for n in seconds]
+        per_part = [
+            fixed
+            | {
+                "BillingPeriodStart": focus_time(month.start),
+                "BillingPeriodEnd": focus_time(month.end),
+                "ChargePeriodStart": focus_time(part.start),
+                "ChargePeriodEnd": focus_time(part.end),
+                "PricingQuantity": _number(Decimal(n) / sum(seconds), 1),
+            }
+            for (part, month), n in zip(months, seconds, strict=True)
+        ]
+        tags: dict[tuple[str, str], str] = {}
         for row in self.rows:
             if row.cost is None:
                 continue
+            dimension, decision = row.dimension.value, row.decision.value
             category, service, subcategory = _SERVICES[row.dimension]
-            decision = row.decision.value
             team, resource = ascii_text(row.team), ascii_text(row.resource)
-            common = fixed | {
-                "ChargeDescription": f"{row.dimension.value} of {resource} for {team}: {decision}",
+            tag = tags.get((decision, dimension))
+            if tag is None:
+                tag = tags[decision, dimension] = json.dumps(
+                    {"usagelens/decision": decision, "usagelens/dimension": dimension},
+                    ensure_ascii=False,
+                )
+            own = {
+                "ChargeDescription": f"{dimension} of {resource} for {team}: {decision}",
                 "ResourceId": resource,
                 "ResourceName": resource,
-                "ResourceType": row.dimension.value,
+                "ResourceType": dimension,
                 "ServiceCategory": category,
                 "ServiceName": service,
                 "ServiceSubcategory": subcategory,
                 "SubAccountId": team,
                 "SubAccountName": team,
-                "Tags": json.dumps(
-                    {"usagelens/decision": decision, "usagelens/dimension": row.dimension.value},
-                    ensure_ascii=False,
-                ),
+                "Tags": tag,
                 "x_Team": row.team,
                 "x_Resource": row.resource,
                 "x_Decision": decision,
@@ -205,20 +219,15 @@ class FocusExport:
                 "x_Median": decimal_text(row.median),
                 "x_Observations": str(row.count),
             }
-            costs = apportion(row.cost, parts)
-            for (part, month), cost, quantity in zip(months, costs, quantities, strict=True):
-                text = _number(cost, 2)
-                values = common | {
-                    "BilledCost": text,
-                    "EffectiveCost": text,
-                    "ListCost": text,
-                    "ContractedCost": text,
-                    "BillingPeriodStart": focus_time(month.start),
-                    "BillingPeriodEnd": focus_time(month.end),
-                    "ChargePeriodStart": focus_time(part.start),
-                    "ChargePeriodEnd": focus_time(part.end),
-                    "PricingQuantity": quantity,
-                }
+            costs = (
+                [money_text(row.cost)]
+                if len(parts) == 1
+                else [_number(cost, 2) for cost in apportion(row.cost, parts)]
+            )
+            for common, cost in zip(per_part, costs, strict=True):
+                own["BilledCost"] = own["EffectiveCost"] = own["ListCost"] = cost
+                own["ContractedCost"] = cost
+                values = common | own
                 yield [values[column] for column in COLUMNS]
 
     def chunks(self) -> Iterator[str]:
@@ -244,9 +253,19 @@ def focus_time(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def decimal_text(value: float) -> str:
-    """Format a number as a plain decimal (no exponent), exact to its shortest repr."""
-    return _number(Decimal(repr(value)), 1)
+def decimal_text(value: float, places: int = 1) -> str:
+    """Format a number as a plain decimal (no exponent), exact to its shortest repr, with
+    at least ``places`` decimals."""
+    text = repr(value + 0.0)  # -0.0 + 0.0 is 0.0
+    if "e" in text or "n" in text:  # an exponent, or inf/nan (refused by _number)
+        return _number(Decimal(text), places)
+    whole, _, fraction = text.partition(".")
+    return f"{whole}.{fraction.ljust(places, '0')}" if len(fraction) < places else text
+
+
+def money_text(value: float) -> str:
+    """Format an amount as a plain decimal with at least two places (``561.00``)."""
+    return decimal_text(value, 2)
 
 
 def _number(value: Decimal, places: int) -> str:
