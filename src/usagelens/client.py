@@ -17,7 +17,7 @@ and raise the same errors: the HTTP client maps every answer and network failure
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -112,12 +112,12 @@ class Client(Protocol):
         """Forget one origin's list (NotFound if none); return the prices in force."""
         ...
 
-    def report(self, window: Window) -> Report:
-        """Return the full report of a window."""
+    def report(self, window: Window, teams: Sequence[str] = ()) -> Report:
+        """Return the full report of a window (of some teams: NotFound for one not stored)."""
         ...
 
-    def focus_export(self, window: Window) -> Iterator[str]:
-        """Yield a window's costs as FOCUS 1.2 CSV, chunk by chunk."""
+    def focus_export(self, window: Window, teams: Sequence[str] = ()) -> Iterator[str]:
+        """Yield a window's costs (of some teams) as FOCUS 1.2 CSV, chunk by chunk."""
         ...
 
     def policy_diff(self, candidate: bytes, window: Window) -> dict[str, Any]:
@@ -172,8 +172,8 @@ class RecommendationsClient(Protocol):
         """Move a recommendation to another state (IllegalMove naming the allowed ones)."""
         ...
 
-    def summary(self, window: Window) -> RecommendationSummaryOut:
-        """Return the money by state and the counts."""
+    def summary(self, window: Window, teams: Sequence[str] = ()) -> RecommendationSummaryOut:
+        """Return the money by state and the counts (of some teams)."""
         ...
 
     def exclusions(self) -> list[ExclusionOut]:
@@ -240,13 +240,13 @@ class LocalClient(StoreTarget):
         lists = self.handlers.prices.price_lists()
         return PricesAnswer(prices, [(e.origin, len(e.prices.values)) for e in lists])
 
-    def report(self, window: Window) -> Report:
-        """Return the full report of a window."""
-        return self.handlers.queries.report(window)
+    def report(self, window: Window, teams: Sequence[str] = ()) -> Report:
+        """Return the full report of a window (of some teams)."""
+        return self.handlers.queries.report(window, teams)
 
-    def focus_export(self, window: Window) -> Iterator[str]:
-        """Render the window's FOCUS export as it is written out."""
-        return self.handlers.queries.focus_export(window).chunks()
+    def focus_export(self, window: Window, teams: Sequence[str] = ()) -> Iterator[str]:
+        """Render the window's FOCUS export (of some teams) as it is written out."""
+        return self.handlers.queries.focus_export(window, teams).chunks()
 
     def policy_diff(self, candidate: bytes, window: Window) -> dict[str, Any]:
         """Say what a candidate policy would change."""
@@ -308,9 +308,9 @@ class LocalRecommendations:
         moved = self.handler.move(rec_id, state, reason=reason, until=until, by=by)
         return recommendation_out(moved)
 
-    def summary(self, window: Window) -> RecommendationSummaryOut:
-        """Return the money by state and the counts."""
-        return RecommendationSummaryOut.model_validate(self.handler.summary(window))
+    def summary(self, window: Window, teams: Sequence[str] = ()) -> RecommendationSummaryOut:
+        """Return the money by state and the counts (of some teams)."""
+        return RecommendationSummaryOut.model_validate(self.handler.summary(window, teams))
 
     def exclusions(self) -> list[ExclusionOut]:
         """Return the exclusion rules."""
@@ -453,17 +453,16 @@ class HttpClient:
         answer = self._send("DELETE", "/api/v1/prices", params={"origin": origin})
         return _prices_answer(answer)
 
-    def report(self, window: Window) -> Report:
-        """GET the report as JSON and rebuild it."""
-        params = {"format": "json", **_window_params(window)}
+    def report(self, window: Window, teams: Sequence[str] = ()) -> Report:
+        """GET the report (of some teams) as JSON and rebuild it."""
+        params = {"format": "json", **_window_params(window), **_team_params(teams)}
         return report_from_json(self._send("GET", "/api/v1/report", params=params))
 
-    def focus_export(self, window: Window) -> Iterator[str]:
-        """GET the FOCUS export, passing its text on as it arrives."""
+    def focus_export(self, window: Window, teams: Sequence[str] = ()) -> Iterator[str]:
+        """GET the FOCUS export (of some teams), passing its text on as it arrives."""
+        params = {**_window_params(window), **_team_params(teams)}
         try:
-            with self._http.stream(
-                "GET", "/api/v1/export/focus", params=_window_params(window)
-            ) as response:
+            with self._http.stream("GET", "/api/v1/export/focus", params=params) as response:
                 if not response.is_success:
                     response.read()
                     raise _error(response, self.where)
@@ -546,12 +545,12 @@ class HttpRecommendations:
 
     def items(self, window: Window, filters: Filters) -> list[RecommendationOut]:
         """GET every page of the filtered recommendations."""
-        params: dict[str, str | int] = {**_window_params(window), "limit": 10000}
+        params: dict[str, str | int | list[str]] = {**_window_params(window), "limit": 10000}
         for name, value in (("state", filters.state), ("decision", filters.decision),
-                            ("team", filters.team), ("dimension", filters.dimension),
-                            ("q", filters.text)):  # fmt: skip
+                            ("dimension", filters.dimension), ("q", filters.text)):  # fmt: skip
             if value is not None:
                 params[name] = str(value)
+        params.update(_team_params(filters.teams or ()))
         items: list[RecommendationOut] = []
         while True:
             answer = self._send(
@@ -574,9 +573,10 @@ class HttpRecommendations:
         path = f"/api/v1/recommendations/{quote(rec_id, safe='')}/state"
         return RecommendationOut.model_validate(self._send("POST", path, json=body))
 
-    def summary(self, window: Window) -> RecommendationSummaryOut:
-        """GET the money by state."""
-        answer = self._send("GET", "/api/v1/recommendations/summary", params=_window_params(window))
+    def summary(self, window: Window, teams: Sequence[str] = ()) -> RecommendationSummaryOut:
+        """GET the money by state (of some teams)."""
+        params = {**_window_params(window), **_team_params(teams)}
+        answer = self._send("GET", "/api/v1/recommendations/summary", params=params)
         return RecommendationSummaryOut.model_validate(answer)
 
     def exclusions(self) -> list[ExclusionOut]:
@@ -635,6 +635,12 @@ def _window_params(window: Window) -> dict[str, str]:
     if window.until is not None:
         params["until"] = window.until.isoformat()
     return params
+
+
+def _team_params(teams: Iterable[str]) -> dict[str, list[str]]:
+    """Return the repeated ``team`` parameter of a read about some teams (none: every team)."""
+    names = sorted(set(teams))
+    return {"team": names} if names else {}
 
 
 def _moment(value: object, what: str) -> datetime | None:

@@ -15,6 +15,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from usagelens.api.access import DETAILS, is_loopback, token_problem
 from usagelens.app import Handlers, Ingest, Maintenance, Prices, Pushes, Queries, Refresh
 from usagelens.config import Settings
+from usagelens.domain.ids import NAME_MAX
 from usagelens.domain.model import Window
 from usagelens.domain.times import FORMS, parse_moment
 
@@ -133,3 +134,25 @@ def _moment(text: str | None, name: str) -> datetime | None:
         return parse_moment(text)
     except ValueError as exc:
         raise HTTPException(422, f"{name}: {exc}") from None
+
+
+async def teams(
+    team: Annotated[
+        list[str] | None,
+        Query(description="only this team (repeat for several; 404 for a team not stored)"),
+    ] = None,
+) -> tuple[str, ...] | None:
+    """Return the teams a read is about, sorted and without repeats (None: every team)."""
+    if not team:
+        return None
+    for name in team:
+        if not name or len(name) > NAME_MAX:
+            raise HTTPException(422, f"team: a team name is 1 to {NAME_MAX} characters")
+    return tuple(sorted(set(team)))
+
+
+TeamsDep = Annotated[tuple[str, ...] | None, Depends(teams)]
+TEAM_NOT_FOUND: dict[int | str, dict[str, object]] = {
+    404: {"description": "a team named has no stored series (the problem names it)"}
+}
+"""The answer a read with ``team`` documents besides its own."""

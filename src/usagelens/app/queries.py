@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Callable, Collection, Hashable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -25,6 +25,7 @@ from usagelens.cache import VersionedCache
 from usagelens.domain.analytics import AnalyticsRow
 from usagelens.domain.batch import from_micros, to_micros
 from usagelens.domain.distribution import SeriesStats
+from usagelens.domain.errors import NotFound
 from usagelens.domain.focus import FocusAccount, FocusExport
 from usagelens.domain.model import ALL_TIME, SeriesKey, Window
 from usagelens.domain.money import CostSummary, DeletedCosts, money_of
@@ -83,6 +84,30 @@ class DataView:
         return self._money[1]
 
 
+Teams = tuple[str, ...] | None
+"""The teams a read is about, sorted and without repeats (None or empty: every team)."""
+
+
+def team_scope(teams: Collection[str] | None) -> Teams:
+    """Return the teams a read names in the one form reads and cache keys use."""
+    return tuple(sorted(set(teams))) if teams else None
+
+
+def scoped(view: DataView, teams: Teams) -> DataView:
+    """Return the part of a view that is about some teams: their rows, statistics, money.
+
+    A row's cost is its team's share already, so the money of the part is the money of its
+    rows, the same figures the whole view gives those teams.
+    """
+    if not teams:
+        return view
+    wanted = set(teams)
+    by_team = [(team, rows) for team, rows in view.by_team if team in wanted]
+    rows = [row for _, part in by_team for row in part]
+    stats = [(key, stats) for key, stats in view.stats if key[0] in wanted]
+    return DataView(view.version, view.window, stats, rows, None, by_team)
+
+
 @dataclass(frozen=True, slots=True)
 class MetricsState:
     """What a scrape shows beside the data: pushed events, counters, the last refresh."""
@@ -139,12 +164,43 @@ class Queries:
         now = self.clock().replace(second=0, microsecond=0)
         return Window(since=now - self.window)
 
-    def view(self, window: Window | None = None) -> DataView:
-        """Return rows, statistics and money of a window, cached per data version.
+    def view(self, window: Window | None = None, teams: Collection[str] | None = None) -> DataView:
+        """Return rows, statistics and money of a window (of some teams: NotFound for a
+        team with no stored series), cached per data version.
 
         A warm read is one cheap query for the store's state; on a miss the view is
         computed in a read transaction and cached under the version read inside it.
         """
+        scope = team_scope(teams)
+        if scope is None:
+            return self._view(window)
+        self.check_teams(scope)
+        whole = self._view(window)
+        return self._cache.get(
+            ("scoped", whole.window, scope), whole.version, lambda: scoped(whole, scope)
+        )
+
+    def teams(self) -> frozenset[str]:
+        """Return every team with a stored series (in any window), cached per data version."""
+        state = self.store.state()
+        known: frozenset[str] | None = self._cache.peek(("teams",), state.data_version)
+        if known is not None:
+            return known
+        with self.store.read() as queries:
+            version = queries.state().data_version
+            return self._cache.get(
+                ("teams",), version, lambda: frozenset(key[0] for key in queries.keys().values())
+            )
+
+    def check_teams(self, teams: Collection[str]) -> None:
+        """Raise NotFound naming each team that has no stored series."""
+        unknown = sorted(set(teams) - self.teams())
+        if unknown:
+            names = ", ".join(repr(team) for team in unknown)
+            raise NotFound(f"no team {names} is stored (GET /api/v1/resources lists the teams)")
+
+    def _view(self, window: Window | None) -> DataView:
+        """Return the view of every team of a window, cached per data version."""
         window = self.resolve(window)
         state = self.store.state()
         self.guard.in_force(state)
@@ -191,29 +247,38 @@ class Queries:
         self._prices = (version, prices)
         return prices
 
-    def rows(self, window: Window | None = None) -> list[AnalyticsRow]:
-        """Return every analytics row of the window, classified and priced."""
-        return self.view(window).rows
+    def rows(
+        self, window: Window | None = None, teams: Collection[str] | None = None
+    ) -> list[AnalyticsRow]:
+        """Return every analytics row of the window (of some teams), classified and priced."""
+        return self.view(window, teams).rows
 
-    def costs_total(self, window: Window | None = None) -> CostSummary:
-        """Return total cost per resource, per team and overall."""
-        return self.view(window).costs
+    def costs_total(
+        self, window: Window | None = None, teams: Collection[str] | None = None
+    ) -> CostSummary:
+        """Return total cost per resource, per team and overall (of some teams)."""
+        return self.view(window, teams).costs
 
-    def costs_deleted(self, window: Window | None = None) -> DeletedCosts:
-        """Return the money spent on what is to be deleted."""
-        return self.view(window).deleted
+    def costs_deleted(
+        self, window: Window | None = None, teams: Collection[str] | None = None
+    ) -> DeletedCosts:
+        """Return the money spent on what is to be deleted (by some teams)."""
+        return self.view(window, teams).deleted
 
-    def report(self, window: Window | None = None) -> Report:
-        """Return the full report of the window."""
-        return self.report_of(self.view(window))
+    def report(self, window: Window | None = None, teams: Collection[str] | None = None) -> Report:
+        """Return the full report of the window (of some teams)."""
+        return self.report_of(self.view(window, teams))
 
     def report_of(self, view: DataView) -> Report:
         """Return the full report of a view."""
         return Report(view.rows, view.costs, view.deleted, self.currency, self.clock(), view.window)
 
-    def focus_export(self, window: Window | None = None) -> FocusExport:
-        """Return the window's costs as a FOCUS 1.2 dataset (rendered as it is read)."""
-        view = self.view(window)
+    def focus_export(
+        self, window: Window | None = None, teams: Collection[str] | None = None
+    ) -> FocusExport:
+        """Return the window's costs (of some teams) as a FOCUS 1.2 dataset (rendered as it
+        is read)."""
+        view = self.view(window, teams)
         return FocusExport(view.rows, view.window, self.currency, self.focus)
 
     def policy_diff(self, candidate: Policy, window: Window | None = None) -> PolicyDiff:
@@ -221,17 +286,23 @@ class Queries:
         return diff_policy(self.view(window).rows, candidate)
 
     def cached(
-        self, key: Hashable, compute: Callable[[DataView], T], window: Window | None = None
+        self,
+        key: Hashable,
+        compute: Callable[[DataView], T],
+        window: Window | None = None,
+        teams: Collection[str] | None = None,
     ) -> T:
-        """Return something derived from a window's view (a rendering), cached per version."""
+        """Return something derived from a window's view (of some teams: a rendering),
+        cached per version."""
         window = self.resolve(window)
+        scope = team_scope(teams)
         state = self.store.state()
         self.guard.in_force(state)
-        hit: T | None = self._cache.peek((key, window), state.data_version)
+        hit: T | None = self._cache.peek((key, window, scope), state.data_version)
         if hit is not None:
             return hit
-        view = self.view(window)
-        return self._cache.get((key, view.window), view.version, lambda: compute(view))
+        view = self.view(window, scope)
+        return self._cache.get((key, view.window, scope), view.version, lambda: compute(view))
 
     def forget(self) -> None:
         """Drop every cached result (after a rebuild changed the policy in force)."""
@@ -275,4 +346,4 @@ class Queries:
         ]
 
 
-__all__ = ["DataView", "MetricsState", "Queries"]
+__all__ = ["DataView", "MetricsState", "Queries", "Teams", "scoped", "team_scope"]

@@ -10,9 +10,10 @@ with their history and advance the data version, so every worker, report and scr
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from itertools import groupby
 
 from usagelens.app.collector import collector_paused
 from usagelens.app.policy import PolicyGuard
@@ -57,7 +58,8 @@ class Filters:
 
     state: State | None = None
     decision: Decision | None = None
-    team: str | None = None
+    teams: Collection[str] | None = None
+    """Only these teams (None or empty: every team)."""
     dimension: Dimension | None = None
     text: str | None = None
     """A part of the team or the resource, in any case."""
@@ -69,7 +71,7 @@ class Filters:
         return (
             (self.state is None or item.state is self.state)
             and (self.decision is None or row.decision is self.decision)
-            and (self.team is None or row.team == self.team)
+            and (not self.teams or row.team in self.teams)
             and (self.dimension is None or row.dimension is self.dimension)
             and (not needle or needle in row.team.casefold() or needle in row.resource.casefold())
         )
@@ -150,6 +152,8 @@ class Recommendations:
     ) -> list[Recommendation]:
         """Return the recommendations of a window's rows, in report order, filtered."""
         keep = filters or Filters()
+        if keep.teams:
+            self.queries.check_teams(keep.teams)
         return [item for item in self._all(window) if keep.keeps(item)]
 
     def get(self, rec_id: str) -> tuple[Recommendation, list[RecommendationEvent]]:
@@ -160,10 +164,16 @@ class Recommendations:
             history = queries.recommendation_events(span.id)
         return item, history
 
-    def summary(self, window: Window | None = None) -> dict[str, object]:
+    def summary(
+        self, window: Window | None = None, teams: Collection[str] | None = None
+    ) -> dict[str, object]:
         """Return the money by state and the count of recommendations per state and decision,
-        of all of them and of those with enough data."""
-        total = combine_tallies(self._made_now(window)[1])
+        of all of them and of those with enough data (of some teams, if named)."""
+        if teams:
+            mine = groupby(self.items(window, Filters(teams=teams)), lambda i: i.row.team)
+            total = combine_tallies(tally(list(items)) for _, items in mine)
+        else:
+            total = combine_tallies(self._made_now(window)[1])
 
         def by_state(counts: Mapping[tuple[State, Decision], int]) -> dict[str, dict[str, int]]:
             return {

@@ -45,6 +45,13 @@ UrlOption = Annotated[
     ),
 ]
 
+TeamsOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--team", metavar="TEAM", help="only this team (repeat for several; error if not stored)"
+    ),
+]
+
 
 ENGINES: list[Engine] = []
 """Engines this run opened, closed when it ends (however it ends)."""

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from usagelens.api.schemas import ExclusionIn, RecommendationOut
 from usagelens.app import Filters
-from usagelens.cli.common import UrlOption, app, err, fail, open_client, window_of
+from usagelens.cli.common import TeamsOption, UrlOption, app, err, fail, open_client, window_of
 from usagelens.config import load_settings, parse_duration
 from usagelens.digest import digest_message
 from usagelens.domain.errors import UsageLensError
@@ -41,7 +41,7 @@ def list_command(
     decision: Annotated[
         str | None, typer.Option(help="only delete or extend", metavar="DECISION")
     ] = None,
-    team: Annotated[str | None, typer.Option(help="only this team", metavar="TEAM")] = None,
+    team: TeamsOption = None,
     dimension: Annotated[
         str | None, typer.Option(help="only CPU, RAM or NetFlow", metavar="DIMENSION")
     ] = None,
@@ -193,13 +193,13 @@ def done(
 
 
 @recommendations_app.command()
-def summary(url: UrlOption = None) -> None:
+def summary(team: TeamsOption = None, url: UrlOption = None) -> None:
     """Print the money by state: actionable, dismissed, excluded, claimed, realised.
 
-    Example: usagelens recommendations summary
+    Example: usagelens recommendations summary --team checkout
     """
     with open_client(url, load_settings()) as client:
-        answer = client.recommendations.summary(window_of(None, None))
+        answer = client.recommendations.summary(window_of(None, None), team or ())
     typer.echo(json.dumps(answer.model_dump(mode="json"), ensure_ascii=False, indent=2))
 
 

@@ -14,6 +14,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from usagelens.cli.common import (
+    TeamsOption,
     UrlOption,
     app,
     err,
@@ -57,11 +58,13 @@ def report(
     ] = 80,
     as_json: Annotated[bool, typer.Option("--json", help="the same as --format json")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no notes on stderr")] = False,
+    team: TeamsOption = None,
     url: UrlOption = None,
 ) -> None:
-    """Print the full report: on a terminal as tables, otherwise in --format.
+    """Print the full report (of every team, or the --team ones): on a terminal as tables,
+    otherwise in --format.
 
-    Example: usagelens report --since 2026-11-20 --width 120
+    Example: usagelens report --since 2026-11-20 --width 120 --team checkout
     """
     if as_json:
         format = "json"
@@ -70,9 +73,9 @@ def report(
     window = window_of(since, until)
     with open_client(url, load_settings()) as client:
         if format == "focus":
-            _write_focus(client.focus_export(window), output, quiet)
+            _write_focus(client.focus_export(window, team or ()), output, quiet)
             return
-        the_report = client.report(window)
+        the_report = client.report(window, team or ())
     if format == "text" and output is None and Console().is_terminal:
         _print_tables(the_report)
         return

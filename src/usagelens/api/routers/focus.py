@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
-from usagelens.api.deps import QueriesDep, WindowDep
+from usagelens.api.deps import TEAM_NOT_FOUND, QueriesDep, TeamsDep, WindowDep
 
 router = APIRouter(prefix="/api/v1", tags=["export"])
 
@@ -22,14 +22,18 @@ UNPRICED_HEADER = "X-Usagelens-Unpriced-Resources"
             "description": "one row per team, resource, dimension and charge period",
             "content": {"text/csv": {}},
             "headers": {UNPRICED_HEADER: {"description": "unpriced resources left out"}},
-        }
+        },
+        **TEAM_NOT_FOUND,
     },
 )
-def focus_export(queries: QueriesDep, window: WindowDep) -> StreamingResponse:
+def focus_export(queries: QueriesDep, window: WindowDep, teams: TeamsDep) -> StreamingResponse:
     """Return every priced team resource dimension of the window as FOCUS 1.2
     (CostAndUsage) rows: its cost share, charge and billing period, team as sub-account,
-    and usagelens's verdict in ``x_`` columns and ``Tags``. Streamed as it is rendered."""
-    export = queries.focus_export(window)  # read before the answer starts: errors stay 4xx/503
+    and usagelens's verdict in ``x_`` columns and ``Tags``; of the teams named, if any.
+    Streamed as it is rendered."""
+    export = queries.focus_export(
+        window, teams
+    )  # read before the answer starts: errors stay 4xx/503
     return StreamingResponse(
         export.chunks(),
         media_type="text/csv; charset=utf-8",

@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Response
 from starlette.concurrency import run_in_threadpool
 
-from usagelens.api.deps import HandlersDep, WindowDep, WriteAuth
+from usagelens.api.deps import TEAM_NOT_FOUND, HandlersDep, TeamsDep, WindowDep, WriteAuth
 from usagelens.api.schemas import (
     DigestIn,
     ExclusionIn,
@@ -37,13 +37,18 @@ async def _handler(handlers: HandlersDep) -> Recommendations:
 RecommendationsDep = Annotated[Recommendations, Depends(_handler)]
 
 
-@router.get("", response_model=RecommendationsOut, summary="Recommendations, filtered")
+@router.get(
+    "",
+    response_model=RecommendationsOut,
+    summary="Recommendations, filtered",
+    responses=TEAM_NOT_FOUND,
+)
 def list_recommendations(
     recommendations: RecommendationsDep,
     window: WindowDep,
+    teams: TeamsDep,
     state: Annotated[State | None, Query(description="only this state")] = None,
     decision: Annotated[Decision | None, Query(description="only delete or extend")] = None,
-    team: Annotated[str | None, Query(max_length=200, description="only this team")] = None,
     dimension: Annotated[Dimension | None, Query(description="only this dimension")] = None,
     q: Annotated[
         str | None, Query(max_length=200, description="a part of the team or resource")
@@ -52,7 +57,7 @@ def list_recommendations(
     offset: Annotated[int, Query(ge=0)] = 0,
 ) -> RecommendationsOut:
     """Return every delete and extend row with its state and evidence, in report order."""
-    filters = Filters(state, decision, team, dimension, q)
+    filters = Filters(state, decision, teams, dimension, q)
     read = recommendations.queries.resolve(window)
     items = recommendations.items(read, filters)
     page = items[offset : offset + limit]
@@ -63,12 +68,19 @@ def list_recommendations(
     )  # fmt: skip
 
 
-@router.get("/summary", response_model=RecommendationSummaryOut, summary="Money by state")
-def summary(recommendations: RecommendationsDep, window: WindowDep) -> RecommendationSummaryOut:
+@router.get(
+    "/summary",
+    response_model=RecommendationSummaryOut,
+    summary="Money by state",
+    responses=TEAM_NOT_FOUND,
+)
+def summary(
+    recommendations: RecommendationsDep, window: WindowDep, teams: TeamsDep
+) -> RecommendationSummaryOut:
     """Return the money of recommendations by state (actionable, dismissed, excluded,
-    claimed, realised) and their count per state and decision. The course's own money
-    (``/api/v1/costs/*``, the report) does not depend on states."""
-    return RecommendationSummaryOut.model_validate(recommendations.summary(window))
+    claimed, realised) and their count per state and decision, of the teams named if any.
+    The course's own money (``/api/v1/costs/*``, the report) does not depend on states."""
+    return RecommendationSummaryOut.model_validate(recommendations.summary(window, teams))
 
 
 @router.get("/exclusions", response_model=list[ExclusionOut], summary="Exclusion rules")

@@ -8,9 +8,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Query
 from fastapi.responses import Response
 
-from usagelens.api.deps import HandlersDep, WindowDep
+from usagelens.api.deps import TEAM_NOT_FOUND, HandlersDep, TeamsDep, WindowDep
 from usagelens.api.ui.report import render_report
-from usagelens.app import DataView
+from usagelens.app import DataView, Filters
 from usagelens.domain import report as render
 
 router = APIRouter(prefix="/api/v1", tags=["report"])
@@ -38,16 +38,18 @@ _RENDERERS = {
                 "application/json": {},
                 "text/html": {},
             },
-        }
+        },
+        **TEAM_NOT_FOUND,
     },
 )
 def full_report(
     handlers: HandlersDep,
     window: WindowDep,
+    teams: TeamsDep,
     format: Annotated[Format, Query(description="output format")] = "text",
 ) -> Response:
     """Return per team a table and totals, then the overall totals and unpriced resources
-    (the HTML one with each recommendation's state too)."""
+    (the HTML one with each recommendation's state too); of the teams named, if any."""
     queries = handlers.queries
 
     def make(view: DataView) -> bytes:
@@ -57,8 +59,9 @@ def full_report(
         if format == "html":
             # Cached per data version: a person's move advances it, and so do time's moves
             # (a snooze ending, a claim settling) once the server writes them down.
-            return render_report(report, handlers.recommendations.items(view.window)).encode()
+            items = handlers.recommendations.items(view.window, Filters(teams=teams))
+            return render_report(report, items).encode()
         return _RENDERERS[format][0](report).encode()
 
     media_type = "application/json" if format == "json" else _RENDERERS[format][1]
-    return Response(queries.cached(("report", format), make, window), media_type=media_type)
+    return Response(queries.cached(("report", format), make, window, teams), media_type=media_type)

@@ -203,7 +203,11 @@ def resource_page(
     if not rows:
         return None
     states = _by_series(
-        [i for i in recommendations.items(window, Filters(team=team)) if i.row.resource == resource]
+        [
+            i
+            for i in recommendations.items(window, Filters(teams=(team,)))
+            if i.row.resource == resource
+        ]
     )
     stats = dict(view.stats)
     panels = []
