@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 import httpx
 import pytest
@@ -223,3 +223,30 @@ def test_dashboard_reads_with_javascript_off(browser, server: str, tmp_path: Pat
     assert page.locator("svg.usage-line polyline").count() == 3
     page.screenshot(path=str(tmp_path / "resource-nojs.png"), full_page=True)
     context.close()
+
+
+def test_api_docs_render_with_the_network_cut(browser, server: str) -> None:  # type: ignore[no-untyped-def]
+    """Swagger UI and ReDoc render from the server's own files: every request for another
+    host is refused (as on a host without a network) and none is even tried."""
+    own = urlsplit(server).netloc
+    elsewhere: list[str] = []
+
+    def only_the_server(route: Any) -> None:
+        if urlsplit(route.request.url).netloc == own:
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort("internetdisconnected")
+
+    context = browser.new_context()
+    context.route("**/*", only_the_server)
+    page = context.new_page()
+    page.goto(server + "/docs")
+    page.wait_for_selector(".opblock-summary-path", timeout=20_000)
+    paths = page.locator(".opblock-summary-path").all_inner_texts()
+    assert "/api/v1/costs/total" in [p.replace("\u200b", "") for p in paths]
+    page.goto(server + "/redoc")
+    page.locator("h2", has_text="Total cost").first.wait_for(timeout=20_000)  # an operation
+    assert page.locator("h1").first.inner_text().startswith("usagelens")
+    context.close()
+    assert elsewhere == []

@@ -9,9 +9,11 @@ from contextlib import asynccontextmanager, suppress
 from typing import Any
 
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 
 from usagelens import __version__
 from usagelens.api.access import ReadGuardMiddleware
+from usagelens.api.docs import DOCS_ASSETS, DocsPolicyMiddleware
 from usagelens.api.errors import install_error_handlers
 from usagelens.api.limits import BodyLimitMiddleware
 from usagelens.api.metrics import RequestMetricsMiddleware
@@ -90,7 +92,12 @@ def create_app(settings: Settings | None = None, *, handlers: Handlers | None = 
         if engine is not None:
             engine.dispose()
 
-    app = FastAPI(
+    # /docs and /redoc load Swagger UI and ReDoc from the package, never from a CDN: an
+    # offline host shows its API docs too (see api.docs).
+    app = FastAPIOffline(
+        static_url=DOCS_ASSETS,
+        # Swagger UI would ask validator.swagger.io for a badge of the document otherwise.
+        swagger_ui_parameters={"validatorUrl": None},
         title="usagelens",
         version=__version__,
         description=DESCRIPTION,
@@ -114,6 +121,7 @@ def create_app(settings: Settings | None = None, *, handlers: Handlers | None = 
         app.add_middleware(
             ReadGuardMiddleware, tokens=settings.tokens, failures=request_metrics.auth_failures
         )
+    app.add_middleware(DocsPolicyMiddleware)
     app.add_middleware(RequestMetricsMiddleware, metrics=request_metrics)
     app.add_middleware(RequestIdMiddleware)  # outermost: every line of a request has its id
     routers = (
