@@ -109,6 +109,10 @@ class Settings(BaseSettings):
         timedelta(days=7),
         description="a claimed deletion fails when observations still arrive this long after",
     )
+    session_ttl: timedelta = Field(
+        timedelta(hours=12),
+        description="how long a browser's sign-in lasts with protected reads (12h, 7d)",
+    )
     budgets: Annotated[dict[str, float], NoDecode] = Field(
         default_factory=dict, description="monthly budget per team (config file: budgets:)"
     )
@@ -122,7 +126,7 @@ class Settings(BaseSettings):
         None, description="observations older than this are pruned (90d; none: keep all)"
     )
 
-    @field_validator("success_after", "fail_after", mode="before")
+    @field_validator("success_after", "fail_after", "session_ttl", mode="before")
     @classmethod
     def _parse_lifecycle(cls, value: object) -> object:
         if isinstance(value, str):

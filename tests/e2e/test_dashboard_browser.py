@@ -250,3 +250,32 @@ def test_api_docs_render_with_the_network_cut(browser, server: str) -> None:  # 
     assert page.locator("h1").first.inner_text().startswith("usagelens")
     context.close()
     assert elsewhere == []
+
+
+def test_protected_reads_sign_in_once_in_a_browser(browser, start_server) -> None:  # type: ignore[no-untyped-def]
+    """With protected reads a browser is sent to the sign-in page, gives the token once and
+    then sees the dashboard and the report; the cookie is HttpOnly and SameSite=Strict."""
+    url: str = start_server({"USAGELENS_API_TOKEN": TOKEN, "USAGELENS_PROTECT_READS": "true"}).url
+    context = browser.new_context()
+    page = context.new_page()
+    page.goto(url + "/ui/rows")
+    assert urlsplit(page.url).path == "/signin"
+    page.fill("#token", "not the token")
+    page.click("button[type=submit]")
+    assert page.locator("[role=alert]").inner_text() == "That is not the API token."
+    assert context.cookies() == []
+    page.fill("#token", TOKEN)
+    page.click("button[type=submit]")
+    page.wait_for_url(url + "/ui/rows")
+    assert page.locator("h1").first.is_visible()
+    (cookie,) = context.cookies()
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict" and TOKEN not in cookie["value"]
+    assert page.evaluate("document.cookie") == ""  # no script on the page can read it
+    page.goto(url + "/api/v1/report?format=html")
+    assert page.locator("h1").first.inner_text() == "Usage and cost report"
+    page.goto(url + "/")
+    page.click("form.signout button")
+    page.wait_for_url(url + "/signin")
+    page.goto(url + "/")
+    assert urlsplit(page.url).path == "/signin"
+    context.close()

@@ -3,25 +3,32 @@
 Writes always need a token (or come from loopback while none is configured). With
 ``USAGELENS_PROTECT_READS`` every request, whatever its method, needs one too: reads,
 ``/metrics``, the policy preview (a POST that answers rows and money), the dashboard and
-the API's documents; only the health probes stay open. Several tokens may be valid at
-once, so that one can be rotated without downtime. A token is never logged or echoed;
-failures are counted in ``usagelens_auth_failures_total``.
+the API's documents; only the health probes and the sign-in page stay open. A browser
+signs in once (``api.session``): its cookie stands for the token on reads, and a page
+load without either is sent to the sign-in page instead of a JSON 401. Several tokens
+may be valid at once, so that one can be rotated without downtime. A token is never
+logged or echoed; failures are counted in ``usagelens_auth_failures_total``.
 """
 
 from __future__ import annotations
 
 import hmac
 import ipaddress
+import time
 from collections.abc import Mapping, Sequence
+from urllib.parse import quote
 
 from prometheus_client import Counter
 from starlette.datastructures import Headers
+from starlette.requests import cookie_parser
+from starlette.responses import RedirectResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from usagelens.api.errors import problem
+from usagelens.api.session import COOKIE, SIGN_IN, SIGN_OUT, session_valid
 
-OPEN_PATHS = frozenset({"/healthz", "/readyz"})
-"""Paths that answer without a token even when reads are protected (probes)."""
+OPEN_PATHS = frozenset({"/healthz", "/readyz", SIGN_IN, SIGN_OUT})
+"""Paths that answer without a token even when reads are protected (probes, sign-in)."""
 
 
 def is_loopback(host: str | None) -> bool:
@@ -74,9 +81,17 @@ class ReadGuardMiddleware:
         if scope["type"] != "http" or scope["path"] in OPEN_PATHS:
             await self.app(scope, receive, send)
             return
-        reason = token_problem(Headers(scope=scope), self.tokens)
-        if reason is None:
+        headers = Headers(scope=scope)
+        reason = token_problem(headers, self.tokens)
+        if reason is None or (reason == "missing" and self._signed_in(headers)):
             await self.app(scope, receive, send)
+            return
+        if reason == "missing" and _page_load(scope, headers):
+            target = scope["path"] + (
+                "?" + scope["query_string"].decode("latin-1") if scope["query_string"] else ""
+            )
+            where = f"{SIGN_IN}?next={quote(target, safe='')}"
+            await RedirectResponse(where, status_code=303)(scope, receive, send)
             return
         self.failures.labels(reason).inc()
         response = problem(
@@ -87,3 +102,14 @@ class ReadGuardMiddleware:
             headers={"WWW-Authenticate": "Bearer"},
         )
         await response(scope, receive, send)
+
+    def _signed_in(self, headers: Headers) -> bool:
+        cookie = headers.get("cookie")
+        if not cookie:
+            return False
+        return session_valid(cookie_parser(cookie).get(COOKIE), self.tokens, time.time())
+
+
+def _page_load(scope: Scope, headers: Headers) -> bool:
+    """Tell whether a request is a browser loading a page (GET, HTML accepted first)."""
+    return scope["method"] in ("GET", "HEAD") and "text/html" in headers.get("accept", "")

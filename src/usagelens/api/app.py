@@ -30,6 +30,7 @@ from usagelens.api.routers import (
     prices,
     recommendations,
     report,
+    signin,
     sources,
     usage,
     webhooks,
@@ -128,7 +129,7 @@ def create_app(settings: Settings | None = None, *, handlers: Handlers | None = 
         usage, prices, analytics, recommendations, policy, report, focus, maintenance,
         webhooks, metrics, health,
     )  # fmt: skip
-    for router in (*routers, dashboard):
+    for router in (*routers, dashboard, signin):
         app.include_router(router.router)
     app.include_router(sources.router)
     _register_push_schema(app, settings)

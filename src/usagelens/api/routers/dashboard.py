@@ -11,6 +11,7 @@ from fastapi.responses import HTMLResponse
 
 from usagelens import __version__
 from usagelens.api.deps import HandlersDep, QueriesDep, WindowDep
+from usagelens.api.session import COOKIE
 from usagelens.api.ui import pages, render
 from usagelens.app import Queries
 from usagelens.documents import dump_yaml
@@ -162,6 +163,7 @@ def _page(
 
     html = render(
         template,
+        signed_in=COOKIE in request.cookies,
         version=__version__,
         currency=currency,
         data_version=queries.data_version(),
