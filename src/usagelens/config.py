@@ -273,6 +273,18 @@ class Settings(BaseSettings):
             found += [line.strip() for line in text.splitlines()]
         return tuple(t for t in found if t and not t.startswith("#"))
 
+    def token_warnings(self) -> list[str]:
+        """Say which configured tokens look like an accident: a token holding whitespace or
+        ``#`` is most often an inline comment that an environment file (systemd's
+        EnvironmentFile, docker's --env-file) kept as part of the value."""
+        return [
+            f"the API token number {n} holds whitespace or '#': an inline comment after it "
+            "in an environment file is part of the value there (put comments on their own "
+            "lines); a client sending the token without it is refused"
+            for n, token in enumerate(self.tokens, 1)
+            if "#" in token or any(c.isspace() for c in token)
+        ]
+
     def load_promql(self) -> PromQLMapping:
         """Return the PromQL mapping: USAGELENS_PROMQL_FILE, else the config file's
         ``promql:`` section, else the node_exporter defaults."""

@@ -20,7 +20,7 @@ from tests import independent
 from tests.conftest import free_port
 from tests.tsdb import installed, wait_ready
 
-RULES = Path(__file__).resolve().parents[2] / "docs" / "examples" / "usagelens-rules.yml"
+RULES = Path(__file__).resolve().parents[2] / "deploy" / "usagelens-rules.yml"
 TOKEN = "alert-token"
 CANDIDATES = 'usagelens_recommendations_enough_data{state="active",decision="delete"}'
 

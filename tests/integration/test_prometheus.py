@@ -136,7 +136,7 @@ def test_prometheus_scrapes_the_same_totals(
     _every_grafana_query_answers(url)
 
 
-GRAFANA = Path(__file__).resolve().parents[2] / "docs" / "examples" / "grafana-dashboard.json"
+GRAFANA = Path(__file__).resolve().parents[2] / "deploy" / "grafana-dashboard.json"
 
 
 def _every_grafana_query_answers(url: str) -> None:

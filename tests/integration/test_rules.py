@@ -7,14 +7,14 @@ from pathlib import Path
 
 import yaml
 
-EXAMPLES = Path(__file__).resolve().parents[2] / "docs" / "examples"
-RULES = EXAMPLES / "usagelens-rules.yml"
-TESTS = EXAMPLES / "usagelens-rules.test.yml"
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+RULES = DEPLOY / "usagelens-rules.yml"
+TESTS = DEPLOY / "usagelens-rules.test.yml"
 
 
 def _promtool(promtool: str, *args: str) -> str:
     done = subprocess.run(
-        [promtool, *args], cwd=EXAMPLES, capture_output=True, text=True, timeout=120
+        [promtool, *args], cwd=DEPLOY, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout

@@ -14,7 +14,7 @@ from usagelens.domain.errors import NotConfigured
 from usagelens.domain.model import Dimension
 from usagelens.sources.promql import DEFAULT_QUERIES, PromQLMapping, mapping_from_document
 
-EXAMPLE = Path(__file__).parents[2] / "docs" / "examples" / "promql.yaml"
+EXAMPLE = Path(__file__).parents[2] / "deploy" / "promql.yaml"
 
 
 def _plain(query: str) -> str:

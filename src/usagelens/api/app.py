@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from typing import Any
@@ -55,6 +56,9 @@ Errors are RFC 9457 problem details (`application/problem+json`).
 """
 
 
+log = logging.getLogger("usagelens.api")
+
+
 def create_app(settings: Settings | None = None, *, handlers: Handlers | None = None) -> FastAPI:
     """Build the API for these settings; the database must already be migrated."""
     settings = settings or load_settings()
@@ -65,6 +69,8 @@ def create_app(settings: Settings | None = None, *, handlers: Handlers | None = 
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        for warning in settings.token_warnings():
+            log.warning("%s", warning)
         drain.install()
         tasks = []
         if settings.refresh_every and settings.sources:
