@@ -124,6 +124,10 @@ class Client(Protocol):
         """Say what a candidate policy document would change (the preview's document)."""
         ...
 
+    def policy(self) -> dict[str, Any]:
+        """Return the policy in force: its document, fingerprint and source."""
+        ...
+
     def prune_plan(self, older_than: timedelta) -> PruneResult:
         """Say what a prune of this age would delete now (by the store's clock)."""
         ...
@@ -247,6 +251,10 @@ class LocalClient(StoreTarget):
     def focus_export(self, window: Window, teams: Sequence[str] = ()) -> Iterator[str]:
         """Render the window's FOCUS export (of some teams) as it is written out."""
         return self.handlers.queries.focus_export(window, teams).chunks()
+
+    def policy(self) -> dict[str, Any]:
+        """Return the policy in force (the configured one, else the store's)."""
+        return self.handlers.policy.describe()
 
     def policy_diff(self, candidate: bytes, window: Window) -> dict[str, Any]:
         """Say what a candidate policy would change."""
@@ -470,6 +478,10 @@ class HttpClient:
         except httpx.HTTPError as exc:
             raise StorageUnavailable(f"cannot reach {self.where}: {exc}") from exc
 
+    def policy(self) -> dict[str, Any]:
+        """GET the policy in force."""
+        return self._send("GET", "/api/v1/policy")
+
     def policy_diff(self, candidate: bytes, window: Window) -> dict[str, Any]:
         """POST the candidate to the preview."""
         return self._send(
@@ -612,7 +624,9 @@ def _error(response: httpx.Response, where: str) -> Exception:
     status = response.status_code
     said = f"{where} answered {status}: {detail}"
     if status in {401, 403}:
-        return NotConfigured(f"{said} (set USAGELENS_API_TOKEN to the server's token)")
+        return NotConfigured(
+            f"{said} (set USAGELENS_API_TOKEN, or USAGELENS_API_TOKEN_FILE, to the server's token)"
+        )
     if status == 404:
         return NotFound(said)
     if status == 409:

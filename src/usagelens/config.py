@@ -23,6 +23,7 @@ from usagelens.documents import load_document
 from usagelens.domain.errors import InvalidInput, NotConfigured
 from usagelens.domain.policy import Policy, policy_from_document
 from usagelens.domain.push import DEFAULT_LATENCY_BOUNDS
+from usagelens.domain.times import parse_duration
 
 if TYPE_CHECKING:
     from usagelens.sources.promql import PromQLMapping
@@ -316,25 +317,6 @@ class Settings(BaseSettings):
                 f"USAGELENS_POLICY_FILE={self.policy_file}: cannot read it ({exc.strerror})"
             ) from None
         return policy_from_document(load_document(raw, what=f"policy {self.policy_file}"))
-
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_duration(text: str) -> float | None:
-    """Read ``90``, ``30s``, ``5m``, ``1h`` or ``1d`` as seconds ('' or 'off' is None)."""
-    value = text.strip().lower()
-    if value in {"", "off", "none", "0"}:
-        return None
-    unit = _UNITS.get(value[-1])
-    number = value[:-1] if unit else value
-    try:
-        seconds = float(number) * (unit or 1)
-    except ValueError:
-        raise ValueError(f"{text!r} is not a duration (like 30s, 5m, 1h)") from None
-    if not math.isfinite(seconds) or seconds <= 0:
-        raise ValueError(f"{text!r} is not a positive duration")
-    return seconds
 
 
 def describe_duration(span: timedelta) -> str:

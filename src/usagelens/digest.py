@@ -6,6 +6,7 @@ Written once for ``usagelens digest`` (local or ``--url``) and the server's sche
 from __future__ import annotations
 
 from usagelens.api.schemas import RecommendationOut
+from usagelens.domain.money import format_money
 
 DIGEST_LINES = 50
 """Candidates named one per line; the rest are counted."""
@@ -18,11 +19,11 @@ def digest_message(items: list[RecommendationOut], currency: str) -> dict[str, s
     money = sum(i.cost or 0 for i in items)
     lines = [
         f"usagelens: {len(items)} new delete candidate{'s' if len(items) != 1 else ''}, "
-        f"{money:,.2f} {currency}:"
+        f"{format_money(money, currency)}:"
     ]
     lines += [
         f"• {i.team} / {i.resource} {i.dimension}: "
-        f"{'unpriced' if i.cost is None else f'{i.cost:,.2f} {currency}'} ({i.reason}) [{i.id}]"
+        f"{format_money(i.cost, currency)} ({i.reason}) [{i.id}]"
         for i in items[:DIGEST_LINES]
     ]
     if len(items) > DIGEST_LINES:

@@ -84,7 +84,14 @@ def load_price_list(data: bytes | str) -> PriceList:
 
 
 def _one_line(exc: yaml.YAMLError) -> str:
-    return " ".join(str(exc).split())
+    """Say where and what a YAML error is on one line (line and column from 1, no
+    PyYAML's ``"<unicode string>"`` for the text's name: the caller names the file)."""
+    if isinstance(exc, yaml.MarkedYAMLError) and exc.problem_mark is not None:
+        mark = exc.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}"
+        context = f" ({exc.context})" if exc.context else ""
+        return f"{where}: {exc.problem}{context}"
+    return " ".join(str(exc).replace('in "<unicode string>", ', "").split())
 
 
 class _QuotingDumper(yaml.SafeDumper):

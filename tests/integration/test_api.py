@@ -198,7 +198,7 @@ def test_report_formats(api: InProcessClient, sample_summary: bytes, sample_pric
     text = api.get("/api/v1/report")
     assert (
         text.headers["content-type"].startswith("text/plain")
-        and "Total cost: 33 951.00 RUB" in text.text
+        and "Total cost: 33,951.00 RUB" in text.text
     )
     assert api.get("/api/v1/report", params={"format": "json"}).json()["total"] == 33951
     assert api.get("/api/v1/report", params={"format": "csv"}).text.count("\n") == 121

@@ -123,8 +123,8 @@ def test_every_format_renders_the_sample(sample_rows) -> None:  # type: ignore[n
     report = build_report(sample_rows, "RUB", NOW, ALL_TIME)
     text = render_text(report)
     assert "Team: envisioneer rich mindshare" in text
-    assert "Total cost: 33 951.00 RUB" in text
-    assert "(CPU 5 344.00, RAM 2 492.00, NetFlow 1 443.00)" in text
+    assert "Total cost: 33,951.00 RUB" in text
+    assert "(CPU 5,344.00, RAM 2,492.00, NetFlow 1,443.00)" in text
     assert "Rows: 120 (34 delete, 85 keep, 1 extend)" in text
     header = next(line for line in text.splitlines() if line.startswith("Resource"))
     assert header.split() == [
@@ -182,7 +182,7 @@ def test_text_report_fits_its_width_and_cuts_long_names(sample_rows, width: int)
     assert max(len(line) for line in text.splitlines()) <= width
     assert f"Team: {long_team[: width - 7]}…" in text
     assert "RRRR…" in text and long_resource not in text
-    assert "(CPU 5 344.00, RAM 2 492.00, NetFlow 1 443.00)" in text
+    assert "(CPU 5,344.00, RAM 2,492.00, NetFlow 1,443.00)" in text
 
 
 HOSTILE_TEAMS = [

@@ -17,7 +17,7 @@ from usagelens.app import Handlers, Ingest, Maintenance, Prices, Pushes, Queries
 from usagelens.config import Settings
 from usagelens.domain.ids import NAME_MAX
 from usagelens.domain.model import Window
-from usagelens.domain.times import FORMS, parse_moment
+from usagelens.domain.times import FORMS, parse_bound
 
 
 async def get_handlers(request: Request) -> Handlers:
@@ -131,7 +131,7 @@ def _moment(text: str | None, name: str) -> datetime | None:
     if text is None:
         return None
     try:
-        return parse_moment(text)
+        return parse_bound(text)
     except ValueError as exc:
         raise HTTPException(422, f"{name}: {exc}") from None
 

@@ -3,15 +3,25 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from usagelens.domain.ids import LOCATOR_MAX
 from usagelens.domain.recommendations import Exclusion, Recommendation
+from usagelens.domain.times import parse_moment
 from usagelens.ports import RecommendationEvent
 
 DimensionName = Literal["CPU", "RAM", "NetFlow"]
+
+
+def _moment(value: object) -> object:
+    """Read a written time as every other input does (naming the forms when it is none)."""
+    return parse_moment(value) if isinstance(value, str) else value
+
+
+Moment = Annotated[datetime, BeforeValidator(_moment)]
+"""A time a person writes in a request body: the forms ``since`` takes (``FORMS``)."""
 
 
 class IngestOut(BaseModel):
@@ -316,7 +326,7 @@ class PruneIn(BaseModel):
     older_than: str | None = Field(
         None, max_length=32, description="delete observations older than this (90d, 200h)"
     )
-    before: datetime | None = Field(
+    before: Moment | None = Field(
         None, description="delete observations collected before this moment (UTC)"
     )
     dry_run: bool = Field(False, description="say what would be deleted; delete nothing")
@@ -411,7 +421,7 @@ class StateIn(BaseModel):
 
     state: Literal["active", "dismissed", "claimed", "succeeded", "failed"]
     reason: str = Field("", max_length=2000)
-    until: datetime | None = Field(None, description="a dismissal's end: a snooze")
+    until: Moment | None = Field(None, description="a dismissal's end: a snooze")
     by: str = Field("", max_length=200, description="who, for the history")
 
 

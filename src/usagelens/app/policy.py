@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from usagelens.domain.errors import NotConfigured, PolicyMismatch
 from usagelens.domain.policy import Policy, policy_from_document
@@ -40,6 +41,21 @@ class PolicyGuard:
     def current(self) -> Policy:
         """Return the policy in force for the store as it is now."""
         return self.in_force(self.store.state())
+
+    def describe(self) -> dict[str, Any]:
+        """Return the policy in force as a document, with its fingerprint and where it
+        comes from (``USAGELENS_POLICY_FILE``, the store, or the defaults of a new store)."""
+        state = self.store.state()
+        policy = self.in_force(state)
+        if self.configured is not None:
+            source = "USAGELENS_POLICY_FILE"
+        else:
+            source = "store" if state.policy_fingerprint is not None else "defaults"
+        return {
+            "fingerprint": policy.fingerprint,
+            "source": source,
+            "policy": policy.to_document(),
+        }
 
     def writable(self, uow: UnitOfWork) -> Policy:
         """Check a write may proceed; adopt the policy into a store that has none."""

@@ -24,9 +24,9 @@ from usagelens.config import (
     MIN_RETENTION,
     describe_duration,
     load_settings,
-    parse_duration,
 )
 from usagelens.domain.policy import Policy
+from usagelens.domain.times import parse_duration
 
 
 @app.command("migrate")

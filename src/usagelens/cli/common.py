@@ -24,7 +24,7 @@ from usagelens.config import (
 )
 from usagelens.domain.errors import NotConfigured
 from usagelens.domain.model import Window
-from usagelens.domain.times import as_utc, parse_moment
+from usagelens.domain.times import as_utc, parse_bound
 from usagelens.storage import create_engine_for, migrate
 from usagelens.storage.errors import DATABASE_ERRORS, classify
 from usagelens.wiring import handlers_for
@@ -125,10 +125,11 @@ def window_of(since: str | None, until: str | None) -> Window:
     return Window(start, end)
 
 
-def _moment(text: str, option: str) -> datetime:
-    """Read a time as the API does: a date, a date-time, or ISO 8601; UTC unless it says."""
+def _moment(text: str, option: str) -> datetime | None:
+    """Read a time as the API does: a date, a date-time, ISO 8601 (UTC unless it says), a
+    span back from now (``7d``), or ``all`` (no bound)."""
     try:
-        return parse_moment(text)
+        return parse_bound(text)
     except ValueError as exc:
         raise fail(f"{option} {exc}", 2) from None
 

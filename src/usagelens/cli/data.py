@@ -221,9 +221,13 @@ def prices(
     yes: Annotated[
         bool, typer.Option("--yes", "-y", help="with --drop: do not ask on a terminal")
     ] = False,
+    show: Annotated[
+        bool, typer.Option("--show", help="with FILE or --drop: print the prices in force too")
+    ] = False,
     url: UrlOption = None,
 ) -> None:
-    """Set the hand-set price list from FILE, or print the prices in force without FILE.
+    """Set the hand-set price list from FILE (a one-line summary; --show prints the prices in
+    force too), or print the prices in force without FILE.
 
     The hand-set list wins over every source's list and is never replaced by a refresh; each
     source's list is replaced only by that source's next answer. --drop ORIGIN forgets one
@@ -255,15 +259,22 @@ def prices(
             else:
                 answer = client.replace_prices(payload)
         except UsageLensError as exc:
-            raise fail(str(exc)) from None
+            raise fail(f"{file}: {exc}" if payload is not None else str(exc)) from None
     document = answer.prices.to_document()
     origins = answer.lists
-    if payload is not None:
-        err.print(f"hand-set price list replaced: {len(document['values'])} resources")
-    elif drop is not None:
-        err.print(f"forgot the price list of {drop}", highlight=False, markup=False)
     shown = ", ".join(f"{name} ({count} resources)" for name, count in origins) or "none"
-    err.print(f"lists, the one that wins first: {shown}", highlight=False, markup=False)
+    if payload is not None or drop is not None:
+        done = (
+            f"hand-set price list replaced from {file}"
+            if payload is not None
+            else f"forgot the price list of {drop}"
+        )
+        in_force = len(document["values"])
+        typer.echo(f"{done}; prices in force for {in_force} resources, from {shown}")
+        if not show:
+            return
+    else:
+        err.print(f"lists, the one that wins first: {shown}", highlight=False, markup=False)
     typer.echo(dump_yaml(document), nl=False)
 
 

@@ -15,12 +15,13 @@ from rich.table import Table
 from usagelens.api.schemas import ExclusionIn, RecommendationOut
 from usagelens.app import Filters
 from usagelens.cli.common import TeamsOption, UrlOption, app, err, fail, open_client, window_of
-from usagelens.config import load_settings, parse_duration
+from usagelens.config import load_settings
 from usagelens.digest import digest_message
 from usagelens.domain.errors import UsageLensError
 from usagelens.domain.model import Decision, Dimension
+from usagelens.domain.money import format_money
 from usagelens.domain.recommendations import State
-from usagelens.domain.times import parse_moment, utc_now
+from usagelens.domain.times import parse_duration, parse_moment, utc_now
 
 recommendations_app = typer.Typer(
     help="Act on the rows to delete or extend: list, show, dismiss, snooze, claim, reopen, done.",
@@ -75,7 +76,7 @@ def list_command(
         table.add_row(
             item.id, escape(item.team), escape(item.resource), item.dimension, item.decision,
             item.state + ("" if item.evidence.enough_data else " (little data)"),
-            "unpriced" if item.cost is None else f"{item.cost:.2f}",
+            format_money(item.cost),
             str(item.evidence.observations), escape(item.by),
         )  # fmt: skip
     Console().print(table)

@@ -26,9 +26,10 @@ from usagelens.cli.common import (
 from usagelens.config import (
     load_settings,
 )
-from usagelens.documents import load_document
+from usagelens.documents import dump_yaml, load_document
 from usagelens.domain import report as render
 from usagelens.domain.errors import InvalidInput
+from usagelens.domain.money import format_money
 from usagelens.domain.policy import policy_from_document
 
 
@@ -174,6 +175,26 @@ def _render(the_report: render.Report, format: str, width: int = 80) -> str:
     return renderers[format](the_report)
 
 
+@policy_app.command("show")
+def policy_show(
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    url: UrlOption = None,
+) -> None:
+    """Print the decision policy in force (YAML; a candidate for `policy diff` starts here).
+
+    Example: usagelens policy show > candidate.yaml
+    """
+    with open_client(url, load_settings()) as client:
+        answer = client.policy()
+    if as_json:
+        typer.echo(json.dumps(answer, ensure_ascii=False, indent=2))
+        return
+    typer.echo(
+        f"# the policy in force (from {answer['source']}, fingerprint {answer['fingerprint']})"
+    )
+    typer.echo(dump_yaml(answer["policy"]), nl=False)
+
+
 @policy_app.command("diff")
 def policy_diff(
     file: Annotated[Path, typer.Argument(help="candidate policy (YAML or JSON)")],
@@ -224,7 +245,7 @@ def _print_policy_diff(document: dict[str, Any]) -> None:
                 change["dimension"],
                 change["before"],
                 change["after"],
-                "—" if cost is None else f"{cost:,.2f}",
+                "—" if cost is None else format_money(cost),
             )
         console.print(table)
     money = document["deleted_cost"]
@@ -234,8 +255,8 @@ def _print_policy_diff(document: dict[str, Any]) -> None:
     for key in ("CPU", "RAM", "NetFlow", "total"):
         table.add_row(
             key,
-            f"{money['before'][key]:,.2f}",
-            f"{money['after'][key]:,.2f}",
-            f"{money['change'][key]:+,.2f}",
+            format_money(money["before"][key]),
+            format_money(money["after"][key]),
+            format_money(money["change"][key], signed=True),
         )
     console.print(table)

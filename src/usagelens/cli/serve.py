@@ -28,10 +28,10 @@ from usagelens.cli.common import (
 from usagelens.config import (
     Settings,
     load_settings,
-    parse_duration,
 )
 from usagelens.domain import report as render
 from usagelens.domain.summary import parse_timestamp
+from usagelens.domain.times import parse_duration
 from usagelens.logs import logging_config
 from usagelens.pulls import PullOutcome
 from usagelens.wiring import holder_name, refresh_configured

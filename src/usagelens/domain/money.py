@@ -100,6 +100,16 @@ def combine(parts: Sequence[TeamMoney]) -> tuple[CostSummary, DeletedCosts]:
     return costs, deleted
 
 
+def format_money(amount: float | None, currency: str = "", *, signed: bool = False) -> str:
+    """Write an amount as every page, report and command shows money: a comma between
+    thousands, two decimals, the currency after it if given (``9,279.00 RUB``; ``signed``:
+    ``+1,234.50``); ``unpriced`` for no amount. CSV, JSON and metrics carry plain numbers."""
+    if amount is None:
+        return "unpriced"
+    text = f"{amount:+,.2f}" if signed else f"{amount:,.2f}"
+    return f"{text} {currency}" if currency else text
+
+
 def money_of(rows: Sequence[AnalyticsRow]) -> tuple[CostSummary, DeletedCosts]:
     """Return the total cost and the money to delete of these rows."""
     by_team: dict[str, list[AnalyticsRow]] = {}

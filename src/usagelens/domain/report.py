@@ -20,7 +20,13 @@ from usagelens.domain.analytics import AnalyticsRow, Evidence
 from usagelens.domain.batch import to_micros
 from usagelens.domain.errors import InvalidInput
 from usagelens.domain.model import DIMENSIONS, Decision, Dimension, Intensity, UsageType, Window
-from usagelens.domain.money import CostSummary, DeletedCosts, deleted_costs, total_costs
+from usagelens.domain.money import (
+    CostSummary,
+    DeletedCosts,
+    deleted_costs,
+    format_money,
+    total_costs,
+)
 from usagelens.domain.policy import Classification
 from usagelens.domain.summary import format_timestamp
 
@@ -237,8 +243,8 @@ def render_csv(report: Report) -> str:
 
 
 def money(amount: float) -> str:
-    """Format an amount of money with two decimals."""
-    return f"{amount:,.2f}".replace(",", " ")
+    """Format an amount of money as everything shows it (``format_money``)."""
+    return format_money(amount)
 
 
 def report_title(report: Report) -> str:

@@ -28,12 +28,11 @@ from typing import Any
 
 import httpx
 
-from usagelens.config import parse_duration
 from usagelens.domain.batch import SeriesReadings, UsageBatch, from_micros
 from usagelens.domain.errors import NotConfigured, SourceError, SourceUnavailable
 from usagelens.domain.ids import name_problem
 from usagelens.domain.model import Dimension
-from usagelens.domain.times import utc_now
+from usagelens.domain.times import parse_duration, utc_now
 from usagelens.ports import BAD_ROWS_NAMED, Clock, SourcePage
 from usagelens.sources.http import DEFAULT_DEADLINE, DEFAULT_MAX_BYTES, NO_RETRY, RetryPolicy
 from usagelens.sources.urls import promql_base

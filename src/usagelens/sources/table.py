@@ -24,12 +24,11 @@ from sqlalchemy import Engine, Row, create_engine, event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from usagelens.config import parse_duration
 from usagelens.domain.batch import UsageBatch, from_micros
 from usagelens.domain.errors import NotConfigured, SourceUnavailable, SummaryFormatError
 from usagelens.domain.model import Observation
 from usagelens.domain.summary import parse_records
-from usagelens.domain.times import as_utc, naive_utc
+from usagelens.domain.times import as_utc, naive_utc, parse_duration
 from usagelens.ports import BAD_ROWS_NAMED, SourcePage
 
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)?")

@@ -17,6 +17,7 @@ from usagelens.app import Queries
 from usagelens.documents import dump_yaml
 from usagelens.domain.analytics import SortKey
 from usagelens.domain.model import DIMENSIONS, Decision, Window
+from usagelens.domain.money import format_money
 from usagelens.domain.recommendations import State
 
 router = APIRouter(include_in_schema=False)
@@ -170,6 +171,7 @@ def _page(
         window_label=_window_label(window),
         window_params=params,
         money=lambda amount: pages.money(amount, currency),
+        signed_money=lambda amount: format_money(amount, signed=True),
         when=_when,
         link=link,
         resource_link=resource_link,

@@ -11,11 +11,11 @@ from starlette.concurrency import run_in_threadpool
 
 from usagelens.api.deps import MaintenanceDep, SettingsDep, WriteAuth
 from usagelens.api.schemas import ImportPlanOut, IngestOut, PruneIn, PruneOut, RebuildOut
-from usagelens.config import MIN_RETENTION, parse_duration
+from usagelens.config import MIN_RETENTION
 from usagelens.documents import load_document
 from usagelens.domain.errors import InvalidInput
 from usagelens.domain.policy import Policy
-from usagelens.domain.times import as_utc
+from usagelens.domain.times import as_utc, parse_duration
 
 router = APIRouter(prefix="/api/v1", tags=["maintenance"])
 

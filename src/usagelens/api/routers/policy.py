@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from starlette.concurrency import run_in_threadpool
 
-from usagelens.api.deps import QueriesDep, WindowDep
+from usagelens.api.deps import HandlersDep, QueriesDep, WindowDep
 from usagelens.api.schemas import PolicyDiffOut
 from usagelens.documents import load_document
 from usagelens.domain.errors import InvalidInput, PolicyError
@@ -32,6 +32,13 @@ _BODY = {
         },
     }
 }
+
+
+@router.get("/policy", summary="The policy in force")
+def policy_in_force(handlers: HandlersDep) -> dict[str, Any]:
+    """Return the decision policy every verdict is made under (docs/policy.md) and its
+    fingerprint: the configured one (USAGELENS_POLICY_FILE) or the one stored with the data."""
+    return handlers.policy.describe()
 
 
 _ROUTE: dict[str, Any] = {

@@ -7,7 +7,7 @@ the result is marked safe for the templates.
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
 from markupsafe import Markup
@@ -39,12 +39,14 @@ def _svg(width: int, height: int, label: str, body: list[str], css: str) -> Mark
 
 
 def team_bars(
-    teams: Sequence[tuple[str, float, float]], money: str, label: str = "Money per team"
+    teams: Sequence[tuple[str, float, float]],
+    money: Callable[[float], str],
+    label: str = "Money per team",
 ) -> Markup:
     """Draw one horizontal bar per team: its total cost, the part to delete darker.
 
-    ``teams`` holds (team, total, to delete); ``money`` is a format for amounts with a
-    ``{}`` placeholder (thousands separators and currency). Widths are percentages (no
+    ``teams`` holds (team, total, to delete); ``money`` writes an amount (with its
+    currency). Widths are percentages (no
     viewBox), so that the text keeps its size on a phone and the bars stretch.
     """
     row = 46
@@ -56,11 +58,11 @@ def team_bars(
         bar = 100 * total / top
         cut = 100 * min(deleted, total) / top
         body.append(
-            f'<g class="bar"><title>{_esc(team)}: {_esc(money.format(total))}'
-            f" ({_esc(money.format(deleted))} to delete)</title>"
+            f'<g class="bar"><title>{_esc(team)}: {_esc(money(total))}'
+            f" ({_esc(money(deleted))} to delete)</title>"
             f'<text x="0" y="{y + 14}" class="label">{_esc(_short(team, 30))}</text>'
             f'<text x="100%" y="{y + 14}" text-anchor="end" class="value">'
-            f"{_esc(money.format(total))}</text>"
+            f"{_esc(money(total))}</text>"
             f'<rect x="0" y="{y + 21}" width="{bar:.2f}%" height="16" rx="3" class="total"/>'
             f'<rect x="0" y="{y + 21}" width="{cut:.2f}%" height="16" rx="3" class="deleted"/>'
             "</g>"

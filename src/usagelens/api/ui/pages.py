@@ -17,6 +17,7 @@ from usagelens.documents import load_document
 from usagelens.domain.analytics import AnalyticsRow, SortKey, sorted_rows
 from usagelens.domain.errors import InvalidInput
 from usagelens.domain.model import DIMENSIONS, Decision, SeriesKey, Window
+from usagelens.domain.money import format_money
 from usagelens.domain.policy import policy_from_document
 from usagelens.domain.recommendations import Recommendation, State
 
@@ -25,10 +26,8 @@ MAX_PAGE_SIZE = 1000
 
 
 def money(amount: float | None, currency: str) -> str:
-    """Format an amount with thousands separators, two decimals and the currency."""
-    if amount is None:
-        return "unpriced"
-    return f"{amount:,.2f} {currency}"
+    """Format an amount with its currency as everything shows money (``format_money``)."""
+    return format_money(amount, currency)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +56,6 @@ def overview(queries: Queries, window: Window) -> Overview:
              for team, amount in costs.teams.items()),
             key=lambda t: (-t[1], t[0]),
         )  # fmt: skip
-        fmt = "{:,.2f} " + queries.currency.replace("{", "{{").replace("}", "}}")
         return Overview(
             total=costs.total,
             deleted_total=deleted.total,
@@ -66,7 +64,11 @@ def overview(queries: Queries, window: Window) -> Overview:
             rows=len(view.rows),
             teams=teams,
             unpriced=costs.unpriced,
-            chart=charts.team_bars(teams, fmt, "Total cost per team; the darker part is to delete"),
+            chart=charts.team_bars(
+                teams,
+                lambda amount: format_money(amount, queries.currency),
+                "Total cost per team; the darker part is to delete",
+            ),
         )
 
     return queries.cached("ui/overview", build, window)

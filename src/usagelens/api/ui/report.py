@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from usagelens import __version__
 from usagelens.api.ui import render
 from usagelens.domain.model import DIMENSIONS
+from usagelens.domain.money import format_money
 from usagelens.domain.recommendations import Recommendation
 from usagelens.domain.report import COLUMNS, Report, report_title
 from usagelens.domain.summary import format_timestamp
@@ -30,7 +31,7 @@ def render_report(report: Report, recommendations: Iterable[Recommendation] | No
     )
 
     def money(amount: float | None) -> str:
-        return "unpriced" if amount is None else f"{amount:,.2f} {currency}"
+        return format_money(amount, currency)
 
     title = report_title(report)
     return render(
