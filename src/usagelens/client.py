@@ -27,11 +27,13 @@ from urllib.parse import quote
 import httpx
 
 from usagelens.api.schemas import (
+    ChangesOut,
     ExclusionIn,
     ExclusionOut,
     RecommendationDetailOut,
     RecommendationOut,
     RecommendationSummaryOut,
+    changes_out,
     detail_out,
     exclusion_out,
     recommendation_out,
@@ -126,6 +128,10 @@ class Client(Protocol):
 
     def policy(self) -> dict[str, Any]:
         """Return the policy in force: its document, fingerprint and source."""
+        ...
+
+    def changes(self, since: datetime, teams: Sequence[str] = ()) -> ChangesOut:
+        """Return what changed since a moment (of some teams)."""
         ...
 
     def prune_plan(self, older_than: timedelta) -> PruneResult:
@@ -255,6 +261,11 @@ class LocalClient(StoreTarget):
     def policy(self) -> dict[str, Any]:
         """Return the policy in force (the configured one, else the store's)."""
         return self.handlers.policy.describe()
+
+    def changes(self, since: datetime, teams: Sequence[str] = ()) -> ChangesOut:
+        """Compare now with a moment (of some teams)."""
+        queries = self.handlers.queries
+        return changes_out(queries.changes(since, teams), queries.currency)
 
     def policy_diff(self, candidate: bytes, window: Window) -> dict[str, Any]:
         """Say what a candidate policy would change."""
@@ -481,6 +492,11 @@ class HttpClient:
     def policy(self) -> dict[str, Any]:
         """GET the policy in force."""
         return self._send("GET", "/api/v1/policy")
+
+    def changes(self, since: datetime, teams: Sequence[str] = ()) -> ChangesOut:
+        """GET what changed since a moment (of some teams)."""
+        params = {"since": since.isoformat(), **_team_params(teams)}
+        return ChangesOut.model_validate(self._send("GET", "/api/v1/changes", params=params))
 
     def policy_diff(self, candidate: bytes, window: Window) -> dict[str, Any]:
         """POST the candidate to the preview."""

@@ -22,6 +22,7 @@ from usagelens.api.openapi import document_problems
 from usagelens.api.pushes import PushBatcher
 from usagelens.api.routers import (
     analytics,
+    changes,
     dashboard,
     focus,
     health,
@@ -132,7 +133,7 @@ def create_app(settings: Settings | None = None, *, handlers: Handlers | None = 
     app.add_middleware(RequestMetricsMiddleware, metrics=request_metrics)
     app.add_middleware(RequestIdMiddleware)  # outermost: every line of a request has its id
     routers = (
-        usage, prices, analytics, recommendations, policy, report, focus, maintenance,
+        usage, prices, analytics, changes, recommendations, policy, report, focus, maintenance,
         webhooks, metrics, health,
     )  # fmt: skip
     for router in (*routers, dashboard, signin):

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+from usagelens.domain.changes import Changes
 from usagelens.domain.ids import LOCATOR_MAX
 from usagelens.domain.recommendations import Exclusion, Recommendation
 from usagelens.domain.times import parse_moment
@@ -518,3 +519,89 @@ def exclusion_out(rule: Exclusion) -> ExclusionOut:
         id=rule.id, team=rule.team, resource=rule.resource, dimension=dimension,
         reason=rule.reason,
     )  # fmt: skip
+
+
+class MoneyMoveOut(BaseModel):
+    """The money on what is to be deleted at both ends."""
+
+    before: float
+    after: float
+    change: float
+
+
+class DecisionMoveOut(BaseModel):
+    """A series whose decision moved."""
+
+    team: str
+    resource: str
+    dimension: DimensionName
+    kind: Literal["became_candidate", "stopped_candidate", "other"]
+    before: str = Field(description="the decision then")
+    after: str = Field(description="the decision now")
+    reason_before: str
+    reason_after: str
+    cost_before: float | None
+    cost_after: float | None
+    when: datetime | None = Field(description="when the decision history recorded it, if it did")
+
+
+class SeriesEndOut(BaseModel):
+    """A series present at one end only."""
+
+    team: str
+    resource: str
+    dimension: DimensionName
+    decision: str
+    cost: float | None
+
+
+class ChangesOut(BaseModel):
+    """What changed since a moment: decisions, new and vanished series, money to delete."""
+
+    currency: str
+    since: datetime = Field(description="the moment compared with now")
+    window_before: WindowOut = Field(description="the window of the earlier end")
+    window_after: WindowOut = Field(description="the window of now")
+    decisions: list[DecisionMoveOut]
+    new: list[SeriesEndOut]
+    vanished: list[SeriesEndOut]
+    deleted: MoneyMoveOut
+    deleted_by_dimension: dict[str, MoneyMoveOut]
+    teams: dict[str, MoneyMoveOut]
+
+
+def changes_out(changes: Changes, currency: str) -> ChangesOut:
+    """Build the answer of a Changes (domain.changes)."""
+
+    def money(move: Any) -> MoneyMoveOut:
+        return MoneyMoveOut(before=move.before, after=move.after, change=move.change)
+
+    return ChangesOut(
+        currency=currency,
+        since=changes.since,
+        window_before=WindowOut(
+            since=changes.window_before.since, until=changes.window_before.until
+        ),
+        window_after=WindowOut(since=changes.window_after.since, until=changes.window_after.until),
+        decisions=[
+            DecisionMoveOut(
+                team=c.team,
+                resource=c.resource,
+                dimension=c.dimension,
+                kind=c.kind,
+                before=c.before,
+                after=c.after,
+                reason_before=c.reason_before,
+                reason_after=c.reason_after,
+                cost_before=c.cost_before,
+                cost_after=c.cost_after,
+                when=c.when,
+            )
+            for c in changes.decisions
+        ],
+        new=[SeriesEndOut.model_validate(e, from_attributes=True) for e in changes.new],
+        vanished=[SeriesEndOut.model_validate(e, from_attributes=True) for e in changes.vanished],
+        deleted=money(changes.deleted),
+        deleted_by_dimension={d: money(m) for d, m in changes.deleted_by_dimension.items()},
+        teams={t: money(m) for t, m in changes.teams.items()},
+    )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Hashable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cached_property
 from itertools import groupby
@@ -24,14 +24,16 @@ from usagelens.app.readmodel import ViewModel, window_changes
 from usagelens.cache import VersionedCache
 from usagelens.domain.analytics import AnalyticsRow
 from usagelens.domain.batch import from_micros, to_micros
+from usagelens.domain.changes import Changes, diff_rows
 from usagelens.domain.distribution import SeriesStats
-from usagelens.domain.errors import NotFound
+from usagelens.domain.errors import InvalidInput, NotFound
 from usagelens.domain.focus import FocusAccount, FocusExport
 from usagelens.domain.model import ALL_TIME, SeriesKey, Window
 from usagelens.domain.money import CostSummary, DeletedCosts, money_of
 from usagelens.domain.policy import Policy
 from usagelens.domain.prices import PriceList, prices_in_force
 from usagelens.domain.report import Report
+from usagelens.domain.times import as_utc
 from usagelens.domain.whatif import PolicyDiff, diff_policy
 from usagelens.ports import (
     BatchRecord,
@@ -280,6 +282,47 @@ class Queries:
         is read)."""
         view = self.view(window, teams)
         return FocusExport(view.rows, view.window, self.currency, self.focus)
+
+    def changes(self, since: datetime, teams: Collection[str] | None = None) -> Changes:
+        """Say what changed since a moment: the decisions that moved (from, to, when, why),
+        the series that are new or gone, and the money on what is to be deleted then and
+        now, per team and overall (of some teams, if named).
+
+        Now is the default window (``USAGELENS_WINDOW``, else everything stored); then is
+        the same window ending at ``since``: everything collected before it, or the same
+        span before it. Both ends are computed from the stored observations; when the
+        store's decision history recorded a change, its time is the change's ``when``.
+        """
+        since = as_utc(since)
+        now = self.resolve(None)
+        moment = self.clock().replace(second=0, microsecond=0)
+        if since >= moment:
+            raise InvalidInput("since must be in the past (7d: a week ago)")
+        then = (
+            Window(until=since)
+            if now.since is None
+            else Window(since - (moment - now.since), since)
+        )
+        before, after = self.view(then, teams), self.view(now, teams)
+        found = diff_rows(since, before.rows, after.rows, before.deleted, after.deleted)
+        found = replace(found, window_before=before.window, window_after=after.window)
+        if not found.decisions:
+            return found
+        with self.store.read() as queries:
+            ids = {key: sid for sid, key in queries.keys().items()}
+            dated = []
+            for change in found.decisions:
+                sid = ids.get(change.key)
+                events = [] if sid is None else queries.recommendation_events(sid)
+                times = [
+                    as_utc(e.at)
+                    for e in events
+                    if e.kind == "decision"
+                    and (e.before, e.after) == (change.before, change.after)
+                    and as_utc(e.at) >= since
+                ]
+                dated.append(replace(change, when=max(times)) if times else change)
+        return replace(found, decisions=dated)
 
     def policy_diff(self, candidate: Policy, window: Window | None = None) -> PolicyDiff:
         """Tell which rows ``candidate`` would decide otherwise, and the money; store nothing."""

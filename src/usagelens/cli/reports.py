@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from usagelens.api.schemas import ChangesOut
 from usagelens.cli.common import (
     TeamsOption,
     UrlOption,
@@ -21,6 +22,7 @@ from usagelens.cli.common import (
     fail,
     open_client,
     policy_app,
+    utc_text,
     window_of,
 )
 from usagelens.config import (
@@ -260,3 +262,68 @@ def _print_policy_diff(document: dict[str, Any]) -> None:
             format_money(money["change"][key], signed=True),
         )
     console.print(table)
+
+
+@app.command()
+def changes(
+    since: Annotated[
+        str, typer.Option(help="compare now with this time (7d: a week ago)", metavar="WHEN")
+    ] = "7d",
+    team: TeamsOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    url: UrlOption = None,
+) -> None:
+    """Say what changed since a time: which resources became delete candidates and which
+    stopped being, other decision changes, new and vanished series, and how the money on
+    what is to be deleted moved, per team and overall.
+
+    Example: usagelens changes --since 7d --team checkout
+    """
+    moment = window_of(since, None).since
+    if moment is None:
+        raise fail("--since: give a time to compare with (7d, 2026-11-27)", 2)
+    with open_client(url, load_settings()) as client:
+        answer = client.changes(moment, team or ())
+    if as_json:
+        typer.echo(answer.model_dump_json(indent=2))
+        return
+    typer.echo(render_changes(answer))
+
+
+def render_changes(answer: ChangesOut) -> str:
+    """Write what changed as text: the money first, then each kind of change."""
+    currency = answer.currency
+    lines = [
+        f"Changes since {utc_text(answer.since)}",
+        "Money on what is to be deleted: "
+        f"{format_money(answer.deleted.before, currency)} then, "
+        f"{format_money(answer.deleted.after, currency)} now "
+        f"({format_money(answer.deleted.change, signed=True)})",
+    ]
+    groups = (
+        ("Became delete candidates", "became_candidate"),
+        ("Stopped being delete candidates", "stopped_candidate"),
+        ("Other decision changes", "other"),
+    )
+    for title, kind in groups:
+        moved = [c for c in answer.decisions if c.kind == kind]
+        lines.append(f"{title}: {len(moved)}")
+        for c in moved:
+            when = f", {utc_text(c.when)}" if c.when else ""
+            cost = format_money(c.cost_after, currency)
+            lines.append(
+                f"  {c.team} / {c.resource} / {c.dimension}: {c.before} → {c.after}"
+                f" ({cost}{when}): {c.reason_after}"
+            )
+    for title, ends in (("New series", answer.new), ("Vanished series", answer.vanished)):
+        lines.append(f"{title}: {len(ends)}")
+        for e in ends:
+            money = format_money(e.cost, currency)
+            lines.append(f"  {e.team} / {e.resource} / {e.dimension}: {e.decision} ({money})")
+    lines.append("Per team, the money on what is to be deleted (then → now):")
+    for name, move in answer.teams.items():
+        lines.append(
+            f"  {name}: {format_money(move.before)} → {format_money(move.after)}"
+            f" ({format_money(move.change, signed=True)})"
+        )
+    return "\n".join(lines)

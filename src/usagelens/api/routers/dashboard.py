@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
@@ -16,6 +17,7 @@ from usagelens.api.ui import pages, render
 from usagelens.app import Queries
 from usagelens.documents import dump_yaml
 from usagelens.domain.analytics import SortKey
+from usagelens.domain.changes import MoneyMove, SeriesEnd
 from usagelens.domain.model import DIMENSIONS, Decision, Window
 from usagelens.domain.money import format_money
 from usagelens.domain.recommendations import State
@@ -49,7 +51,36 @@ def overview(request: Request, handlers: HandlersDep, window: WindowDep) -> HTML
         o=pages.overview(queries, window),
         states=pages.state_counts(handlers.recommendations, window),
         refresh=handlers.refresh.status(),
+        week=_last_week(queries),
         refresh_url=str(request.url_for("refresh")),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Week:
+    """The overview's "since last week" panel: the money to delete and what moved."""
+
+    deleted: MoneyMove
+    became: int
+    stopped: int
+    new: list[SeriesEnd]
+    vanished: list[SeriesEnd]
+
+
+def _last_week(queries: Queries) -> _Week | None:
+    """Compare now with a week ago (from the whole hour, so that the earlier end's view is
+    computed once an hour, not once a minute); None when nothing is stored from then."""
+    hour = queries.clock().replace(minute=0, second=0, microsecond=0)
+    found = queries.changes(hour - timedelta(days=7))
+    if found.rows_before == 0:
+        return None
+    kinds = [c.kind for c in found.decisions]
+    return _Week(
+        found.deleted,
+        kinds.count("became_candidate"),
+        kinds.count("stopped_candidate"),
+        found.new,
+        found.vanished,
     )
 
 
