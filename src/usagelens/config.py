@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import os
 from datetime import timedelta
@@ -10,7 +11,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     NoDecode,
@@ -23,6 +24,7 @@ from usagelens.documents import load_document
 from usagelens.domain.errors import InvalidInput, NotConfigured
 from usagelens.domain.policy import Policy, policy_from_document
 from usagelens.domain.push import DEFAULT_LATENCY_BOUNDS
+from usagelens.domain.report import TeamContact
 from usagelens.domain.times import parse_duration
 
 if TYPE_CHECKING:
@@ -30,6 +32,15 @@ if TYPE_CHECKING:
 
 MIN_RETENTION = timedelta(hours=1)
 """The shortest retention allowed (a shorter one deletes nearly everything: ``3m`` is minutes)."""
+
+
+class TeamContactSetting(BaseModel):
+    """One team's entry under ``teams:`` in the config file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    owner: str = Field("", max_length=200, description="who answers for the team")
+    contact: str = Field("", max_length=500, description="how to reach them (a channel, a mail)")
 
 
 class Settings(BaseSettings):
@@ -114,6 +125,12 @@ class Settings(BaseSettings):
         timedelta(hours=12),
         description="how long a browser's sign-in lasts with protected reads (12h, 7d)",
     )
+    teams: Annotated[dict[str, TeamContactSetting], NoDecode] = Field(
+        default_factory=dict,
+        description="owner and contact per team, shown in reports, the dashboard and digests "
+        '(config file: teams: {checkout: {owner: ann, contact: "#checkout"}}; '
+        "the environment: the same as JSON)",
+    )
     budgets: Annotated[dict[str, float], NoDecode] = Field(
         default_factory=dict, description="monthly budget per team (config file: budgets:)"
     )
@@ -136,6 +153,23 @@ class Settings(BaseSettings):
                 raise ValueError(f"{value!r} is not a duration (48h, 7d)")
             return timedelta(seconds=seconds)
         return value
+
+    @field_validator("teams", mode="before")
+    @classmethod
+    def _parse_teams(cls, value: object) -> object:
+        if isinstance(value, str):  # the environment: a JSON object
+            try:
+                return json.loads(value) if value.strip() else {}
+            except json.JSONDecodeError as exc:
+                raise ValueError(
+                    'not a JSON object like {"checkout": {"owner": "ann", "contact": "#co"}} '
+                    f"({exc.msg}, column {exc.colno})"
+                ) from None
+        return value
+
+    def team_contacts(self) -> dict[str, TeamContact]:
+        """Return each configured team's owner and contact."""
+        return {name: TeamContact(entry.owner, entry.contact) for name, entry in self.teams.items()}
 
     @field_validator("budgets", mode="before")
     @classmethod
@@ -319,6 +353,11 @@ class Settings(BaseSettings):
         return policy_from_document(load_document(raw, what=f"policy {self.policy_file}"))
 
 
+def _inside(path: tuple[int | str, ...]) -> str:
+    """Name where inside a setting a problem is (``teams: ops.phone``), if it is inside."""
+    return f" ({'.'.join(str(part) for part in path)})" if path else ""
+
+
 def describe_duration(span: timedelta) -> str:
     """Write a span as durations are written: ``90d``, ``200h``, ``3m``, ``45s``."""
     seconds = span.total_seconds()
@@ -358,7 +397,8 @@ def load_settings(**overrides: object) -> Settings:
         return settings
     except ValidationError as exc:
         problems = "; ".join(
-            f"USAGELENS_{str(e['loc'][0]).upper()}: {e['msg'].removeprefix('Value error, ')}"
+            f"USAGELENS_{str(e['loc'][0]).upper()}{_inside(e['loc'][1:])}: "
+            f"{e['msg'].removeprefix('Value error, ')}"
             for e in exc.errors()
         )
         raise NotConfigured(f"invalid configuration: {problems}") from None

@@ -36,6 +36,7 @@ def handlers_for(settings: Settings, engine: Engine) -> Handlers:
         source_order=settings.sources,
         lifecycle=Lifecycle(settings.success_after, settings.fail_after),
         focus=FocusAccount(settings.focus_provider, settings.focus_account),
+        contacts=settings.team_contacts(),
     )
 
 

@@ -113,7 +113,11 @@ async def run_digest(recommendations: Recommendations, settings: Settings, curre
                 found = await asyncio.to_thread(recommendations.new_candidates)
                 claimed = await asyncio.to_thread(recommendations.mark_digested, found)
                 if claimed:
-                    message = digest_message([recommendation_out(i) for i in claimed], currency)
+                    message = digest_message(
+                        [recommendation_out(i) for i in claimed],
+                        currency,
+                        settings.team_contacts(),
+                    )
                     try:
                         answer = await client.post(webhook, json=message)
                         answer.raise_for_status()

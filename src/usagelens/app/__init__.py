@@ -17,7 +17,7 @@ need. Nothing else holds them together.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -33,6 +33,7 @@ from usagelens.domain.focus import FocusAccount
 from usagelens.domain.policy import Policy
 from usagelens.domain.push import DEFAULT_LATENCY_BOUNDS
 from usagelens.domain.recommendations import Lifecycle
+from usagelens.domain.report import TeamContact
 from usagelens.domain.times import utc_now
 from usagelens.ports import Clock, Store
 
@@ -64,6 +65,7 @@ def build(
     max_endpoints: int = 100,
     lifecycle: Lifecycle | None = None,
     focus: FocusAccount | None = None,
+    contacts: Mapping[str, TeamContact] | None = None,
 ) -> Handlers:
     """Wire every handler on one store.
 
@@ -83,6 +85,7 @@ def build(
         window=window,
         source_order=source_order,
         focus=focus or FocusAccount(),
+        contacts=contacts,
     )
     return Handlers(
         store=store,

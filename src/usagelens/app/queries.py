@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Collection, Hashable, Sequence
+from collections.abc import Callable, Collection, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cached_property
@@ -32,7 +32,7 @@ from usagelens.domain.model import ALL_TIME, SeriesKey, Window
 from usagelens.domain.money import CostSummary, DeletedCosts, money_of
 from usagelens.domain.policy import Policy
 from usagelens.domain.prices import PriceList, prices_in_force
-from usagelens.domain.report import Report
+from usagelens.domain.report import Report, TeamContact
 from usagelens.domain.times import as_utc
 from usagelens.domain.whatif import PolicyDiff, diff_policy
 from usagelens.ports import (
@@ -137,6 +137,7 @@ class Queries:
         window: timedelta | None = None,
         source_order: Sequence[str] = (),
         focus: FocusAccount | None = None,
+        contacts: Mapping[str, TeamContact] | None = None,
     ) -> None:
         self.store = store
         self.guard = guard
@@ -145,6 +146,8 @@ class Queries:
         self.window = window
         self.source_order = tuple(source_order)
         self.focus = focus or FocusAccount()
+        self.contacts = dict(contacts or {})
+        """Each team's owner and contact (config file ``teams:``), shown in reports."""
         self._cache = VersionedCache()
         self._prices: tuple[int, PriceList] | None = None
         self._all_time = ViewModel(self._prices_in_force)
@@ -273,7 +276,10 @@ class Queries:
 
     def report_of(self, view: DataView) -> Report:
         """Return the full report of a view."""
-        return Report(view.rows, view.costs, view.deleted, self.currency, self.clock(), view.window)
+        return Report(
+            view.rows, view.costs, view.deleted, self.currency, self.clock(), view.window,
+            self.contacts,
+        )  # fmt: skip
 
     def focus_export(
         self, window: Window | None = None, teams: Collection[str] | None = None

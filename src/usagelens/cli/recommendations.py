@@ -275,7 +275,7 @@ def digest(
         raise fail("no webhook: pass --webhook URL or set USAGELENS_DIGEST_WEBHOOK", 2)
     with open_client(url, settings) as client:
         items = client.recommendations.digest_candidates()
-        message = digest_message(items, settings.currency)
+        message = digest_message(items, settings.currency, settings.team_contacts())
         if dry_run or not items:
             typer.echo(message["text"])
             return

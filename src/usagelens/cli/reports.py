@@ -121,8 +121,9 @@ def _print_tables(the_report: render.Report) -> None:
     currency = the_report.currency
     console.print(f"[bold]{render.report_title(the_report)}[/]", highlight=False)
     for team in the_report.teams:
+        owner = the_report.contact(team)
         table = Table(
-            title=f"Team: {escape(team)}",
+            title=f"Team: {escape(team)}" + (f" ({escape(owner)})" if owner else ""),
             title_justify="left",
             title_style="bold",
             box=box.SIMPLE_HEAD,

@@ -12,7 +12,7 @@ import io
 import textwrap
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -41,6 +41,20 @@ _NUMERIC = frozenset({"Mean", "Median", "Cost"})
 
 
 @dataclass(frozen=True, slots=True)
+class TeamContact:
+    """Who answers for a team (config file: ``teams: {name: {owner, contact}}``)."""
+
+    owner: str = ""
+    contact: str = ""
+
+    def describe(self) -> str:
+        """Return the one line reports show: ``owner ann, contact #checkout``."""
+        parts = [f"owner {self.owner}"] if self.owner else []
+        parts += [f"contact {self.contact}"] if self.contact else []
+        return ", ".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     """Everything the full report shows, computed once and rendered many ways."""
 
@@ -50,6 +64,13 @@ class Report:
     currency: str
     generated_at: datetime
     window: Window
+    contacts: Mapping[str, TeamContact] = field(default_factory=dict)
+    """Each team's owner and contact, where the config file names them."""
+
+    def contact(self, team: str) -> str:
+        """Return the line naming a team's owner and contact ('' if none is configured)."""
+        known = self.contacts.get(team)
+        return known.describe() if known is not None else ""
 
     @property
     def teams(self) -> list[str]:
@@ -129,6 +150,8 @@ def render_json(report: Report) -> dict[str, object]:
         "teams": [
             {
                 "team": team,
+                "owner": _contact_of(report, team).owner or None,
+                "contact": _contact_of(report, team).contact or None,
                 "rows": [row_to_dict(r) for r in report.team_rows(team)],
                 "total": report.costs.teams[team],
                 "deleted": report.deleted.teams[team],
@@ -140,6 +163,10 @@ def render_json(report: Report) -> dict[str, object]:
         "decisions": report.decisions,
         "unpriced": report.costs.unpriced,
     }
+
+
+def _contact_of(report: Report, team: str) -> TeamContact:
+    return report.contacts.get(team) or TeamContact()
 
 
 def report_from_json(document: Mapping[str, Any]) -> Report:
@@ -168,7 +195,13 @@ def report_from_json(document: Mapping[str, Any]) -> Report:
         window = document["window"]
         span = Window(_moment(window["since"]), _moment(window["until"]))
         generated = datetime.fromisoformat(str(document["generated_at"]))
-        return build_report(rows, str(document["currency"]), generated, span)
+        contacts = {
+            str(team["team"]): TeamContact(team.get("owner") or "", team.get("contact") or "")
+            for team in document["teams"]
+            if team.get("owner") or team.get("contact")
+        }
+        report = build_report(rows, str(document["currency"]), generated, span)
+        return replace(report, contacts=contacts)
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidInput(f"not a usagelens report ({exc!r})") from None
 
@@ -187,6 +220,8 @@ def render_text(report: Report, width: int = 80) -> str:
     out = [*_wrapped(_title(report), width), ""]
     for team in report.teams:
         out.append(_cut(f"Team: {team}", width))
+        if report.contact(team):
+            out.append(_cut(f"Owner: {report.contact(team)}", width))
         out.extend(_aligned(COLUMNS, _cells(report.team_rows(team)), width))
         out.extend(_fit(f"Team total: {_totals_line(report, team)}", width))
         out.append("")
@@ -217,6 +252,8 @@ def render_markdown(report: Report) -> str:
     out = [f"# {_title(report)}", ""]
     for team in report.teams:
         out += [f"## {_md(team)}", ""]
+        if report.contact(team):
+            out += [f"Owner: {_md(report.contact(team))}", ""]
         out.append("| " + " | ".join(COLUMNS) + " |")
         out.append("|" + "|".join("---:" if c in _NUMERIC else "---" for c in COLUMNS) + "|")
         out += [

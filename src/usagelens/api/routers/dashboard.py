@@ -52,6 +52,7 @@ def overview(request: Request, handlers: HandlersDep, window: WindowDep) -> HTML
         states=pages.state_counts(handlers.recommendations, window),
         refresh=handlers.refresh.status(),
         week=_last_week(queries),
+        contacts=queries.contacts,
         refresh_url=str(request.url_for("refresh")),
     )
 
