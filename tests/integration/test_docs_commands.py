@@ -13,9 +13,11 @@ one-line error the document's placeholder earns (named below), never a traceback
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 import shutil
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from typing import Any
 import pytest
 import typer
 
-from tests.conftest import run_cli
+from tests.conftest import missing_server, run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -175,3 +177,63 @@ def test_every_command_runs_as_shown(document: str, scratch: Path) -> None:
             (scratch / shown.redirect).write_text(done.stdout, encoding="utf-8")
         ran += 1
     assert ran or document != "README.md"
+
+
+def _curl_lines(path: Path) -> list[tuple[int, str]]:
+    """Every ``curl`` command of a document's shell blocks (continuations joined)."""
+    found, inside, pending = [], None, ""
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        fence = re.fullmatch(r"```(\w*)", line.strip())
+        if fence:
+            inside = None if inside is not None else fence[1]
+            continue
+        if inside not in SHELL:
+            continue
+        if line.rstrip().endswith("\\"):
+            pending += line.rstrip()[:-1] + " "
+            continue
+        text, pending = (pending + line).strip(), ""
+        if text.startswith("curl "):
+            found.append((number, text))
+    return found
+
+
+def test_every_curl_command_answers_as_shown(start_server, simulator, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Each document's curl lines, run by bash with curl against a real server (sources: a
+    real simulator), in order, from a folder holding the files they name; an HTTP error
+    fails (``--fail-with-body``)."""
+    curl = shutil.which("curl")
+    if curl is None:
+        missing_server("curl not installed (Debian package curl)")
+    token = "docs-token"
+    server = start_server(
+        {
+            "USAGELENS_DATABASE_URL": f"sqlite:///{tmp_path / 'docs.db'}",
+            "USAGELENS_API_TOKEN": token,
+            "USAGELENS_SOURCES": simulator.url,
+        }
+    )
+    ran = 0
+    for document in DOCUMENTS:
+        folder = tmp_path / document.stem  # each document from a folder of its own
+        shutil.copytree(ROOT / "tests" / "data", folder / "tests" / "data")
+        (folder / "stricter.yaml").write_text(POLICY, encoding="utf-8")
+        for number, line in _curl_lines(document):
+            fails = re.search(r"\s-[a-zA-Z]*f[a-zA-Z]*\s", line) is not None  # -f, -fsS
+            extra = "-sS " if fails else "--fail-with-body -sS "
+            command = line.replace("http://127.0.0.1:8000", server.url).replace(
+                "curl ", "curl " + extra, 1
+            )
+            done = subprocess.run(
+                ["bash", "-c", command], cwd=folder, env={**os.environ, "TOKEN": token},
+                capture_output=True, text=True, timeout=120,
+            )  # fmt: skip
+            assert done.returncode == 0, (
+                f"{document.name}:{number}: {line}\n{done.stdout}{done.stderr}"
+            )
+            ran += 1
+    assert ran >= 15
+    page = (tmp_path / "README" / "report.html").read_text(encoding="utf-8")
+    assert page.startswith("<!doctype html>")
+    assert (tmp_path / "focus" / "usagelens-focus.csv").exists()
+    assert (tmp_path / "focus" / "november.csv").exists()
