@@ -14,14 +14,16 @@ errors.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import time
 from contextlib import closing
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from harness import (
     MIB,
@@ -62,6 +64,8 @@ from workload import (
 )
 
 FOCUS = "/api/v1/export/focus"
+CHANGES = "/api/v1/changes?since=" + quote((END - timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+"""What changed in the data's last three days (its earlier end a window view of raw rows)."""
 PUSH_EVENT = '{"status": 202, "endpoint": "/process-finances", "time": 1.27}'
 _PUSH_202 = re.compile(r"^http_service_requests_total\{([^}]*)\}\s+(\S+)", re.MULTILINE)
 
@@ -92,6 +96,10 @@ FIGURES = [
     Figure("focus_cold_ms", "GET /api/v1/export/focus (FOCUS CSV), first after a write", "ms"),
     Figure("focus_warm_ms", "  warm (streamed, rendered again each time)", "ms"),
     Figure("focus_bytes", "  size", "MB"),
+    Figure("team_costs_cold_ms", "GET /api/v1/costs/total?team=one, first after a write", "ms"),
+    Figure("team_costs_warm_ms", "  warm", "ms"),
+    Figure("changes_cold_ms", "GET /api/v1/changes?since=end-3d, first after a write", "ms"),
+    Figure("changes_warm_ms", "  again (the two ends' views cached)", "ms"),
     Figure("part_series", "a write of one hour for a tenth of the series, series"),
     Figure(
         "window_part_cold_ms", "  then GET /api/v1/resources?since=-7d, cold", "ms", ("<=", 300)
@@ -282,6 +290,18 @@ def measure_reads(
     warm_focus = [api.get(FOCUS) for _ in range(3)]
     out.put("focus_warm_ms", median_ms([f.seconds for f in warm_focus]))
     out.put("focus_bytes", warm_focus[-1].wire_bytes)
+    team = sorted(json.loads(api.get("/api/v1/costs/total").body)["teams"])[0]
+    one_team = "/api/v1/costs/total?" + urlencode({"team": team})
+    cold_team, cold_changes = [], []
+    for _ in range(3):
+        api.ingest(feed.next(branches))
+        cold_team.append(api.get(one_team).seconds)
+        api.ingest(feed.next(branches))
+        cold_changes.append(api.get(CHANGES).seconds)
+    out.put("team_costs_cold_ms", median_ms(cold_team))
+    out.put("team_costs_warm_ms", api.timed(one_team, args.calls))
+    out.put("changes_cold_ms", median_ms(cold_changes))
+    out.put("changes_warm_ms", api.timed(CHANGES, 5))
     part = branches[: max(1, len(branches) // 10)]
     out.put("part_series", len(part) * SERIES_PER_BRANCH)
     for key, ms in cold_reads(api, feed, part).items():
