@@ -198,7 +198,10 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             if value.strip().lower() in {"all", "none", "off", ""}:
                 return None
-            seconds = parse_duration(value)
+            try:
+                seconds = parse_duration(value)
+            except ValueError as exc:
+                raise ValueError(f"{exc}, or all (no limit)") from None
             return None if seconds is None else timedelta(seconds=seconds)
         return value
 

@@ -105,7 +105,7 @@ def test_every_time_and_duration_error_names_the_forms(api: InProcessClient) -> 
     assert cli.returncode == 2 and "2026-11-27" in cli.stderr and "7d" in cli.stderr
     setting = run_cli("report", env={"USAGELENS_WINDOW": "fortnight"})
     assert setting.returncode == 1 and "USAGELENS_WINDOW" in setting.stderr
-    assert "7d" in setting.stderr
+    assert "7d" in setting.stderr and "or all" in setting.stderr
 
 
 def test_a_yaml_error_names_the_file(tmp_path: Path) -> None:
