@@ -453,6 +453,18 @@ def app_client(tmp_path: Path) -> Iterator:  # type: ignore[type-arg]
         client.close()
 
 
+def load_sample(
+    client: InProcessClient, token: str, summary: bytes, prices: bytes
+) -> InProcessClient:
+    """Post the sample summary and put its price list with ``token`` (both must be taken)."""
+    headers = {"X-Auth-Token": token, "Content-Type": "text/plain"}
+    sent = client.post("/api/v1/usage", content=summary, headers=headers)
+    assert sent.status_code == 200, sent.text
+    put = client.put("/api/v1/prices", content=prices, headers={"X-Auth-Token": token})
+    assert put.status_code == 200, put.text
+    return client
+
+
 @pytest.fixture
 def simulator(tmp_path: Path) -> Iterator[Server]:
     """A real simulator process serving branches 1..3."""

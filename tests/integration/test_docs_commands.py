@@ -18,6 +18,7 @@ import re
 import shlex
 import shutil
 import subprocess
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,8 +57,9 @@ class Shown:
         return f"{self.document}:{self.line}: usagelens {' '.join(self.args)}"
 
 
-def _commands(path: Path) -> list[Shown]:
-    found: list[Shown] = []
+def _shell_lines(path: Path) -> Iterator[tuple[int, str]]:
+    """Every command line of a document's shell blocks, continuations joined, with the
+    number of its last line."""
     inside: str | None = None
     pending = ""
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -70,7 +72,13 @@ def _commands(path: Path) -> list[Shown]:
         if line.rstrip().endswith("\\"):
             pending += line.rstrip()[:-1] + " "
             continue
-        text, pending = pending + line, ""
+        yield number, pending + line
+        pending = ""
+
+
+def _commands(path: Path) -> list[Shown]:
+    found: list[Shown] = []
+    for number, text in _shell_lines(path):
         if "usagelens" not in text:
             continue
         tokens = shlex.split(text, comments=True)
@@ -180,22 +188,8 @@ def test_every_command_runs_as_shown(document: str, scratch: Path) -> None:
 
 
 def _curl_lines(path: Path) -> list[tuple[int, str]]:
-    """Every ``curl`` command of a document's shell blocks (continuations joined)."""
-    found, inside, pending = [], None, ""
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        fence = re.fullmatch(r"```(\w*)", line.strip())
-        if fence:
-            inside = None if inside is not None else fence[1]
-            continue
-        if inside not in SHELL:
-            continue
-        if line.rstrip().endswith("\\"):
-            pending += line.rstrip()[:-1] + " "
-            continue
-        text, pending = (pending + line).strip(), ""
-        if text.startswith("curl "):
-            found.append((number, text))
-    return found
+    """Every ``curl`` command of a document's shell blocks."""
+    return [(n, text.strip()) for n, text in _shell_lines(path) if text.strip().startswith("curl ")]
 
 
 def test_every_curl_command_answers_as_shown(start_server, simulator, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]

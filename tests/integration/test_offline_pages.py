@@ -9,10 +9,9 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 
-from tests.conftest import InProcessClient
+from tests.conftest import InProcessClient, load_sample
 
 TOKEN = "offline-token"
-AUTH = {"X-Auth-Token": TOKEN}
 
 _XMLNS = re.compile(r'\sxmlns(?::\w+)?="[^"]*"')
 """A namespace name is no reference: nothing is fetched from it."""
@@ -21,11 +20,7 @@ _URL = re.compile(r"""(?:https?:)?//[^\s"'<>()]+""")
 
 @pytest.fixture
 def api(app_client, sample_summary: bytes, sample_prices: bytes) -> InProcessClient:  # type: ignore[no-untyped-def]
-    client: InProcessClient = app_client(api_token=TOKEN)
-    headers = {**AUTH, "Content-Type": "text/plain"}
-    assert client.post("/api/v1/usage", content=sample_summary, headers=headers).status_code == 200
-    assert client.put("/api/v1/prices", content=sample_prices, headers=AUTH).status_code == 200
-    return client
+    return load_sample(app_client(api_token=TOKEN), TOKEN, sample_summary, sample_prices)
 
 
 def _pages(api: InProcessClient) -> list[str]:

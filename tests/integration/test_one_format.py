@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import InProcessClient, run_cli
+from tests.conftest import InProcessClient, load_sample, run_cli
 from usagelens.domain.money import format_money
 
 TOKEN = "format-token"
@@ -22,11 +22,7 @@ AUTH = {"X-Auth-Token": TOKEN}
 
 @pytest.fixture
 def api(app_client, sample_summary: bytes, sample_prices: bytes) -> InProcessClient:  # type: ignore[no-untyped-def]
-    client: InProcessClient = app_client(api_token=TOKEN)
-    headers = {**AUTH, "Content-Type": "text/plain"}
-    assert client.post("/api/v1/usage", content=sample_summary, headers=headers).status_code == 200
-    assert client.put("/api/v1/prices", content=sample_prices, headers=AUTH).status_code == 200
-    return client
+    return load_sample(app_client(api_token=TOKEN), TOKEN, sample_summary, sample_prices)
 
 
 def test_the_money_format() -> None:

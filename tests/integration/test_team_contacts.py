@@ -11,13 +11,12 @@ from pathlib import Path
 import pytest
 
 from tests import independent
-from tests.conftest import InProcessClient, run_cli
+from tests.conftest import InProcessClient, load_sample, run_cli
 from usagelens.api.schemas import RecommendationOut
 from usagelens.digest import digest_message
 from usagelens.domain.report import TeamContact
 
 TOKEN = "contacts-token"
-AUTH = {"X-Auth-Token": TOKEN}
 
 
 @pytest.fixture
@@ -42,11 +41,7 @@ def api(
     app_client, config: Path, sample_summary: bytes, sample_prices: bytes, monkeypatch
 ) -> InProcessClient:  # type: ignore[no-untyped-def]
     monkeypatch.setenv("USAGELENS_CONFIG_FILE", str(config))
-    client: InProcessClient = app_client(api_token=TOKEN)
-    headers = {**AUTH, "Content-Type": "text/plain"}
-    assert client.post("/api/v1/usage", content=sample_summary, headers=headers).status_code == 200
-    assert client.put("/api/v1/prices", content=sample_prices, headers=AUTH).status_code == 200
-    return client
+    return load_sample(app_client(api_token=TOKEN), TOKEN, sample_summary, sample_prices)
 
 
 def test_every_report_names_the_owner(api: InProcessClient, teams: list[str]) -> None:

@@ -14,22 +14,15 @@ import httpx
 import pytest
 
 from tests import independent
-from tests.conftest import InProcessClient, run_cli
+from tests.conftest import InProcessClient, load_sample, run_cli
 from usagelens.documents import load_document
 
 TOKEN = "team-token"
-AUTH = {"X-Auth-Token": TOKEN}
 
 
 @pytest.fixture
 def api(app_client, sample_summary: bytes, sample_prices: bytes):  # type: ignore[no-untyped-def]
-    client = app_client(api_token=TOKEN)
-    sent = client.post(
-        "/api/v1/usage", content=sample_summary, headers={**AUTH, "Content-Type": "text/plain"}
-    )
-    assert sent.status_code == 200, sent.text
-    assert client.put("/api/v1/prices", content=sample_prices, headers=AUTH).status_code == 200
-    return client
+    return load_sample(app_client(api_token=TOKEN), TOKEN, sample_summary, sample_prices)
 
 
 @pytest.fixture(scope="module")
